@@ -1,0 +1,266 @@
+//! `RemoteFs`, `Transport` and the plain data they exchange.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::RelPath;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else the server reports (symlink, device, …). peex never uploads one; a
+    /// remote one with no local counterpart is removed with [`RemoteFs::delete`].
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's name within its directory; always passes [`crate::validate_name`].
+    pub name: String,
+    /// File, directory or other.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time, whole seconds since the Unix epoch, UTC. Always `Some` for files;
+    /// a backend that cannot tell a file's time fails the listing instead of guessing.
+    pub mtime: Option<i64>,
+}
+
+/// How a backend sets modification times (reported by `peex check` and `-vv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MtimeMethod {
+    /// The backend cannot set modification times.
+    #[default]
+    Unsupported,
+    /// A native call (`utime`, SFTP setstat).
+    Native,
+    /// FTP `MFMT YYYYMMDDhhmmss path`.
+    Mfmt,
+    /// FTP `SITE UTIME YYYYMMDDhhmmss path` (proftpd mod_site_misc).
+    SiteUtime,
+    /// FTP `SITE UTIME path atime mtime ctime UTC` (the 5-argument form).
+    SiteUtime5,
+    /// Provided by a plugin transport.
+    Plugin,
+}
+
+impl MtimeMethod {
+    /// A short human description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MtimeMethod::Unsupported => "none",
+            MtimeMethod::Native => "native",
+            MtimeMethod::Mfmt => "MFMT",
+            MtimeMethod::SiteUtime => "SITE UTIME (2 arguments)",
+            MtimeMethod::SiteUtime5 => "SITE UTIME (5 arguments)",
+            MtimeMethod::Plugin => "plugin",
+        }
+    }
+}
+
+/// How [`RemoteFs::rename`] treats an existing target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RenameOver {
+    /// The server replaces the target atomically (POSIX rename semantics).
+    #[default]
+    Atomic,
+    /// The backend removes the target first, then renames: a short window exists in which
+    /// the target is missing, but never half-written.
+    RemoveThenRename,
+}
+
+/// What a connection can do, probed once at connect time. Plain data: the engine checks it
+/// in one place before planning (e.g. a backend that cannot set times stops the run unless
+/// `srcutime` is on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// How modification times are set; [`MtimeMethod::Unsupported`] if they cannot be.
+    pub set_mtime: MtimeMethod,
+    /// True if [`RemoteFs::get_mtime`] works (FTP MDTM); needed for `srcutime`.
+    pub get_mtime: bool,
+    /// How [`RemoteFs::rename`] replaces an existing file.
+    pub rename_over: RenameOver,
+}
+
+/// The connection parameters of one site, as resolved from its configuration.
+///
+/// `Debug` never shows the password or any secret option.
+#[derive(Clone, Default)]
+pub struct SiteParams {
+    /// Host name or address.
+    pub host: String,
+    /// Port; `None` means the transport's default.
+    pub port: Option<u16>,
+    /// User name (may be empty for transports that need none).
+    pub user: String,
+    /// Password, if any.
+    pub password: Option<Secret>,
+    /// The remote root (`dest`): every [`RelPath`] is resolved below it. The transport must
+    /// never touch anything outside it.
+    pub root: String,
+    /// Connect and read timeout for one network operation.
+    pub timeout: Duration,
+    /// Transport-specific options (`tls_verify`, `ca_file`, `known_hosts`, …).
+    pub options: BTreeMap<String, String>,
+    /// Transport-specific secret options (key passphrases, tokens).
+    pub secret_options: BTreeMap<String, Secret>,
+}
+
+impl SiteParams {
+    /// A transport option as a string.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+
+    /// A boolean transport option (`true/false/yes/no/on/off/1/0`), `default` when absent.
+    pub fn bool_option(&self, key: &str, default: bool) -> Result<bool> {
+        match self.option(key) {
+            None => Ok(default),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(true),
+                "false" | "no" | "off" | "0" => Ok(false),
+                _ => Err(Error::new(
+                    ErrorKind::ConfigInvalid,
+                    format!("option {key}: expected true or false, got {v:?}"),
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for SiteParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiteParams")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("root", &self.root)
+            .field("timeout", &self.timeout)
+            .field("options", &self.options)
+            .field("secret_options", &self.secret_options.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One open connection to a remote tree, rooted at [`SiteParams::root`].
+///
+/// This trait *is* the contract between the engine and every backend, built-in or plugin.
+/// All paths are [`RelPath`]s relative to the root; the root itself is [`RelPath::root`].
+/// A connection is used by one thread at a time (the engine pools them); it must be `Send`.
+///
+/// Errors carry a kind and say whether they are temporary: a temporary error (connection
+/// reset or closed, timeout, FTP 421/425/426/450) means the engine may drop this connection,
+/// open a new one, and retry the operation. Backends map native errors to kinds in one
+/// function. Operations need not add the path to errors; the engine does.
+pub trait RemoteFs: Send {
+    /// What this connection can do. Probed at connect; must not do I/O.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Lists the entries of directory `dir`.
+    ///
+    /// - `.` and `..` (and any self/parent pseudo-entries) are never returned.
+    /// - Every name passes [`crate::validate_name`]; a server name that does not is an error
+    ///   of kind [`ErrorKind::InvalidName`] for the whole listing (never silently skipped,
+    ///   never followed).
+    /// - Every file carries its size and its modification time in whole seconds UTC. A
+    ///   listing line the backend cannot fully parse is an error of kind
+    ///   [`ErrorKind::Protocol`] naming the line.
+    /// - Listing a missing directory is an error of kind [`ErrorKind::NotFound`].
+    /// - Order is unspecified.
+    fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>>;
+
+    /// Writes `size` bytes read from `src` to the file `path`, creating it or truncating an
+    /// existing one. The parent directory exists (the engine creates it first). Data is
+    /// stored byte for byte (FTP: binary mode). If `src` yields fewer or more bytes than
+    /// `size`, or fails, the upload fails. The engine uploads to a temporary name and renames;
+    /// the backend need not be atomic itself.
+    fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()>;
+
+    /// Removes the file (or other non-directory entry) `path`.
+    /// Deleting a missing path succeeds.
+    fn delete(&mut self, path: &RelPath) -> Result<()>;
+
+    /// Creates directory `path`; its parent exists.
+    /// Creating an existing directory succeeds.
+    fn mkdir(&mut self, path: &RelPath) -> Result<()>;
+
+    /// Removes the empty directory `path`.
+    /// Removing a missing directory succeeds; removing a non-empty one is an error (kind
+    /// [`ErrorKind::DirectoryNotEmpty`] where the server says so).
+    fn rmdir(&mut self, path: &RelPath) -> Result<()>;
+
+    /// Renames the file `from` to `to` (same directory in practice). An existing file at
+    /// `to` is replaced, as [`Capabilities::rename_over`] says: atomically, or by removing
+    /// it first where the server refuses to rename onto an existing file.
+    fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()>;
+
+    /// Sets the modification time of `path` to `mtime` (whole seconds since the epoch, UTC).
+    /// Fails with [`ErrorKind::Unsupported`] when [`Capabilities::set_mtime`] is
+    /// `Unsupported`. Reading it back through [`RemoteFs::list`] gives the same second.
+    fn set_mtime(&mut self, path: &RelPath, mtime: i64) -> Result<()>;
+
+    /// Reads the modification time of the file `path` (FTP MDTM). Used by `srcutime`.
+    /// Fails with [`ErrorKind::Unsupported`] unless [`Capabilities::get_mtime`].
+    fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
+        let _ = path;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "reading modification times is not supported",
+        ))
+    }
+
+    /// Politely ends the session (FTP QUIT). Dropping the connection without calling it must
+    /// also be safe.
+    fn quit(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A factory of [`RemoteFs`] connections for one URL scheme (`ftp`, `sftp`, `local`, …).
+pub trait Transport: Send + Sync {
+    /// The scheme used in configurations (`"ftp"`).
+    fn scheme(&self) -> &str;
+
+    /// One line saying what it is.
+    fn description(&self) -> &str;
+
+    /// The port used when the site names none.
+    fn default_port(&self) -> Option<u16>;
+
+    /// Opens, logs in and probes one connection rooted at `site.root`. The root must exist
+    /// and be a directory; otherwise the error has kind [`ErrorKind::NotFound`] or
+    /// [`ErrorKind::NotADirectory`]. Errors: [`ErrorKind::ConnectionFailed`] (unreachable),
+    /// [`ErrorKind::AuthFailed`] (login refused), [`ErrorKind::HostIdentity`] (certificate or
+    /// host key), [`ErrorKind::Unsupported`] (the server lacks what the backend needs, e.g.
+    /// MLSD), [`ErrorKind::RateLimited`] (too many connections; temporary).
+    fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>>;
+}
+
+/// A built-in transport's registration, collected with `inventory`.
+///
+/// ```ignore
+/// peex_core::inventory::submit! { peex_core::TransportRegistration { transport: &MyTransport } }
+/// ```
+/// The binary must name the registering crate (`use peex_ftp as _;`) or the linker drops it.
+pub struct TransportRegistration {
+    /// The transport.
+    pub transport: &'static dyn Transport,
+}
+
+inventory::collect!(TransportRegistration);
+
+/// Every built-in transport linked into this binary.
+pub fn transports() -> impl Iterator<Item = &'static dyn Transport> {
+    inventory::iter::<TransportRegistration>
+        .into_iter()
+        .map(|r| r.transport)
+}
