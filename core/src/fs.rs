@@ -208,6 +208,19 @@ pub trait RemoteFs: Send {
     /// `Unsupported`. Reading it back through [`RemoteFs::list`] gives the same second.
     fn set_mtime(&mut self, path: &RelPath, mtime: i64) -> Result<()>;
 
+    /// Checks, before the run changes anything, that modification times can really be set,
+    /// and returns the method that works ([`MtimeMethod::Unsupported`] if none does).
+    ///
+    /// Servers may advertise a command they then refuse (proftpd lists MFMT in FEAT even
+    /// when a `<Limit MFMT>` denies it), so a backend whose capabilities come from
+    /// advertisements should try it for real on something that exists — e.g. set the root
+    /// directory's time to the value it already has — leaving everything as it was. The
+    /// engine calls this once per run, never in a dry run. The default trusts
+    /// [`RemoteFs::capabilities`].
+    fn verify_set_mtime(&mut self) -> Result<MtimeMethod> {
+        Ok(self.capabilities().set_mtime)
+    }
+
     /// Reads the modification time of the file `path` (FTP MDTM). Used by `srcutime`.
     /// Fails with [`ErrorKind::Unsupported`] unless [`Capabilities::get_mtime`].
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {

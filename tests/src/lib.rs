@@ -1,1 +1,19 @@
-//! placeholder
+//! # peex-tests: the test kit of peex
+//!
+//! Used by the end-to-end tests of every crate:
+//!
+//! - [`ftpd`]: a real proftpd (virtual user, private root, passive ports, SITE UTIME,
+//!   optional TLS, command log) started for one test and killed on drop.
+//! - [`sshd`]: a real OpenSSH server, the same way.
+//! - [`conformance`]: the `RemoteFs` contract suite, run against every transport.
+//! - [`util`]: free ports, finding the programs a test needs (failing with the install
+//!   command, never skipping).
+//!
+//! Servers need root and their Debian packages (`proftpd-basic`, `openssh-server`,
+//! `openssl`); the README's test command installs them.
+#![deny(missing_docs)]
+
+pub mod conformance;
+pub mod ftpd;
+pub mod sshd;
+pub mod util;

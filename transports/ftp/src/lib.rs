@@ -1,1 +1,117 @@
-//! placeholder
+//! # peex-ftp: the `ftp` and `ftps` transports of peex
+//!
+//! Both register themselves with [`peex_core::inventory`]; the binary links them with
+//! `use peex_ftp as _;`.
+//!
+//! - `ftp` (port 21): plain FTP.
+//! - `ftps` (port 21): explicit TLS (`AUTH TLS`, then `PBSZ 0` and `PROT P`, so data
+//!   connections are encrypted too). Certificates are verified against the system roots, plus
+//!   `ca_file` (PEM) if given; `tls_verify=false` turns verification off. TLS 1.2 is used:
+//!   data connections must resume the control connection's TLS session (proftpd's default),
+//!   and TLS 1.3 tickets are single-use, which makes later data connections fail.
+//!
+//! What the server must offer: `MLSD` (listing with exact sizes and times), and `MFMT` or
+//! `SITE UTIME` to set modification times. Transfers are binary (`TYPE I`), in passive mode
+//! (`EPSV` when offered, else `PASV`, whose address is replaced by the control connection's
+//! unless `passive_nat_workaround=false`).
+//!
+//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `passive_nat_workaround`,
+//! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set).
+//!
+//! Files: `config.rs` (options), `core.rs` (connection, FEAT, the one error-mapping function),
+//! `lister.rs` (MLSD parser), `writer.rs` (upload), `backend.rs` (the `RemoteFs`),
+//! `time.rs` (FTP timestamps).
+#![deny(missing_docs)]
+
+mod backend;
+mod config;
+mod core;
+mod lister;
+mod time;
+mod writer;
+
+pub use backend::FtpFs;
+pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
+pub use core::{map_reply, Op};
+pub use lister::{parse_mlsd, parse_mlsd_line};
+pub use time::{format_ftp_time, parse_ftp_time};
+
+use crate::core::Session;
+use peex_core::{RemoteFs, Result, SiteParams, Transport, TransportRegistration};
+use suppaftp::{FtpStream, RustlsConnector, RustlsFtpStream};
+
+/// The scheme of plain FTP.
+pub const FTP_SCHEME: &str = "ftp";
+/// The scheme of FTP with explicit TLS.
+pub const FTPS_SCHEME: &str = "ftps";
+/// The default port of both schemes.
+pub const DEFAULT_PORT: u16 = 21;
+
+/// The `ftp` transport.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FtpTransport;
+
+/// The `ftps` transport (explicit TLS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FtpsTransport;
+
+impl Transport for FtpTransport {
+    fn scheme(&self) -> &str {
+        FTP_SCHEME
+    }
+
+    fn description(&self) -> &str {
+        "FTP (MLSD listings; MFMT or SITE UTIME for times)"
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        Some(DEFAULT_PORT)
+    }
+
+    fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
+        let cfg = FtpConfig::from_site(site, false)?;
+        let s = Session::open(&cfg, |ftp: FtpStream| Ok(ftp))?;
+        Ok(Box::new(FtpFs::new(s, cfg.mtime_method)?))
+    }
+}
+
+impl Transport for FtpsTransport {
+    fn scheme(&self) -> &str {
+        FTPS_SCHEME
+    }
+
+    fn description(&self) -> &str {
+        "FTP over explicit TLS (AUTH TLS, PROT P); certificates verified"
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        Some(DEFAULT_PORT)
+    }
+
+    fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
+        let cfg = FtpConfig::from_site(site, true)?;
+        let tls = crate::core::tls_config(&cfg)?;
+        let host = cfg.host.clone();
+        let s = Session::open(&cfg, move |ftp: RustlsFtpStream| {
+            ftp.into_secure(RustlsConnector::from(tls), &host)
+        })?;
+        Ok(Box::new(FtpFs::new(s, cfg.mtime_method)?))
+    }
+}
+
+static FTP: FtpTransport = FtpTransport;
+static FTPS: FtpsTransport = FtpsTransport;
+
+peex_core::inventory::submit! { TransportRegistration { transport: &FTP } }
+peex_core::inventory::submit! { TransportRegistration { transport: &FTPS } }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn both_schemes_are_registered() {
+        let schemes: Vec<&str> = peex_core::transports().map(|t| t.scheme()).collect();
+        assert!(schemes.contains(&"ftp"), "{schemes:?}");
+        assert!(schemes.contains(&"ftps"), "{schemes:?}");
+    }
+}

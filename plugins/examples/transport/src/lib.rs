@@ -1,1 +1,610 @@
-//! placeholder (being written)
+//! # peex-example-transport: WebDAV as a peex transport plugin (scheme `webdav`)
+//!
+//! | operation | WebDAV request |
+//! |---|---|
+//! | connect | `PROPFIND` Depth 0 on the root (must be a collection) |
+//! | list | `PROPFIND` Depth 1: `resourcetype`, `getcontentlength`, `getlastmodified` |
+//! | upload | `PUT` with `Content-Length` |
+//! | delete | `DELETE` (404 = success) |
+//! | mkdir | `MKCOL` (405 on an existing collection = success) |
+//! | rmdir | `PROPFIND` Depth 1 (refuses a non-empty collection), then `DELETE` |
+//! | rename | `MOVE` with `Destination` and `Overwrite: T` |
+//! | get_mtime | `PROPFIND` Depth 0, `getlastmodified` |
+//! | set_mtime | **not supported**: `getlastmodified` is a protected live property (RFC 4918),
+//! |  | and `rclone serve webdav` (tested) ignores `X-OC-Mtime` and refuses `PROPPATCH`. |
+//!
+//! Because times cannot be set, a site using this transport needs `srcutime` (peex reads the
+//! server's time back and sets the local file's time to it).
+//!
+//! Site parameters: `host`, `port`, `user`/`password` (HTTP Basic auth when `user` is not
+//! empty), `root` (the URL path of the remote root, e.g. `/dav/site`). Options: `tls`
+//! (default `true`: `https`, certificates verified against the Mozilla roots), `panic_in`
+//! (testing aid: an operation name that panics).
+#![deny(missing_docs)]
+
+use peex_core::{
+    Capabilities, Entry, EntryKind, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver,
+    Result, SiteParams, Transport,
+};
+use peex_plugin_sdk::{export_plugin, OptionSpec, TransportSpec};
+use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The WebDAV transport.
+pub struct WebDav;
+
+/// The capabilities of every WebDAV connection.
+pub const CAPS: Capabilities = Capabilities {
+    set_mtime: MtimeMethod::Unsupported,
+    get_mtime: true,
+    // Overwrite: T makes the server delete the target, then move.
+    rename_over: RenameOver::RemoveThenRename,
+};
+
+impl Transport for WebDav {
+    fn scheme(&self) -> &str {
+        "webdav"
+    }
+
+    fn description(&self) -> &str {
+        "WebDAV (PROPFIND/PUT/MKCOL/MOVE/DELETE over HTTP or HTTPS)"
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        None // 443 with tls (the default), 80 without
+    }
+
+    fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
+        Ok(Box::new(DavFs::connect(site)?))
+    }
+}
+
+/// One WebDAV "connection" (an HTTP agent with its keep-alive pool).
+pub struct DavFs {
+    agent: ureq::Agent,
+    /// `http://host:port`, no trailing slash.
+    origin: String,
+    /// The root's URL path, starting and not ending with `/` (empty for the server root).
+    root: String,
+    auth: Option<String>,
+    panic_in: Option<String>,
+}
+
+const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>"#;
+
+/// One entry of a multistatus reply.
+#[derive(Debug)]
+struct DavEntry {
+    /// Decoded URL path, without trailing slash.
+    path: String,
+    is_dir: bool,
+    size: Option<u64>,
+    mtime: Option<i64>,
+}
+
+impl DavFs {
+    /// Opens a connection and checks that the root is a collection.
+    pub fn connect(site: &SiteParams) -> Result<DavFs> {
+        if site.host.is_empty() {
+            return Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                "webdav: host is empty",
+            ));
+        }
+        let tls = site.bool_option("tls", true)?;
+        let port = site.port.unwrap_or(if tls { 443 } else { 80 });
+        let timeout = if site.timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            site.timeout
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(timeout)
+            .timeout_read(timeout)
+            .timeout_write(timeout)
+            .redirects(0)
+            .build();
+        let host = if site.host.contains(':') && !site.host.starts_with('[') {
+            format!("[{}]", site.host) // IPv6 literal
+        } else {
+            site.host.clone()
+        };
+        let origin = format!("{}://{}:{}", if tls { "https" } else { "http" }, host, port);
+        let root = format!("/{}", site.root.trim_matches('/'));
+        let root = if root == "/" { String::new() } else { root };
+        let auth = if site.user.is_empty() {
+            None
+        } else {
+            let pw = site.password.as_ref().map(|p| p.expose()).unwrap_or("");
+            Some(format!(
+                "Basic {}",
+                base64(format!("{}:{}", site.user, pw).as_bytes())
+            ))
+        };
+        let fs = DavFs {
+            agent,
+            origin,
+            root,
+            auth,
+            panic_in: site.option("panic_in").map(str::to_owned),
+        };
+        let top = fs.propfind(&RelPath::root(), "0")?;
+        match top.first() {
+            Some(e) if e.is_dir => Ok(fs),
+            Some(_) => Err(Error::new(
+                ErrorKind::NotADirectory,
+                format!("webdav: root {} is not a collection", site.root),
+            )),
+            None => Err(Error::new(
+                ErrorKind::Protocol,
+                "webdav: PROPFIND on the root returned no entry",
+            )),
+        }
+    }
+
+    fn maybe_panic(&self, op: &str) {
+        if self.panic_in.as_deref() == Some(op) {
+            panic!("webdav asked to panic in {op} (option panic_in={op})");
+        }
+    }
+
+    /// URL path of `p` (percent-encoded), with a trailing `/` for collections.
+    fn url_path(&self, p: &RelPath, collection: bool) -> String {
+        let mut s = encode_path(&self.root);
+        for c in p.components() {
+            s.push('/');
+            s.push_str(&encode_path(c));
+        }
+        if collection || s.is_empty() {
+            s.push('/');
+        }
+        s
+    }
+
+    fn url(&self, p: &RelPath, collection: bool) -> String {
+        format!("{}{}", self.origin, self.url_path(p, collection))
+    }
+
+    fn request(&self, method: &str, url: &str) -> ureq::Request {
+        let r = self.agent.request(method, url);
+        match &self.auth {
+            Some(a) => r.set("Authorization", a),
+            None => r,
+        }
+    }
+
+    fn propfind(&self, dir: &RelPath, depth: &str) -> Result<Vec<DavEntry>> {
+        let collection = depth != "0" || dir.is_root();
+        let resp = self
+            .request("PROPFIND", &self.url(dir, collection))
+            .set("Depth", depth)
+            .set("Content-Type", "application/xml; charset=utf-8")
+            .send_string(PROPFIND_BODY)
+            .map_err(map_err)?;
+        if resp.status() != 207 {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("PROPFIND: expected 207 Multi-Status, got {}", resp.status()),
+            ));
+        }
+        let mut body = String::new();
+        resp.into_reader()
+            .take(64 << 20)
+            .read_to_string(&mut body)
+            .map_err(Error::from)?;
+        parse_multistatus(&body)
+    }
+
+    fn expect_ok(&self, r: std::result::Result<ureq::Response, ureq::Error>) -> Result<u16> {
+        r.map(|resp| resp.status()).map_err(map_err)
+    }
+}
+
+impl RemoteFs for DavFs {
+    fn capabilities(&self) -> Capabilities {
+        CAPS
+    }
+
+    fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
+        self.maybe_panic("list");
+        let base = decode_path(&self.url_path(dir, true))?;
+        let base = base.trim_end_matches('/');
+        let mut out = Vec::new();
+        for e in self.propfind(dir, "1")? {
+            if e.path == base {
+                continue; // the directory itself
+            }
+            let name = match e.path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
+                Some(n) => n,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("PROPFIND listed {:?}, which is not inside {base:?}", e.path),
+                    ))
+                }
+            };
+            peex_core::validate_name(name)?;
+            if e.is_dir {
+                out.push(Entry {
+                    name: name.to_owned(),
+                    kind: EntryKind::Dir,
+                    size: 0,
+                    mtime: e.mtime,
+                });
+            } else {
+                let (Some(size), Some(mtime)) = (e.size, e.mtime) else {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!(
+                            "PROPFIND: file {name:?} lacks getcontentlength or getlastmodified"
+                        ),
+                    ));
+                };
+                out.push(Entry {
+                    name: name.to_owned(),
+                    kind: EntryKind::File,
+                    size,
+                    mtime: Some(mtime),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
+        self.maybe_panic("upload");
+        let mut body = ExactReader {
+            inner: src,
+            remaining: size,
+        };
+        let r = self
+            .request("PUT", &self.url(path, false))
+            .set("Content-Length", &size.to_string())
+            .set("Content-Type", "application/octet-stream")
+            .send(&mut body);
+        match r {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(409, _)) => Err(Error::new(
+                ErrorKind::NotFound,
+                "PUT: 409 Conflict (the parent collection is missing)",
+            )),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    fn delete(&mut self, path: &RelPath) -> Result<()> {
+        self.maybe_panic("delete");
+        match self.expect_ok(self.request("DELETE", &self.url(path, false)).call()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn mkdir(&mut self, path: &RelPath) -> Result<()> {
+        self.maybe_panic("mkdir");
+        match self.request("MKCOL", &self.url(path, true)).call() {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(405, _)) => {
+                // Something exists there: fine if it is a collection.
+                match self.propfind(path, "0")?.first() {
+                    Some(e) if e.is_dir => Ok(()),
+                    _ => Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        "MKCOL: a file of that name exists",
+                    )),
+                }
+            }
+            Err(ureq::Error::Status(409, _)) => Err(Error::new(
+                ErrorKind::NotFound,
+                "MKCOL: 409 Conflict (the parent collection is missing)",
+            )),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    fn rmdir(&mut self, path: &RelPath) -> Result<()> {
+        self.maybe_panic("rmdir");
+        // DELETE on a collection is recursive in WebDAV: check emptiness first.
+        let entries = match self.propfind(path, "1") {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            r => r?,
+        };
+        if entries.len() > 1 {
+            return Err(Error::new(
+                ErrorKind::DirectoryNotEmpty,
+                format!("collection has {} entries", entries.len() - 1),
+            ));
+        }
+        match self.expect_ok(self.request("DELETE", &self.url(path, true)).call()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
+        self.maybe_panic("rename");
+        let r = self
+            .request("MOVE", &self.url(from, false))
+            .set("Destination", &self.url(to, false))
+            .set("Overwrite", "T")
+            .call();
+        self.expect_ok(r).map(|_| ())
+    }
+
+    fn set_mtime(&mut self, _path: &RelPath, _mtime: i64) -> Result<()> {
+        self.maybe_panic("set_mtime");
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "webdav cannot set modification times (getlastmodified is protected); use srcutime",
+        ))
+    }
+
+    fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
+        self.maybe_panic("get_mtime");
+        match self.propfind(path, "0")?.first() {
+            Some(DavEntry {
+                mtime: Some(t),
+                is_dir: false,
+                ..
+            }) => Ok(*t),
+            Some(e) if e.is_dir => Err(Error::new(
+                ErrorKind::Unsupported,
+                "get_mtime of a collection",
+            )),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                "PROPFIND: no getlastmodified for the file",
+            )),
+        }
+    }
+}
+
+/// Feeds exactly `remaining` bytes; fails if the source yields fewer or more (so that a
+/// short source aborts the request instead of leaving the server waiting).
+struct ExactReader<'a> {
+    inner: &'a mut dyn Read,
+    remaining: u64,
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(
+                    "the source yielded more bytes than its announced size",
+                )),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the source ended {} bytes short", self.remaining),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The one error-mapping function: HTTP statuses and transport errors to kinds.
+fn map_err(e: ureq::Error) -> Error {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let text = format!("HTTP {code} {}", resp.status_text());
+            let (kind, temporary) = match code {
+                401 => (ErrorKind::AuthFailed, false),
+                403 | 423 => (ErrorKind::PermissionDenied, false),
+                404 | 410 => (ErrorKind::NotFound, false),
+                405 | 501 => (ErrorKind::Unsupported, false),
+                409 => (ErrorKind::NotFound, false),
+                412 => (ErrorKind::AlreadyExists, false),
+                429 => (ErrorKind::RateLimited, true),
+                503 => (ErrorKind::RateLimited, true),
+                502 | 504 => (ErrorKind::Unexpected, true),
+                _ => (ErrorKind::Unexpected, false),
+            };
+            Error::new(kind, text).set_temporary(temporary)
+        }
+        ureq::Error::Transport(t) => {
+            use ureq::ErrorKind as K;
+            let (kind, temporary) = match t.kind() {
+                K::Dns | K::ConnectionFailed => (ErrorKind::ConnectionFailed, false),
+                K::InvalidUrl | K::UnknownScheme | K::InvalidProxyUrl => {
+                    (ErrorKind::ConfigInvalid, false)
+                }
+                K::Io => (ErrorKind::Unexpected, true),
+                K::BadStatus | K::BadHeader | K::TooManyRedirects => (ErrorKind::Protocol, false),
+                _ => (ErrorKind::Unexpected, false),
+            };
+            let msg = t.to_string();
+            let kind = if msg.contains("certificate") || msg.contains("InvalidCertificate") {
+                ErrorKind::HostIdentity
+            } else {
+                kind
+            };
+            Error::new(kind, msg).set_temporary(temporary)
+        }
+    }
+}
+
+fn parse_multistatus(body: &str) -> Result<Vec<DavEntry>> {
+    const DAV: &str = "DAV:";
+    let doc = roxmltree::Document::parse(body)
+        .map_err(|e| Error::new(ErrorKind::Protocol, format!("PROPFIND: bad XML: {e}")))?;
+    let mut out = Vec::new();
+    for resp in doc
+        .descendants()
+        .filter(|n| n.has_tag_name((DAV, "response")))
+    {
+        let href = resp
+            .children()
+            .find(|n| n.has_tag_name((DAV, "href")))
+            .and_then(|n| n.text())
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "PROPFIND: response without href"))?;
+        let mut path = href.trim().to_owned();
+        if let Some(i) = path.find("://") {
+            // Absolute URL: keep the path.
+            path = path[i + 3..]
+                .find('/')
+                .map_or("/".to_owned(), |j| path[i + 3 + j..].to_owned());
+        }
+        let path = decode_path(&path)?;
+        let mut e = DavEntry {
+            is_dir: path.ends_with('/'),
+            path: path.trim_end_matches('/').to_owned(),
+            size: None,
+            mtime: None,
+        };
+        for ps in resp
+            .children()
+            .filter(|n| n.has_tag_name((DAV, "propstat")))
+        {
+            let ok = ps
+                .children()
+                .find(|n| n.has_tag_name((DAV, "status")))
+                .and_then(|n| n.text())
+                .is_some_and(|s| s.split_whitespace().nth(1) == Some("200"));
+            if !ok {
+                continue;
+            }
+            let Some(prop) = ps.children().find(|n| n.has_tag_name((DAV, "prop"))) else {
+                continue;
+            };
+            for p in prop.children().filter(|n| n.is_element()) {
+                let text = p.text().unwrap_or("").trim();
+                if p.has_tag_name((DAV, "resourcetype")) {
+                    e.is_dir = p.children().any(|c| c.has_tag_name((DAV, "collection")));
+                } else if p.has_tag_name((DAV, "getcontentlength")) && !text.is_empty() {
+                    e.size = Some(text.parse().map_err(|_| {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            format!("PROPFIND: bad getcontentlength {text:?}"),
+                        )
+                    })?);
+                } else if p.has_tag_name((DAV, "getlastmodified")) && !text.is_empty() {
+                    let t = httpdate::parse_http_date(text).map_err(|_| {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            format!("PROPFIND: bad getlastmodified {text:?}"),
+                        )
+                    })?;
+                    e.mtime = Some(unix_secs(t));
+                }
+            }
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Percent-encodes a path (keeps `/` and RFC 3986 unreserved characters).
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8.
+fn decode_path(s: &str) -> Result<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| Error::new(ErrorKind::InvalidName, format!("href {s:?} is not UTF-8")))
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+export_plugin! {
+    name: "webdav",
+    version: env!("CARGO_PKG_VERSION"),
+    transports: [
+        TransportSpec::new(WebDav)
+            .options(&[
+                OptionSpec::new("tls", "use https (default true; false = plain http)"),
+                OptionSpec::new("panic_in", "testing aid: an operation name (list, upload, …) that panics"),
+            ])
+            .caps(CAPS),
+    ],
+    filters: [],
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(base64(b"user:pw"), "dXNlcjpwdw==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(encode_path("/a b/ü%"), "/a%20b/%C3%BC%25");
+        assert_eq!(decode_path("/a%20b/%C3%BC%25").unwrap(), "/a b/ü%");
+        assert_eq!(decode_path("/50%").unwrap(), "/50%");
+    }
+
+    #[test]
+    fn multistatus_parsing() {
+        let xml = r#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">
+<D:response><D:href>/r/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+<D:response><D:href>http://h:1/r/a%20b.txt</D:href><D:propstat><D:prop><D:resourcetype/><D:getcontentlength>5</D:getcontentlength><D:getlastmodified>Sun, 09 Sep 2001 01:46:40 GMT</D:getlastmodified></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+</D:multistatus>"#;
+        let v = parse_multistatus(xml).unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(v[0].is_dir && v[0].path == "/r");
+        assert_eq!(v[1].path, "/r/a b.txt");
+        assert_eq!((v[1].size, v[1].mtime), (Some(5), Some(1_000_000_000)));
+    }
+}

@@ -1,0 +1,276 @@
+//! PEEX's output: one line per entry in PEEX's colours, and the summary that ends every run.
+//!
+//! green = added/updated on the destination, red = removed from the destination, blue =
+//! local entry ignored, yellow = remote entry protected, pink = directory being traversed.
+
+use peex_core::{EntryKind, RelPath};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// ANSI colours of PEEX's vocabulary.
+#[derive(Debug, Clone, Copy)]
+pub enum Colour {
+    /// Added or updated on the destination.
+    Green,
+    /// Removed from the destination.
+    Red,
+    /// Local entry ignored.
+    Blue,
+    /// Remote entry protected.
+    Yellow,
+    /// Directory being traversed.
+    Pink,
+    /// Errors.
+    BoldRed,
+}
+
+impl Colour {
+    fn code(self) -> &'static str {
+        match self {
+            Colour::Green => "\x1b[32m",
+            Colour::Red => "\x1b[31m",
+            Colour::Blue => "\x1b[34m",
+            Colour::Yellow => "\x1b[33m",
+            Colour::Pink => "\x1b[35m",
+            Colour::BoldRed => "\x1b[1;31m",
+        }
+    }
+}
+
+/// Counters for the summary; updated from every worker.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Files uploaded that did not exist remotely.
+    pub files_created: AtomicU64,
+    /// Files uploaded over an older remote version.
+    pub files_updated: AtomicU64,
+    /// Directories created.
+    pub dirs_created: AtomicU64,
+    /// Files removed.
+    pub files_removed: AtomicU64,
+    /// Directories removed.
+    pub dirs_removed: AtomicU64,
+    /// Remote entries protected.
+    pub protected: AtomicU64,
+    /// Local entries ignored.
+    pub ignored: AtomicU64,
+    /// Bytes uploaded.
+    pub bytes: AtomicU64,
+    /// Operations that failed.
+    pub errors: AtomicU64,
+    /// Files already up to date.
+    pub unchanged: AtomicU64,
+}
+
+/// Adds one to a counter.
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Writes the run's lines to stdout (and errors to stderr), serialised across workers.
+pub struct Reporter {
+    colour: bool,
+    verbosity: u8,
+    quiet: bool,
+    dry_run: bool,
+    out: Mutex<()>,
+    /// The summary counters.
+    pub counters: Counters,
+}
+
+impl Reporter {
+    /// A reporter. `verbosity` counts `-v`; `quiet` keeps only errors and the summary.
+    pub fn new(colour: bool, verbosity: u8, quiet: bool, dry_run: bool) -> Self {
+        Reporter {
+            colour,
+            verbosity,
+            quiet,
+            dry_run,
+            out: Mutex::new(()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The `-v` count.
+    pub fn verbosity(&self) -> u8 {
+        self.verbosity
+    }
+
+    fn paint(&self, c: Colour, s: &str) -> String {
+        if self.colour {
+            format!("{}{}\x1b[0m", c.code(), s)
+        } else {
+            s.to_owned()
+        }
+    }
+
+    fn line(&self, min_verbosity: u8, text: &str) {
+        if self.quiet || self.verbosity < min_verbosity {
+            return;
+        }
+        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{text}");
+    }
+
+    fn entry(&self, min_verbosity: u8, c: Colour, mark: &str, path: &RelPath, dir: bool, detail: &str) {
+        let slash = if dir { "/" } else { "" };
+        let mut s = self.paint(c, &format!("{mark} {path}{slash}"));
+        if self.verbosity >= 1 && !detail.is_empty() {
+            s.push_str(&format!("  ({detail})"));
+        }
+        self.line(min_verbosity, &s);
+    }
+
+    /// A file uploaded (or planned, in a dry run).
+    pub fn uploaded(&self, path: &RelPath, new: bool, size: u64, detail: &str) {
+        bump(if new {
+            &self.counters.files_created
+        } else {
+            &self.counters.files_updated
+        });
+        if !self.dry_run {
+            self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        }
+        let mark = if new { "+" } else { "*" };
+        self.entry(0, Colour::Green, mark, path, false, detail);
+    }
+
+    /// A directory created.
+    pub fn dir_created(&self, path: &RelPath) {
+        bump(&self.counters.dirs_created);
+        self.entry(0, Colour::Green, "+", path, true, "new directory");
+    }
+
+    /// A remote file removed.
+    pub fn file_removed(&self, path: &RelPath, detail: &str) {
+        bump(&self.counters.files_removed);
+        self.entry(0, Colour::Red, "-", path, false, detail);
+    }
+
+    /// A remote directory removed.
+    pub fn dir_removed(&self, path: &RelPath) {
+        bump(&self.counters.dirs_removed);
+        self.entry(0, Colour::Red, "-", path, true, "");
+    }
+
+    /// A local entry ignored by a rule.
+    pub fn ignored(&self, path: &RelPath, kind: EntryKind) {
+        bump(&self.counters.ignored);
+        self.entry(0, Colour::Blue, "i", path, kind == EntryKind::Dir, "ignored");
+    }
+
+    /// A remote entry protected by a rule.
+    pub fn protected(&self, path: &RelPath, kind: EntryKind) {
+        bump(&self.counters.protected);
+        self.entry(0, Colour::Yellow, "p", path, kind == EntryKind::Dir, "protected");
+    }
+
+    /// A remote entry left alone because an ignore rule matches it (`-v`).
+    pub fn left_alone(&self, path: &RelPath) {
+        self.entry(1, Colour::Blue, "=", path, false, "ignored, left alone");
+    }
+
+    /// A directory being traversed (`-v`).
+    pub fn traverse(&self, dir: &RelPath) {
+        let name = if dir.is_root() { "." } else { dir.as_str() };
+        let s = self.paint(Colour::Pink, &format!("> {name}/"));
+        self.line(1, &s);
+    }
+
+    /// A file already up to date (`-vv`).
+    pub fn unchanged(&self, count: u64) {
+        self.counters.unchanged.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A detail line shown from verbosity `level`.
+    pub fn detail(&self, level: u8, text: &str) {
+        self.line(level, text);
+    }
+
+    /// An error: always shown, on stderr.
+    pub fn error(&self, text: &str) {
+        bump(&self.counters.errors);
+        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self.paint(Colour::BoldRed, &format!("peex: error: {text}"));
+        let _ = writeln!(std::io::stderr().lock(), "{s}");
+    }
+
+    /// A warning: always shown, on stderr.
+    pub fn warn(&self, text: &str) {
+        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self.paint(Colour::Yellow, &format!("peex: warning: {text}"));
+        let _ = writeln!(std::io::stderr().lock(), "{s}");
+    }
+
+    /// The summary that ends every run.
+    pub fn summary(&self, elapsed: Duration) {
+        let c = &self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let created = g(&c.files_created) + g(&c.files_updated);
+        let mut s = format!(
+            "{}{} file{} created ({} new, {} updated), {} director{} created, {} file{} removed, \
+             {} director{} removed, {} protected, {} ignored, {} uploaded in {:.2} s",
+            if self.dry_run { "dry run, nothing changed: " } else { "" },
+            created,
+            plural(created, "", "s"),
+            g(&c.files_created),
+            g(&c.files_updated),
+            g(&c.dirs_created),
+            plural(g(&c.dirs_created), "y", "ies"),
+            g(&c.files_removed),
+            plural(g(&c.files_removed), "", "s"),
+            g(&c.dirs_removed),
+            plural(g(&c.dirs_removed), "y", "ies"),
+            g(&c.protected),
+            g(&c.ignored),
+            human_bytes(g(&c.bytes)),
+            elapsed.as_secs_f64(),
+        );
+        if g(&c.unchanged) > 0 {
+            s.push_str(&format!(", {} unchanged", g(&c.unchanged)));
+        }
+        let errs = g(&c.errors);
+        if errs > 0 {
+            s.push_str(&format!(", {errs} error{}", plural(errs, "", "s")));
+        }
+        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(std::io::stdout().lock(), "{s}");
+    }
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// Formats a byte count for people (`12.3 KiB`).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(super::human_bytes(0), "0 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(20 * 1024 * 1024), "20.0 MiB");
+    }
+}

@@ -1,0 +1,585 @@
+//! One sync run: connect, scan (list both trees and plan), check the guards, then execute
+//! in order — conflicting entries removed, directories created before their content,
+//! uploads (to a temporary name, timestamped, renamed into place), and deletes last, only
+//! when nothing failed.
+
+use crate::exit::{Status, Stop};
+use crate::local::{self, local_path};
+use crate::output::Reporter;
+use crate::plan::{self, Decide, DirPlan, Upload, UploadReason, TEMP_PREFIX};
+use crate::pool::{Pool, Queue, RetryPolicy};
+use crate::readonly::ReadOnly;
+use peex_core::{Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, SiteParams, Transport};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Everything one run needs.
+pub struct SyncJob<'a> {
+    /// The local source directory.
+    pub source: PathBuf,
+    /// The transport to open connections with.
+    pub transport: &'a dyn Transport,
+    /// Connection parameters (root = dest).
+    pub params: SiteParams,
+    /// The ignore/protect decision.
+    pub decide: &'a (dyn Decide + Sync),
+    /// Number of connections.
+    pub jobs: usize,
+    /// Plan and print only.
+    pub dry_run: bool,
+    /// Read the remote mtime back and set the local file's instead of setting the remote's.
+    pub srcutime: bool,
+    /// Stop before changing anything if the plan deletes more entries than this.
+    pub max_delete: Option<u64>,
+    /// Retry policy for temporary errors.
+    pub retry: RetryPolicy,
+    /// How the destination is shown in messages (`ftp://user@host:port/www/`).
+    pub display_dest: String,
+}
+
+/// The result of a run that was not stopped by a guard.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything planned was done.
+    Complete,
+    /// Some operations failed (they were reported); deletes were not run.
+    Incomplete,
+}
+
+#[derive(Debug, Clone)]
+enum Scan {
+    Dir { path: RelPath, remote_exists: bool },
+    Removal { path: RelPath, conflict: bool },
+}
+
+#[derive(Default)]
+struct Acc {
+    uploads: Vec<Upload>,
+    mkdirs: Vec<RelPath>,
+    /// Files to delete in the final phase.
+    delete_files: Vec<RelPath>,
+    /// Files in the way of a new directory, or inside a directory in the way of a file.
+    conflict_files: Vec<RelPath>,
+    stale_temps: Vec<RelPath>,
+    rmdirs: Vec<RelPath>,
+    conflict_rmdirs: Vec<RelPath>,
+    /// Paths inside removal trees that must stay (protected or left alone).
+    kept: Vec<RelPath>,
+    /// Roots of remote trees in the way of a local file.
+    conflict_roots: Vec<RelPath>,
+}
+
+/// Runs the sync. `Err` means a guard stopped the run before any change.
+pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
+    let started = Instant::now();
+    local::check_source(&job.source).map_err(|m| Stop::new(Status::Refused, m))?;
+
+    let connector = |dry: bool| {
+        move || -> peex_core::Result<Box<dyn RemoteFs>> {
+            let c = job.transport.connect(&job.params)?;
+            Ok(if dry { Box::new(ReadOnly(c)) } else { c })
+        }
+    };
+    let connect = connector(job.dry_run);
+    let mut first = connect().map_err(|e| connect_stop(&e, &job.display_dest))?;
+    let mut caps = first.capabilities();
+    if !job.dry_run && !job.srcutime {
+        // Advertised is not allowed: try it for real before anything changes.
+        caps.set_mtime = first
+            .verify_set_mtime()
+            .map_err(|e| connect_stop(&e, &job.display_dest))?;
+    }
+    out.detail(
+        2,
+        &format!(
+            "connected to {}: mtime method {}, rename over existing: {:?}",
+            job.display_dest,
+            caps.set_mtime.describe(),
+            caps.rename_over
+        ),
+    );
+    if job.srcutime {
+        if !caps.get_mtime {
+            return Err(Stop::new(
+                Status::Refused,
+                format!(
+                    "srcutime needs to read remote modification times (FTP MDTM), which {} does \
+                     not offer; nothing was changed",
+                    job.display_dest
+                ),
+            ));
+        }
+    } else if caps.set_mtime == MtimeMethod::Unsupported {
+        return Err(Stop::new(
+            Status::Refused,
+            format!(
+                "{} cannot set modification times (it offers neither MFMT nor SITE UTIME); \
+                 without that every run would upload everything again. Use srcutime=true, or \
+                 a server with MFMT or SITE UTIME. Nothing was changed",
+                job.display_dest
+            ),
+        ));
+    }
+
+    let mut pool = Pool::new(first, job.jobs, &connect, job.retry);
+
+    // ---- scan: list both trees, plan every directory ----
+    let acc = Mutex::new(Acc::default());
+    let skipped_local = Mutex::new(Vec::<String>::new());
+    let scan_errors = pool.run(
+        vec![Scan::Dir {
+            path: RelPath::root(),
+            remote_exists: true,
+        }],
+        |fs, task, queue| scan(job, out, fs, task, queue, &acc, &skipped_local),
+    );
+    for s in lock(&skipped_local).iter() {
+        out.warn(s);
+    }
+    for e in &scan_errors {
+        out.error(&e.to_string());
+    }
+    let mut acc = acc.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let kept = std::mem::take(&mut acc.kept);
+    let rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.rmdirs), &kept);
+    let conflict_rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.conflict_rmdirs), &kept);
+
+    // ---- guards that stop before any change ----
+    let deletes = (acc.delete_files.len()
+        + acc.conflict_files.len()
+        + rmdirs.len()
+        + conflict_rmdirs.len()) as u64;
+    if let Some(limit) = job.max_delete {
+        if deletes > limit {
+            pool.quit();
+            return Err(Stop::new(
+                Status::Refused,
+                format!(
+                    "the plan would delete {deletes} remote entries, more than the limit of \
+                     {limit} (max_delete / --max-delete); nothing was changed"
+                ),
+            ));
+        }
+    }
+
+    let mut failed = !scan_errors.is_empty();
+    if !lock(&skipped_local).is_empty() {
+        // Entries we could not read locally: their remote counterparts are unaffected, so
+        // this is only reported.
+    }
+
+    // ---- conflicts: remove what is in the way (only if the scan was complete) ----
+    let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
+    for root in &acc.conflict_roots {
+        if kept.iter().any(|k| is_within(k, root)) {
+            blocked_roots.insert(root.clone());
+        }
+    }
+    if failed {
+        // Without a complete picture no deletes run, so nothing can be replaced either.
+        blocked_roots.extend(acc.conflict_roots.iter().cloned());
+    } else if !job.dry_run {
+        let errs = delete_phase(&mut pool, out, &acc.conflict_files, &conflict_rmdirs, "replaced");
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+    } else {
+        report_deletes(out, &acc.conflict_files, &conflict_rmdirs, "replaced");
+    }
+
+    // ---- mkdirs and uploads, each directory before its content ----
+    let mut uploads = std::mem::take(&mut acc.uploads);
+    uploads.retain(|u| {
+        if u.reason == UploadReason::ReplacesDir && blocked_roots.contains(&u.path) {
+            out.detail(
+                0,
+                &format!(
+                    "peex: {} not uploaded: the remote directory in its place holds protected \
+                     entries (or the scan failed)",
+                    u.path
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    });
+    let mkdirs = std::mem::take(&mut acc.mkdirs);
+    if job.dry_run {
+        let mut m = mkdirs.clone();
+        m.sort();
+        for d in &m {
+            out.dir_created(d);
+        }
+        uploads.sort_by(|a, b| a.path.cmp(&b.path));
+        for u in &uploads {
+            out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+        }
+    } else {
+        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads);
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+    }
+
+    // ---- deletes, last, and only if nothing failed ----
+    let mut files = std::mem::take(&mut acc.delete_files);
+    let stale = std::mem::take(&mut acc.stale_temps);
+    if failed {
+        if !files.is_empty() || !rmdirs.is_empty() {
+            out.warn(&format!(
+                "{} remote entries not deleted because of the errors above (deletes run only \
+                 after a clean listing and upload)",
+                files.len() + rmdirs.len()
+            ));
+        }
+    } else if job.dry_run {
+        report_deletes(out, &files, &rmdirs, "");
+    } else {
+        files.sort();
+        let errs = delete_phase(&mut pool, out, &files, &rmdirs, "");
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+        let errs = pool.run(stale, |fs, p, _| {
+            fs.delete(p).map_err(|e| e.with_op("remove stale temporary file", p))?;
+            out.detail(1, &format!("removed stale temporary file {p}"));
+            Ok(())
+        });
+        for e in errs {
+            out.warn(&e.to_string());
+        }
+    }
+    if let Some(n) = pool.shrunk_to {
+        out.warn(&format!(
+            "the server limited connections: continued with {n} instead of {}",
+            job.jobs
+        ));
+    }
+    pool.quit();
+    out.summary(started.elapsed());
+    Ok(if failed {
+        Outcome::Incomplete
+    } else {
+        Outcome::Complete
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// True if `p` is `root` or below it.
+fn is_within(p: &RelPath, root: &RelPath) -> bool {
+    let (p, r) = (p.as_str(), root.as_str());
+    p == r || (p.len() > r.len() && p.starts_with(r) && p.as_bytes()[r.len()] == b'/')
+}
+
+/// The stop for a failed first connection.
+pub fn connect_stop(e: &Error, dest: &str) -> Stop {
+    let status = match e.kind() {
+        ErrorKind::Unsupported => Status::Refused,
+        ErrorKind::ConfigInvalid => Status::Usage,
+        _ => Status::Connect,
+    };
+    Stop::new(status, format!("cannot use {dest}: {e}"))
+}
+
+fn is_new(u: &Upload) -> bool {
+    matches!(u.reason, UploadReason::New | UploadReason::ReplacesDir)
+}
+
+fn reason_text(u: &Upload) -> String {
+    match u.reason {
+        UploadReason::New => format!("new, {} bytes", u.size),
+        UploadReason::Size { remote } => format!("size {remote} -> {}", u.size),
+        UploadReason::Mtime { remote } => format!("mtime {remote} -> {}", u.mtime),
+        UploadReason::ReplacesDir => "replaces a remote directory".to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    job: &SyncJob<'_>,
+    out: &Reporter,
+    fs: &mut dyn RemoteFs,
+    task: &Scan,
+    queue: &Queue<Scan>,
+    acc: &Mutex<Acc>,
+    skipped: &Mutex<Vec<String>>,
+) -> peex_core::Result<()> {
+    match task {
+        Scan::Dir {
+            path,
+            remote_exists,
+        } => {
+            let mut skip = Vec::new();
+            let local = local::read_dir(&job.source, path, &mut skip)?;
+            let remote = if *remote_exists {
+                fs.list(path).map_err(|e| e.with_op("list", path))?
+            } else {
+                Vec::new()
+            };
+            let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
+                .map_err(|e| e.with_op("plan", path))?;
+            out.traverse(path);
+            for (p, k) in &p.ignored {
+                out.ignored(p, *k);
+            }
+            for (p, k) in &p.protected {
+                out.protected(p, *k);
+            }
+            for p in &p.left_alone {
+                out.left_alone(p);
+            }
+            out.unchanged(p.up_to_date);
+            lock(skipped).extend(skip);
+            for d in &p.descend {
+                queue.push(Scan::Dir {
+                    path: d.path.clone(),
+                    remote_exists: d.remote_exists,
+                });
+            }
+            let conflict_trees: BTreeSet<&RelPath> = p
+                .uploads
+                .iter()
+                .filter(|u| u.reason == UploadReason::ReplacesDir)
+                .map(|u| &u.path)
+                .collect();
+            for t in &p.remove_trees {
+                queue.push(Scan::Removal {
+                    path: t.clone(),
+                    conflict: conflict_trees.contains(t),
+                });
+            }
+            let mut a = lock(acc);
+            for f in p.delete_files {
+                if p.mkdirs.contains(&f) {
+                    a.conflict_files.push(f);
+                } else {
+                    a.delete_files.push(f);
+                }
+            }
+            for t in &p.remove_trees {
+                if conflict_trees.contains(t) {
+                    a.conflict_roots.push(t.clone());
+                }
+            }
+            a.uploads.extend(p.uploads);
+            a.mkdirs.extend(p.mkdirs);
+            a.stale_temps.extend(p.stale_temps);
+            Ok(())
+        }
+        Scan::Removal { path, conflict } => {
+            let remote = fs.list(path).map_err(|e| e.with_op("list", path))?;
+            let p = plan::plan_removal(path, &remote, job.decide)
+                .map_err(|e| e.with_op("plan", path))?;
+            for (p, k) in &p.protected {
+                out.protected(p, *k);
+            }
+            for p in &p.left_alone {
+                out.left_alone(p);
+            }
+            for d in &p.subdirs {
+                queue.push(Scan::Removal {
+                    path: d.clone(),
+                    conflict: *conflict,
+                });
+            }
+            let mut a = lock(acc);
+            a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
+            a.kept.extend(p.left_alone);
+            if *conflict {
+                a.conflict_files.extend(p.delete_files);
+                a.conflict_rmdirs.push(path.clone());
+            } else {
+                a.delete_files.extend(p.delete_files);
+                a.rmdirs.push(path.clone());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {
+    let mut f = files.to_vec();
+    f.sort();
+    for p in &f {
+        out.file_removed(p, detail);
+    }
+    for d in dirs {
+        out.dir_removed(d);
+    }
+}
+
+/// Deletes files (in parallel), then directories deepest first (in parallel per depth).
+fn delete_phase(
+    pool: &mut Pool<'_>,
+    out: &Reporter,
+    files: &[RelPath],
+    dirs: &[RelPath],
+    detail: &str,
+) -> Vec<Error> {
+    let mut errors = pool.run(files.to_vec(), |fs, p, _| {
+        fs.delete(p).map_err(|e| e.with_op("delete", p))?;
+        out.file_removed(p, detail);
+        Ok(())
+    });
+    if !errors.is_empty() {
+        return errors;
+    }
+    let mut by_depth: BTreeMap<std::cmp::Reverse<usize>, Vec<RelPath>> = BTreeMap::new();
+    for d in dirs {
+        by_depth
+            .entry(std::cmp::Reverse(d.depth()))
+            .or_default()
+            .push(d.clone());
+    }
+    for (_, level) in by_depth {
+        errors.extend(pool.run(level, |fs, p, _| {
+            fs.rmdir(p).map_err(|e| e.with_op("rmdir", p))?;
+            out.dir_removed(p);
+            Ok(())
+        }));
+        if !errors.is_empty() {
+            break;
+        }
+    }
+    errors
+}
+
+#[derive(Clone)]
+enum Transfer {
+    Mkdir(RelPath),
+    Upload(Upload),
+}
+
+/// Creates directories and uploads files; a directory's content is queued when the
+/// directory has been created.
+fn transfer_phase(
+    job: &SyncJob<'_>,
+    pool: &mut Pool<'_>,
+    out: &Reporter,
+    mkdirs: Vec<RelPath>,
+    uploads: Vec<Upload>,
+) -> Vec<Error> {
+    let new_dirs: BTreeSet<RelPath> = mkdirs.iter().cloned().collect();
+    let mut waiting: BTreeMap<RelPath, Vec<Transfer>> = BTreeMap::new();
+    let mut initial = Vec::new();
+    let tasks = mkdirs
+        .into_iter()
+        .map(Transfer::Mkdir)
+        .chain(uploads.into_iter().map(Transfer::Upload));
+    for t in tasks {
+        let path = match &t {
+            Transfer::Mkdir(p) => p,
+            Transfer::Upload(u) => &u.path,
+        };
+        match path.parent() {
+            Some(parent) if new_dirs.contains(&parent) => {
+                waiting.entry(parent).or_default().push(t)
+            }
+            _ => initial.push(t),
+        }
+    }
+    // Directories first, so that their content can start early.
+    initial.sort_by_key(|t| !matches!(t, Transfer::Mkdir(_)));
+    let nonce = AtomicU64::new(0);
+    pool.run(initial, |fs, task, queue| match task {
+        Transfer::Mkdir(p) => {
+            fs.mkdir(p).map_err(|e| e.with_op("mkdir", p))?;
+            out.dir_created(p);
+            if let Some(children) = waiting.get(p) {
+                for c in children {
+                    queue.push(c.clone());
+                }
+            }
+            Ok(())
+        }
+        Transfer::Upload(u) => upload_one(job, fs, u, out, &nonce),
+    })
+}
+
+/// The temporary name an upload is written to: same directory, recognisable prefix.
+fn temp_path(path: &RelPath, n: u64) -> peex_core::Result<RelPath> {
+    let name = path.name();
+    let mut short = String::new();
+    for ch in name.chars() {
+        if short.len() + ch.len_utf8() > 180 {
+            break;
+        }
+        short.push(ch);
+    }
+    let tmp = format!("{TEMP_PREFIX}{:x}-{n:x}.{short}", std::process::id());
+    path.parent().unwrap_or_default().join(&tmp)
+}
+
+fn upload_one(
+    job: &SyncJob<'_>,
+    fs: &mut dyn RemoteFs,
+    u: &Upload,
+    out: &Reporter,
+    nonce: &AtomicU64,
+) -> peex_core::Result<()> {
+    let local = local_path(&job.source, &u.path);
+    let file = File::open(&local).map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
+    let tmp = temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed))?;
+    let mut reader = file.take(u.size.saturating_add(1));
+    let steps = (|| -> peex_core::Result<()> {
+        fs.upload(&tmp, &mut reader, u.size)?;
+        if !job.srcutime {
+            fs.set_mtime(&tmp, u.mtime)
+                .map_err(|e| e.with_op("set mtime", &u.path))?;
+        }
+        fs.rename(&tmp, &u.path)
+            .map_err(|e| e.with_op("rename into place", &u.path))
+    })();
+    if let Err(e) = steps {
+        if !e.is_temporary() {
+            // Best effort; a temporary file left behind is removed by the next run.
+            let _ = fs.delete(&tmp);
+        }
+        return Err(e.with_op("upload", &u.path));
+    }
+    if job.srcutime {
+        let t = fs
+            .get_mtime(&u.path)
+            .map_err(|e| e.with_op("read mtime", &u.path))?;
+        local::set_mtime(&local, t)?;
+    }
+    out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_stay_in_the_same_directory_and_short() {
+        let p = RelPath::parse("a/b/index.html").unwrap();
+        let t = temp_path(&p, 7).unwrap();
+        assert_eq!(t.parent(), p.parent());
+        assert!(t.name().starts_with(TEMP_PREFIX));
+        assert!(t.name().ends_with(".index.html"));
+        let long = "é".repeat(127);
+        let t = temp_path(&RelPath::parse(&long).unwrap(), 1).unwrap();
+        assert!(t.name().len() <= 255);
+    }
+
+    #[test]
+    fn within_checks_component_boundaries() {
+        let r = RelPath::parse("a/b").unwrap();
+        assert!(is_within(&RelPath::parse("a/b").unwrap(), &r));
+        assert!(is_within(&RelPath::parse("a/b/c").unwrap(), &r));
+        assert!(!is_within(&RelPath::parse("a/bc").unwrap(), &r));
+    }
+}

@@ -1,0 +1,362 @@
+//! The [`RemoteFs`] contract suite: the same checks for every transport (local, ftp, ftps,
+//! sftp, plugins), so that a third party can check their own transport the same way.
+//!
+//! ```ignore
+//! let server = peex_tests::ftpd::Proftpd::start();
+//! let root = server.root().to_path_buf();
+//! peex_tests::conformance::run_all(
+//!     &|| transport.connect(&server.site_params("/")).expect("connect"),
+//!     &|rel| std::fs::read(root.join(rel)).ok(),
+//! );
+//! ```
+//!
+//! `connect` opens a fresh connection to an **empty** remote root; `read_back` returns the
+//! bytes stored at a relative path (`None` if there is no such file) by some other route than
+//! the transport (the server's directory on disk), since the contract has no download.
+//! Each check works in its own directory below the root, so the order does not matter except
+//! that [`check_empty_root`] must run first (as [`run_all`] does). A failed check panics with
+//! a message naming the check and what the contract says.
+
+use peex_core::{validate_name, Entry, EntryKind, ErrorKind, MtimeMethod, RelPath, RemoteFs};
+
+/// What the checks get: a way to connect and a way to read stored bytes back.
+pub struct Ctx<'a> {
+    /// Opens a new connection to the root under test.
+    pub connect: &'a dyn Fn() -> Box<dyn RemoteFs>,
+    /// Reads the bytes stored at a relative path, bypassing the transport.
+    pub read_back: &'a dyn Fn(&str) -> Option<Vec<u8>>,
+}
+
+/// A named check.
+pub type Check = (&'static str, fn(&Ctx));
+
+/// Every check, in the order [`run_all`] runs them ([`check_empty_root`] first).
+pub const CHECKS: &[Check] = &[
+    ("empty_root", check_empty_root),
+    ("mkdir", check_mkdir),
+    ("upload_size_mtime", check_upload_size_mtime),
+    ("overwrite_shorter", check_overwrite_shorter),
+    ("names", check_names),
+    ("delete", check_delete),
+    ("rmdir", check_rmdir),
+    ("rename_over", check_rename_over),
+    ("list_missing", check_list_missing),
+    ("empty_upload", check_empty_upload),
+    ("nested", check_nested),
+    ("upload_size_mismatch", check_upload_size_mismatch),
+];
+
+/// Runs every check of [`CHECKS`] against an empty root.
+pub fn run_all(
+    connect: &dyn Fn() -> Box<dyn RemoteFs>,
+    read_back: &dyn Fn(&str) -> Option<Vec<u8>>,
+) {
+    let ctx = Ctx { connect, read_back };
+    for (name, check) in CHECKS {
+        eprintln!("conformance: {name}");
+        check(&ctx);
+    }
+}
+
+fn p(s: &str) -> RelPath {
+    match RelPath::parse(s) {
+        Ok(p) => p,
+        Err(e) => panic!("bad test path {s:?}: {e}"),
+    }
+}
+
+/// Lists `dir`, checking the listing rules every listing must follow.
+pub fn list(fs: &mut dyn RemoteFs, dir: &str) -> Vec<Entry> {
+    let entries = fs
+        .list(&p(dir))
+        .unwrap_or_else(|e| panic!("list {dir:?} failed: {e}"));
+    for e in &entries {
+        assert!(
+            validate_name(&e.name).is_ok(),
+            "list {dir:?} returned the unsafe name {:?}",
+            e.name
+        );
+        if e.kind == EntryKind::File {
+            assert!(
+                e.mtime.is_some(),
+                "list {dir:?}: file {:?} has no mtime",
+                e.name
+            );
+        }
+    }
+    entries
+}
+
+fn find<'e>(entries: &'e [Entry], name: &str) -> Option<&'e Entry> {
+    entries.iter().find(|e| e.name == name)
+}
+
+fn must_find<'e>(entries: &'e [Entry], name: &str, dir: &str) -> &'e Entry {
+    find(entries, name).unwrap_or_else(|| {
+        panic!(
+            "{name:?} missing from the listing of {dir:?}: {:?}",
+            entries.iter().map(|e| &e.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+fn upload(fs: &mut dyn RemoteFs, path: &str, data: &[u8]) {
+    fs.upload(&p(path), &mut &data[..], data.len() as u64)
+        .unwrap_or_else(|e| panic!("upload {path:?} ({} bytes) failed: {e}", data.len()));
+}
+
+fn mkdir(fs: &mut dyn RemoteFs, path: &str) {
+    fs.mkdir(&p(path))
+        .unwrap_or_else(|e| panic!("mkdir {path:?} failed: {e}"));
+}
+
+fn assert_content(ctx: &Ctx, path: &str, want: &[u8]) {
+    let got = (ctx.read_back)(path);
+    assert!(
+        got.as_deref() == Some(want),
+        "content of {path:?}: expected {} bytes {:?}…, found {:?}",
+        want.len(),
+        &want[..want.len().min(32)],
+        got.as_ref()
+            .map(|g| (g.len(), g[..g.len().min(32)].to_vec()))
+    );
+}
+
+fn quit(mut fs: Box<dyn RemoteFs>) {
+    fs.quit().unwrap_or_else(|e| panic!("quit failed: {e}"));
+}
+
+/// Listing an empty root gives nothing (in particular no `.` or `..`).
+pub fn check_empty_root(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    let entries = list(fs.as_mut(), "");
+    assert!(
+        entries.is_empty(),
+        "the listing of an empty root must be empty, got {entries:?}"
+    );
+    quit(fs);
+}
+
+/// mkdir shows a directory; mkdir of an existing directory succeeds.
+pub fn check_mkdir(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "mk");
+    let e = list(fs.as_mut(), "");
+    assert_eq!(
+        must_find(&e, "mk", "").kind,
+        EntryKind::Dir,
+        "mk must be a directory"
+    );
+    fs.mkdir(&p("mk"))
+        .unwrap_or_else(|e| panic!("mkdir of an existing directory must succeed: {e}"));
+    assert_eq!(list(fs.as_mut(), "mk"), vec![], "a new directory is empty");
+    quit(fs);
+}
+
+/// Upload shows size and an mtime; set_mtime gives back the exact second (2020, 2000, 2100),
+/// or fails with Unsupported when the capabilities say so.
+pub fn check_upload_size_mtime(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "up");
+    upload(fs.as_mut(), "up/a.txt", b"hello\n");
+    let e = list(fs.as_mut(), "up");
+    let a = must_find(&e, "a.txt", "up");
+    assert_eq!(a.kind, EntryKind::File);
+    assert_eq!(a.size, 6, "size after upload");
+    assert_content(ctx, "up/a.txt", b"hello\n");
+    if fs.capabilities().set_mtime == MtimeMethod::Unsupported {
+        let err = fs
+            .set_mtime(&p("up/a.txt"), 1_600_000_000)
+            .expect_err("set_mtime must fail when capabilities say Unsupported");
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    } else {
+        for t in [1_600_000_000i64, 946_684_800, 4_102_444_800, 1_600_000_001] {
+            fs.set_mtime(&p("up/a.txt"), t)
+                .unwrap_or_else(|e| panic!("set_mtime {t} failed: {e}"));
+            let e = list(fs.as_mut(), "up");
+            let a = must_find(&e, "a.txt", "up");
+            assert_eq!(a.mtime, Some(t), "mtime read back after set_mtime({t})");
+            assert_eq!(a.size, 6, "set_mtime must not change the size");
+        }
+    }
+    quit(fs);
+}
+
+/// Overwriting a file with shorter content truncates it.
+pub fn check_overwrite_shorter(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "ow");
+    let long: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    upload(fs.as_mut(), "ow/f.bin", &long);
+    assert_eq!(
+        must_find(&list(fs.as_mut(), "ow"), "f.bin", "ow").size,
+        100_000
+    );
+    upload(fs.as_mut(), "ow/f.bin", b"short");
+    assert_eq!(
+        must_find(&list(fs.as_mut(), "ow"), "f.bin", "ow").size,
+        5,
+        "size after overwriting with shorter content"
+    );
+    assert_content(ctx, "ow/f.bin", b"short");
+    quit(fs);
+}
+
+/// Names with spaces, UTF-8, `;`, `=`, `#`, leading dots round-trip.
+pub fn check_names(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "names ü");
+    let names = [
+        "ünï cødé.txt",
+        "with space.txt",
+        "semi;colon=eq.txt",
+        "hash#and%percent",
+        ".htaccess",
+        "日本語",
+    ];
+    for n in names {
+        upload(fs.as_mut(), &format!("names ü/{n}"), n.as_bytes());
+    }
+    let e = list(fs.as_mut(), "names ü");
+    for n in names {
+        let f = must_find(&e, n, "names ü");
+        assert_eq!(f.size, n.len() as u64, "size of {n:?}");
+        assert_content(ctx, &format!("names ü/{n}"), n.as_bytes());
+    }
+    assert_eq!(e.len(), names.len(), "unexpected entries: {e:?}");
+    quit(fs);
+}
+
+/// Deleting a file removes it; deleting a missing path succeeds.
+pub fn check_delete(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "del");
+    upload(fs.as_mut(), "del/x", b"x");
+    fs.delete(&p("del/x"))
+        .unwrap_or_else(|e| panic!("delete of an existing file failed: {e}"));
+    assert!(
+        find(&list(fs.as_mut(), "del"), "x").is_none(),
+        "deleted file still listed"
+    );
+    fs.delete(&p("del/x"))
+        .unwrap_or_else(|e| panic!("deleting a missing file must succeed: {e}"));
+    fs.delete(&p("del/never/there"))
+        .unwrap_or_else(|e| panic!("deleting below a missing directory must succeed: {e}"));
+    quit(fs);
+}
+
+/// rmdir of a missing directory succeeds; of a non-empty one fails; of an empty one removes it.
+pub fn check_rmdir(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "rd");
+    fs.rmdir(&p("rd/missing"))
+        .unwrap_or_else(|e| panic!("rmdir of a missing directory must succeed: {e}"));
+    mkdir(fs.as_mut(), "rd/full");
+    upload(fs.as_mut(), "rd/full/f", b"f");
+    let err = fs
+        .rmdir(&p("rd/full"))
+        .expect_err("rmdir of a non-empty directory must fail");
+    eprintln!(
+        "conformance: rmdir of a non-empty directory: {:?}: {err}",
+        err.kind()
+    );
+    assert!(
+        find(&list(fs.as_mut(), "rd"), "full").is_some(),
+        "a failed rmdir must leave the directory"
+    );
+    fs.delete(&p("rd/full/f"))
+        .unwrap_or_else(|e| panic!("delete failed: {e}"));
+    fs.rmdir(&p("rd/full"))
+        .unwrap_or_else(|e| panic!("rmdir of an empty directory failed: {e}"));
+    assert!(
+        find(&list(fs.as_mut(), "rd"), "full").is_none(),
+        "removed dir still listed"
+    );
+    quit(fs);
+}
+
+/// Renaming onto an existing file replaces it.
+pub fn check_rename_over(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "rn");
+    upload(fs.as_mut(), "rn/.tmp-new", b"new content");
+    upload(fs.as_mut(), "rn/target", b"old");
+    fs.rename(&p("rn/.tmp-new"), &p("rn/target"))
+        .unwrap_or_else(|e| panic!("rename over an existing file failed: {e}"));
+    let e = list(fs.as_mut(), "rn");
+    assert_eq!(e.len(), 1, "only the target must remain: {e:?}");
+    assert_eq!(must_find(&e, "target", "rn").size, 11);
+    assert_content(ctx, "rn/target", b"new content");
+    upload(fs.as_mut(), "rn/a", b"a");
+    fs.rename(&p("rn/a"), &p("rn/b"))
+        .unwrap_or_else(|e| panic!("rename to a new name failed: {e}"));
+    assert_content(ctx, "rn/b", b"a");
+    quit(fs);
+}
+
+/// Listing a missing directory fails with NotFound.
+pub fn check_list_missing(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    let err = fs
+        .list(&p("no-such-dir"))
+        .expect_err("listing a missing directory must fail");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "listing a missing directory: {err}"
+    );
+    // the connection is still usable afterwards
+    list(fs.as_mut(), "");
+    quit(fs);
+}
+
+/// A 0-byte upload works.
+pub fn check_empty_upload(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "empty");
+    upload(fs.as_mut(), "empty/zero", b"");
+    let e = list(fs.as_mut(), "empty");
+    let z = must_find(&e, "zero", "empty");
+    assert_eq!((z.kind, z.size), (EntryKind::File, 0));
+    assert_content(ctx, "empty/zero", b"");
+    quit(fs);
+}
+
+/// Nested directories list correctly.
+pub fn check_nested(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    for d in ["n1", "n1/n2", "n1/n2/n3"] {
+        mkdir(fs.as_mut(), d);
+    }
+    upload(fs.as_mut(), "n1/n2/n3/deep.txt", b"deep");
+    upload(fs.as_mut(), "n1/top.txt", b"top");
+    let e = list(fs.as_mut(), "n1/n2/n3");
+    assert_eq!(must_find(&e, "deep.txt", "n1/n2/n3").size, 4);
+    let e = list(fs.as_mut(), "n1/n2");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(must_find(&e, "n3", "n1/n2").kind, EntryKind::Dir);
+    let e = list(fs.as_mut(), "n1");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_content(ctx, "n1/n2/n3/deep.txt", b"deep");
+    quit(fs);
+}
+
+/// A source shorter or longer than the announced size fails the upload; the connection stays
+/// usable.
+pub fn check_upload_size_mismatch(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "mm");
+    let short: &[u8] = b"12345";
+    assert!(
+        fs.upload(&p("mm/short"), &mut &short[..], 10).is_err(),
+        "an upload whose source has fewer bytes than its size must fail"
+    );
+    let long: &[u8] = b"1234567890ABC";
+    assert!(
+        fs.upload(&p("mm/long"), &mut &long[..], 10).is_err(),
+        "an upload whose source has more bytes than its size must fail"
+    );
+    upload(fs.as_mut(), "mm/ok", b"ok");
+    assert_content(ctx, "mm/ok", b"ok");
+    quit(fs);
+}

@@ -1,0 +1,710 @@
+//! Connection handling: connect, TLS, login, FEAT probing, raw commands, and THE one function
+//! that maps FTP failures to [`ErrorKind`]s ([`map_reply`], used by [`map_error`]).
+
+use crate::config::FtpConfig;
+use peex_core::{Error, ErrorKind, MtimeMethod, Result};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+use suppaftp::{FtpError, ImplFtpStream, Mode, Status, TlsStream};
+
+/// What a failing command was doing; decides what an ambiguous reply (550) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Opening the connection, TLS, greeting.
+    Connect,
+    /// USER/PASS.
+    Login,
+    /// MLSD / MLST of a path that should exist.
+    List,
+    /// STOR.
+    Upload,
+    /// DELE, RMD, MKD, RNFR/RNTO, MFMT, SITE UTIME, …: a 550 is a refusal unless the reply
+    /// says the path is missing.
+    Change,
+    /// MDTM.
+    Read,
+}
+
+/// One reply of the server: code and text (all lines, CRLF kept out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The three-digit code of the last line.
+    pub code: u32,
+    /// The text of every line, joined with `\n`, without trailing whitespace.
+    pub text: String,
+}
+
+impl Reply {
+    fn from_body(body: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(body)
+            .trim_end()
+            .replace("\r\n", "\n");
+        let code = text
+            .lines()
+            .last()
+            .and_then(|l| l.get(0..3))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Reply { code, text }
+    }
+
+    /// True for 1xx, 2xx and 3xx replies.
+    pub fn is_ok(&self) -> bool {
+        (100..400).contains(&self.code)
+    }
+
+    /// The text on one line (multi-line replies joined with ` / `).
+    pub fn one_line(&self) -> String {
+        self.text.lines().collect::<Vec<_>>().join(" / ")
+    }
+
+    /// The error this reply means for `op` (see [`map_reply`]).
+    pub fn error(&self, op: Op) -> Error {
+        map_reply(self.code, &self.one_line(), op)
+    }
+}
+
+/// THE mapping from an FTP reply code (and its text) to an error kind and temporary flag.
+///
+/// - 421, 425, 426, 450: temporary (`421` at connect is [`ErrorKind::ConnectionFailed`]).
+/// - `421`/`530` saying "too many" or "maximum number of" (connections, users, clients):
+///   [`ErrorKind::RateLimited`], temporary.
+/// - 530: [`ErrorKind::AuthFailed`].
+/// - 550: by its text ("No such file" → NotFound, "not empty" → DirectoryNotEmpty, "File
+///   exists" → AlreadyExists, "Not a directory" → NotADirectory, "Permission denied" /
+///   "Operation not permitted" → PermissionDenied), else by `op`: NotFound when listing or
+///   reading, PermissionDenied when changing.
+/// - 553: InvalidName when the text speaks of the name, else PermissionDenied.
+/// - 500, 502, 504: Unsupported (the command is not implemented or refused as such).
+pub fn map_reply(code: u32, text: &str, op: Op) -> Error {
+    let lower = text.to_ascii_lowercase();
+    let too_many = lower.contains("too many") || lower.contains("maximum number of");
+    let (kind, temporary) = match code {
+        421 if too_many => (ErrorKind::RateLimited, true),
+        530 if too_many => (ErrorKind::RateLimited, true),
+        421 if op == Op::Connect => (ErrorKind::ConnectionFailed, true),
+        421 | 425 | 426 | 450 => (ErrorKind::Unexpected, true),
+        530 => (ErrorKind::AuthFailed, false),
+        532 => (ErrorKind::PermissionDenied, false),
+        550 => {
+            let kind = if lower.contains("no such file") || lower.contains("not found") {
+                ErrorKind::NotFound
+            } else if lower.contains("not empty") {
+                ErrorKind::DirectoryNotEmpty
+            } else if lower.contains("file exists") || lower.contains("already exists") {
+                ErrorKind::AlreadyExists
+            } else if lower.contains("not a directory") {
+                ErrorKind::NotADirectory
+            } else if lower.contains("permission denied")
+                || lower.contains("not permitted")
+                || lower.contains("access denied")
+            {
+                ErrorKind::PermissionDenied
+            } else {
+                match op {
+                    Op::List | Op::Read => ErrorKind::NotFound,
+                    _ => ErrorKind::PermissionDenied,
+                }
+            };
+            (kind, false)
+        }
+        553 => {
+            if lower.contains("name") {
+                (ErrorKind::InvalidName, false)
+            } else {
+                (ErrorKind::PermissionDenied, false)
+            }
+        }
+        500 | 502 | 504 => (ErrorKind::Unsupported, false),
+        _ => (ErrorKind::Unexpected, false),
+    };
+    let kind = if op == Op::Login && kind == ErrorKind::Unexpected && !temporary {
+        ErrorKind::AuthFailed
+    } else {
+        kind
+    };
+    Error::new(kind, text.to_owned()).set_temporary(temporary)
+}
+
+/// Maps a suppaftp error: replies go through [`map_reply`]; I/O resets and timeouts are
+/// temporary; a refused certificate is [`ErrorKind::HostIdentity`]; anything while connecting
+/// is [`ErrorKind::ConnectionFailed`].
+pub fn map_error(e: FtpError, op: Op) -> Error {
+    match e {
+        FtpError::UnexpectedResponse(r) => Reply::from_body(&r.body).error(op),
+        FtpError::ConnectionError(io) => map_io(io, op),
+        FtpError::SecureError(msg) => Error::new(
+            if op == Op::Connect {
+                ErrorKind::ConnectionFailed
+            } else {
+                ErrorKind::Protocol
+            },
+            format!("TLS: {msg}"),
+        ),
+        FtpError::BadResponse => Error::new(ErrorKind::Protocol, "malformed reply from the server"),
+        FtpError::InvalidAddress(a) => Error::new(
+            ErrorKind::Protocol,
+            format!("the server sent an invalid address: {a}"),
+        ),
+        FtpError::DataConnectionAlreadyOpen => {
+            Error::new(ErrorKind::Unexpected, "a data connection is already open")
+        }
+    }
+}
+
+/// Maps an I/O error of the control or data connection.
+pub fn map_io(io: std::io::Error, op: Op) -> Error {
+    use std::io::ErrorKind as K;
+    if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        let kind = match tls {
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                ErrorKind::HostIdentity
+            }
+            _ if op == Op::Connect => ErrorKind::ConnectionFailed,
+            _ => ErrorKind::Protocol,
+        };
+        return Error::new(kind, format!("TLS: {tls}"));
+    }
+    if io.kind() == K::InvalidInput {
+        // suppaftp refuses to send a command containing CR or LF
+        return Error::new(ErrorKind::InvalidName, io.to_string());
+    }
+    let temporary = matches!(
+        io.kind(),
+        K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::TimedOut
+            | K::WouldBlock
+            | K::UnexpectedEof
+            | K::Interrupted
+            | K::NotConnected
+    );
+    let kind = if op == Op::Connect {
+        ErrorKind::ConnectionFailed
+    } else {
+        ErrorKind::Unexpected
+    };
+    let msg = match io.kind() {
+        K::WouldBlock | K::TimedOut => format!("timed out: {io}"),
+        _ => io.to_string(),
+    };
+    Error::new(kind, msg)
+        .set_temporary(temporary)
+        .with_source(io)
+}
+
+/// What FEAT (and SITE HELP) said the server can do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// FEAT lines, trimmed, upper-cased.
+    pub lines: Vec<String>,
+}
+
+impl Features {
+    /// Parses the text of a `211` FEAT reply.
+    pub fn parse(text: &str) -> Features {
+        let mut lines = Vec::new();
+        let all: Vec<&str> = text.lines().collect();
+        for (i, l) in all.iter().enumerate() {
+            if i == 0 || i + 1 == all.len() && l.starts_with("211") {
+                continue;
+            }
+            let t = l.trim();
+            if !t.is_empty() {
+                lines.push(t.to_ascii_uppercase());
+            }
+        }
+        Features { lines }
+    }
+
+    /// True if a FEAT line is `name` or starts with `name ` (`MLST modify*;…`).
+    pub fn has(&self, name: &str) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l == name || l.strip_prefix(name).is_some_and(|r| r.starts_with(' ')))
+    }
+}
+
+/// Opens the TCP control connection with a connect timeout, then read/write timeouts.
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::ConnectionFailed,
+                format!("cannot resolve {host}: {e}"),
+            )
+        })?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) => {
+            let temporary = e.kind() == std::io::ErrorKind::TimedOut;
+            Error::new(
+                ErrorKind::ConnectionFailed,
+                format!("cannot connect to {host}:{port} ({addr}): {e}"),
+            )
+            .set_temporary(temporary)
+        }
+        None => Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("{host} resolves to no address"),
+        ),
+    })
+}
+
+/// An open, logged-in, probed control connection.
+pub struct Session<T: TlsStream> {
+    /// The suppaftp stream.
+    pub ftp: ImplFtpStream<T>,
+    /// What FEAT said.
+    pub features: Features,
+    /// The absolute root directory, without a trailing `/` (except `/` itself).
+    pub root: String,
+}
+
+impl<T: TlsStream> Session<T> {
+    /// Connects, optionally secures (`secure`), logs in, switches to binary mode, probes FEAT
+    /// and checks the root.
+    pub fn open(
+        cfg: &FtpConfig,
+        secure: impl FnOnce(ImplFtpStream<T>) -> std::result::Result<ImplFtpStream<T>, FtpError>,
+    ) -> Result<Session<T>> {
+        let tcp = tcp_connect(&cfg.host, cfg.port, cfg.timeout)?;
+        let mut ftp =
+            ImplFtpStream::<T>::connect_with_stream(tcp).map_err(|e| map_error(e, Op::Connect))?;
+        let timeout = cfg.timeout;
+        ftp = ftp.passive_stream_builder(move |addr| {
+            let s =
+                TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
+            s.set_read_timeout(Some(timeout))
+                .map_err(FtpError::ConnectionError)?;
+            s.set_write_timeout(Some(timeout))
+                .map_err(FtpError::ConnectionError)?;
+            Ok(s)
+        });
+        ftp.set_passive_nat_workaround(cfg.passive_nat_workaround);
+        let mut ftp = secure(ftp).map_err(|e| map_error(e, Op::Connect))?;
+        ftp.login(cfg.user.as_str(), cfg.password.expose())
+            .map_err(|e| {
+                let e = map_error(e, Op::Login);
+                Error::new(
+                    e.kind(),
+                    format!("login as {} refused: {}", cfg.user, e.message()),
+                )
+                .set_temporary(e.is_temporary())
+            })?;
+        let mut s = Session {
+            ftp,
+            features: Features::default(),
+            root: String::new(),
+        };
+        // suppaftp starts in ASCII mode, which would turn LF into CRLF.
+        s.expect("TYPE I", Op::Connect)?;
+        let feat = s.command("FEAT")?;
+        if feat.code == 211 {
+            s.features = Features::parse(&feat.text);
+        }
+        if !s.features.has("MLST") {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the server at {} does not support MLSD (FEAT lists no MLST); peex needs \
+                     it to list directories with exact sizes and times",
+                    cfg.host
+                ),
+            ));
+        }
+        if s.features.has("UTF8") {
+            let _ = s.command("OPTS UTF8 ON")?;
+        }
+        s.ftp.set_mode(if s.features.has("EPSV") {
+            Mode::ExtendedPassive
+        } else {
+            Mode::Passive
+        });
+        s.root = s.resolve_root(&cfg.root)?;
+        Ok(s)
+    }
+
+    /// Makes the configured root absolute (relative roots are below the login directory) and
+    /// checks that it is a directory.
+    fn resolve_root(&mut self, root: &str) -> Result<String> {
+        let mut abs = if root.starts_with('/') {
+            root.to_owned()
+        } else {
+            let pwd = self.ftp.pwd().map_err(|e| map_error(e, Op::Connect))?;
+            format!("{}/{}", pwd.trim_end_matches('/'), root)
+        };
+        while abs.len() > 1 && abs.ends_with('/') {
+            abs.pop();
+        }
+        if abs.is_empty() {
+            abs.push('/');
+        }
+        match self.stat(&abs)? {
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("the remote root {abs} does not exist"),
+            )),
+            Some(kind) if kind != "dir" && kind != "cdir" => Err(Error::new(
+                ErrorKind::NotADirectory,
+                format!("the remote root {abs} is not a directory (type {kind})"),
+            )),
+            Some(_) => Ok(abs),
+        }
+    }
+
+    /// MLST of `abs`: `None` if the server says it does not exist (550), else the value of
+    /// its `type` fact, lower-cased.
+    pub fn stat(&mut self, abs: &str) -> Result<Option<String>> {
+        self.fact(abs, "type")
+            .map(|v| v.map(|t| t.to_ascii_lowercase()))
+    }
+
+    /// MLST of `abs`: `None` if it does not exist (550), else the value of fact `name`
+    /// (an error if the reply lacks it).
+    pub fn fact(&mut self, abs: &str, name: &str) -> Result<Option<String>> {
+        let r = self.command(&format!("MLST {abs}"))?;
+        if r.code == 550 {
+            return Ok(None);
+        }
+        if r.code != 250 {
+            return Err(r.error(Op::List));
+        }
+        for line in r.text.lines().skip(1) {
+            let Some(facts) = line.strip_prefix(' ') else {
+                continue;
+            };
+            let facts = facts.split(' ').next().unwrap_or("");
+            for f in facts.split(';') {
+                if let Some((k, v)) = f.split_once('=') {
+                    if k.eq_ignore_ascii_case(name) {
+                        return Ok(Some(v.to_owned()));
+                    }
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Protocol,
+            format!("MLST {abs}: reply has no {name} fact: {}", r.one_line()),
+        ))
+    }
+
+    /// Sends one command and returns the server's reply, whatever its code. Only I/O failures
+    /// are errors.
+    pub fn command(&mut self, line: &str) -> Result<Reply> {
+        match self.ftp.custom_command(line, &[]) {
+            Ok(r) => Ok(Reply::from_body(&r.body)),
+            Err(FtpError::UnexpectedResponse(r)) => Ok(Reply::from_body(&r.body)),
+            Err(e) => Err(map_error(e, Op::Change)),
+        }
+    }
+
+    /// Sends one command; a reply other than 1xx–3xx is an error mapped for `op`.
+    pub fn expect(&mut self, line: &str, op: Op) -> Result<Reply> {
+        let r = self.command(line)?;
+        if r.is_ok() {
+            Ok(r)
+        } else {
+            Err(r.error(op))
+        }
+    }
+
+    /// Runs a data command (`MLSD path`) and returns everything the data connection carried.
+    pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
+        let (_, mut stream) = self
+            .ftp
+            .custom_data_command(line, &[Status::AboutToSend, Status::AlreadyOpen])
+            .map_err(|e| map_error(e, op))?;
+        let mut data = Vec::new();
+        let read = stream.read_to_end(&mut data);
+        let finished = stream.finish();
+        read.map_err(|e| map_io(e, op))?;
+        finished.map_err(|e| map_error(e, op))?;
+        Ok(data)
+    }
+
+    /// How times can be set, from FEAT (and SITE HELP when FEAT does not list SITE UTIME).
+    pub fn probe_mtime_method(&mut self) -> Result<MtimeMethod> {
+        if self.features.has("MFMT") {
+            return Ok(MtimeMethod::Mfmt);
+        }
+        if self.features.has("SITE UTIME") {
+            return Ok(MtimeMethod::SiteUtime);
+        }
+        let help = self.command("SITE HELP")?;
+        if help.is_ok() && help.text.to_ascii_uppercase().contains("UTIME") {
+            return Ok(MtimeMethod::SiteUtime);
+        }
+        Ok(MtimeMethod::Unsupported)
+    }
+}
+
+/// Builds the rustls client configuration for FTPS: system roots (plus `ca_file`), or no
+/// verification at all when `tls_verify` is off. The same `Arc` is used for the control and
+/// every data connection, so data connections resume the control connection's TLS session
+/// (servers such as proftpd require that by default).
+pub fn tls_config(cfg: &FtpConfig) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // TLS 1.2 only: data connections must resume the control connection's session, and TLS
+    // 1.3 tickets are single-use, so after a few transfers a data connection would need a
+    // full handshake, which proftpd refuses ("425 … Operation not permitted").
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("TLS setup: {e}")))?;
+    let config = if cfg.tls_verify {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        if let Some(path) = &cfg.ca_file {
+            use rustls_pki_types::pem::PemObject;
+            use rustls_pki_types::CertificateDer;
+            let bad = |e: &dyn std::fmt::Display| {
+                Error::new(
+                    ErrorKind::ConfigInvalid,
+                    format!("ca_file {}: {e}", path.display()),
+                )
+            };
+            let mut n = 0;
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+                n += 1;
+            }
+            if n == 0 {
+                return Err(bad(&"no PEM certificate in the file"));
+            }
+        }
+        if roots.is_empty() {
+            return Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                "no trusted CA certificates: the system has none; set ca_file or tls_verify=false",
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// The verifier used with `tls_verify=false`: accepts any certificate (handshake signatures
+/// are still checked, so the connection is encrypted, just not authenticated).
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_codes_map_to_kinds() {
+        let k = |code, text: &str, op| {
+            let e = map_reply(code, text, op);
+            (e.kind(), e.is_temporary())
+        };
+        use ErrorKind as E;
+        assert_eq!(
+            k(421, "Service not available", Op::Change),
+            (E::Unexpected, true)
+        );
+        assert_eq!(
+            k(421, "Service not available", Op::Connect),
+            (E::ConnectionFailed, true)
+        );
+        assert_eq!(
+            k(421, "Too many connections (8) from this IP", Op::Connect),
+            (E::RateLimited, true)
+        );
+        assert_eq!(
+            k(
+                530,
+                "Sorry, the maximum number of clients (2) for this user are already connected.",
+                Op::Login
+            ),
+            (E::RateLimited, true)
+        );
+        assert_eq!(k(530, "Too many users", Op::Login), (E::RateLimited, true));
+        assert_eq!(
+            k(530, "Login incorrect.", Op::Login),
+            (E::AuthFailed, false)
+        );
+        assert_eq!(
+            k(425, "Unable to build data connection", Op::List),
+            (E::Unexpected, true)
+        );
+        assert_eq!(
+            k(426, "Transfer aborted", Op::Upload),
+            (E::Unexpected, true)
+        );
+        assert_eq!(k(450, "busy", Op::Change), (E::Unexpected, true));
+        assert_eq!(
+            k(550, "/x: No such file or directory", Op::Change),
+            (E::NotFound, false)
+        );
+        assert_eq!(
+            k(550, "/x: Permission denied", Op::List),
+            (E::PermissionDenied, false)
+        );
+        assert_eq!(
+            k(550, "Unable to handle command", Op::Change),
+            (E::PermissionDenied, false)
+        );
+        assert_eq!(
+            k(550, "'/x' cannot be listed", Op::List),
+            (E::NotFound, false)
+        );
+        assert_eq!(
+            k(550, "d: Directory not empty", Op::Change),
+            (E::DirectoryNotEmpty, false)
+        );
+        assert_eq!(
+            k(550, "/d: File exists", Op::Change),
+            (E::AlreadyExists, false)
+        );
+        assert_eq!(
+            k(550, "/f: Not a directory", Op::List),
+            (E::NotADirectory, false)
+        );
+        assert_eq!(
+            k(553, "File name not allowed", Op::Upload),
+            (E::InvalidName, false)
+        );
+        assert_eq!(
+            k(553, "Requested action not taken", Op::Upload),
+            (E::PermissionDenied, false)
+        );
+        assert_eq!(
+            k(500, "MFMT not understood", Op::Change),
+            (E::Unsupported, false)
+        );
+        assert_eq!(
+            k(502, "Command not implemented", Op::Change),
+            (E::Unsupported, false)
+        );
+        assert_eq!(
+            k(504, "not implemented for that parameter", Op::Change),
+            (E::Unsupported, false)
+        );
+        assert_eq!(k(451, "local error", Op::Upload), (E::Unexpected, false));
+        let e = map_reply(550, "/x: No such file or directory", Op::List);
+        assert_eq!(e.message(), "/x: No such file or directory");
+    }
+
+    #[test]
+    fn io_errors() {
+        use std::io::{Error as Io, ErrorKind as K};
+        let e = map_io(Io::from(K::ConnectionReset), Op::Change);
+        assert!(e.is_temporary());
+        let e = map_io(Io::from(K::TimedOut), Op::List);
+        assert!(e.is_temporary());
+        assert!(e.message().contains("timed out"));
+        let e = map_io(Io::from(K::ConnectionRefused), Op::Connect);
+        assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
+        let e = map_io(
+            Io::new(K::InvalidInput, "FTP command must not contain CR or LF"),
+            Op::Change,
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidName);
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = map_io(Io::new(K::InvalidData, tls), Op::Connect);
+        assert_eq!(e.kind(), ErrorKind::HostIdentity);
+        let e = map_error(FtpError::BadResponse, Op::List);
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        let r = suppaftp::types::Response::new(
+            Status::FileUnavailable,
+            b"550 /a: No such file or directory\r\n".to_vec(),
+        );
+        let e = map_error(FtpError::UnexpectedResponse(r), Op::Change);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.message(), "550 /a: No such file or directory");
+    }
+
+    #[test]
+    fn feat_parsing() {
+        let text = "211-Features:\n EPSV\n MDTM\n MFMT\n MLST modify*;perm*;size*;type*;\n SITE MKDIR\n SITE UTIME\n UTF8\n211 End";
+        let f = Features::parse(text);
+        assert!(
+            f.has("MLST") && f.has("MFMT") && f.has("MDTM") && f.has("SITE UTIME") && f.has("EPSV")
+        );
+        assert!(!f.has("MLS") && !f.has("SIZE") && !f.has("UTIME"));
+        let f = Features::parse("211 No features");
+        assert!(f.lines.is_empty());
+    }
+
+    #[test]
+    fn reply_text() {
+        let r = Reply::from_body(
+            b"214-The following SITE commands\r\n UTIME\r\n214 Direct comments\r\n",
+        );
+        assert_eq!(r.code, 214);
+        assert!(r.is_ok());
+        assert_eq!(
+            r.one_line(),
+            "214-The following SITE commands /  UTIME / 214 Direct comments"
+        );
+    }
+}

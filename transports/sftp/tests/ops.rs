@@ -1,0 +1,168 @@
+//! The RemoteFs operations against a real sshd, and the shared conformance suite.
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use peex_core::{EntryKind, ErrorKind, MtimeMethod, RelPath, RenameOver};
+use std::time::{Duration, UNIX_EPOCH};
+
+fn p(s: &str) -> RelPath {
+    RelPath::parse(s).unwrap()
+}
+
+#[test]
+fn conformance_suite() {
+    let sshd = common::server();
+    let site = common::trusted_site(&sshd);
+    let root = sshd.root().to_path_buf();
+    peex_tests::conformance::run_all(
+        &|| common::connect(&site).unwrap_or_else(|e| panic!("connect: {e}")),
+        &|rel| std::fs::read(root.join(rel)).ok(),
+    );
+}
+
+#[test]
+fn capabilities_are_probed() {
+    let sshd = common::server();
+    let fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let caps = fs.capabilities();
+    assert_eq!(caps.set_mtime, MtimeMethod::Native);
+    assert!(caps.get_mtime);
+    // OpenSSH offers posix-rename@openssh.com
+    assert_eq!(caps.rename_over, RenameOver::Atomic);
+}
+
+#[test]
+fn round_trip() {
+    let sshd = common::server();
+    let root = sshd.root().to_path_buf();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+
+    fs.mkdir(&p("site")).unwrap();
+    fs.mkdir(&p("site")).unwrap();
+    fs.mkdir(&p("site/css")).unwrap();
+    let data = vec![7u8; 300_000];
+    fs.upload(&p("site/css/big.bin"), &mut &data[..], data.len() as u64)
+        .unwrap();
+    assert_eq!(std::fs::read(root.join("site/css/big.bin")).unwrap(), data);
+    // written as the login user
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(root.join("site/css/big.bin")).unwrap().uid();
+    assert_ne!(owner, 0);
+
+    // set_mtime: list and the file system agree
+    let t = 1_234_567_890i64;
+    fs.set_mtime(&p("site/css/big.bin"), t).unwrap();
+    let e = fs.list(&p("site/css")).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].name, "big.bin");
+    assert_eq!((e[0].kind, e[0].size, e[0].mtime), (EntryKind::File, 300_000, Some(t)));
+    let meta = std::fs::metadata(root.join("site/css/big.bin")).unwrap();
+    assert_eq!(
+        meta.modified().unwrap(),
+        UNIX_EPOCH + Duration::from_secs(t as u64)
+    );
+    assert_eq!(meta.atime(), t, "atime is set together with mtime");
+    assert_eq!(fs.get_mtime(&p("site/css/big.bin")).unwrap(), t);
+
+    // rename over an existing file, atomically
+    fs.upload(&p("site/index.html"), &mut &b"old"[..], 3).unwrap();
+    fs.upload(&p("site/.peex-tmp.index.html"), &mut &b"new!"[..], 4)
+        .unwrap();
+    let old_ino = std::fs::metadata(root.join("site/.peex-tmp.index.html"))
+        .unwrap()
+        .ino();
+    fs.rename(&p("site/.peex-tmp.index.html"), &p("site/index.html"))
+        .unwrap();
+    assert_eq!(std::fs::read(root.join("site/index.html")).unwrap(), b"new!");
+    assert_eq!(
+        std::fs::metadata(root.join("site/index.html")).unwrap().ino(),
+        old_ino,
+        "the renamed file itself replaced the target"
+    );
+    assert!(!root.join("site/.peex-tmp.index.html").exists());
+
+    // rmdir non-empty → DirectoryNotEmpty; delete; rmdir; missing → ok
+    let err = fs.rmdir(&p("site/css")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DirectoryNotEmpty, "{err}");
+    fs.delete(&p("site/css/big.bin")).unwrap();
+    fs.delete(&p("site/css/big.bin")).unwrap();
+    fs.rmdir(&p("site/css")).unwrap();
+    fs.rmdir(&p("site/css")).unwrap();
+    assert!(!root.join("site/css").exists());
+
+    // list of a file → NotADirectory; of a missing dir → NotFound
+    assert_eq!(
+        fs.list(&p("site/index.html")).unwrap_err().kind(),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(fs.list(&p("nope")).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        fs.set_mtime(&p("nope"), 5).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        fs.set_mtime(&p("site/index.html"), -1).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    fs.quit().unwrap();
+
+    // the server logged the writes (sftp-server -l INFO)
+    let log = sshd.log();
+    assert!(log.contains("index.html"), "{log}");
+    eprintln!("{log}");
+}
+
+#[test]
+fn symlinks_and_other_entries_are_other() {
+    let sshd = common::server();
+    let root = sshd.root().to_path_buf();
+    std::os::unix::fs::symlink("/etc", root.join("link-to-etc")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let mut e = fs.list(&RelPath::root()).unwrap();
+    e.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(e.len(), 2);
+    assert!(e.iter().all(|x| x.kind == EntryKind::Other), "{e:?}");
+    // deleting a symlink removes the link, not its target
+    fs.delete(&p("link-to-etc")).unwrap();
+    assert!(std::path::Path::new("/etc/passwd").exists());
+    assert!(root.join("link-to-etc").symlink_metadata().is_err());
+}
+
+#[test]
+fn non_utf8_name_is_a_protocol_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let sshd = common::server();
+    let root = sshd.root().to_path_buf();
+    std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"bad\xff")), b"x").unwrap();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let err = fs.list(&RelPath::root()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    // the connection stays usable
+    std::fs::remove_file(root.join(std::ffi::OsStr::from_bytes(b"bad\xff"))).unwrap();
+    assert!(fs.list(&RelPath::root()).unwrap().is_empty());
+}
+
+#[test]
+fn backslash_name_is_invalid_name() {
+    let sshd = common::server();
+    std::fs::write(sshd.root().join("a\\b"), b"x").unwrap();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let err = fs.list(&RelPath::root()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidName, "{err}");
+}
+
+#[test]
+fn killed_server_gives_temporary_errors() {
+    let sshd = common::server();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    sshd.kill_connections();
+    std::thread::sleep(Duration::from_millis(200));
+    let err = fs.list(&RelPath::root()).unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+    let data = vec![1u8; 100_000];
+    let err = fs
+        .upload(&p("x"), &mut &data[..], data.len() as u64)
+        .unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+}
