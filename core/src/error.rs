@@ -212,7 +212,9 @@ impl From<std::io::Error> for Error {
             _ => (ErrorKind::Unexpected, false),
         };
         let msg = e.to_string();
-        Error::new(kind, msg).set_temporary(temporary).with_source(e)
+        Error::new(kind, msg)
+            .set_temporary(temporary)
+            .with_source(e)
     }
 }
 

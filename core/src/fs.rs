@@ -146,7 +146,10 @@ impl fmt::Debug for SiteParams {
             .field("root", &self.root)
             .field("timeout", &self.timeout)
             .field("options", &self.options)
-            .field("secret_options", &self.secret_options.keys().collect::<Vec<_>>())
+            .field(
+                "secret_options",
+                &self.secret_options.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

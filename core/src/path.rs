@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(p.depth(), 3);
         assert_eq!(p.name(), "c.txt");
         assert_eq!(p.parent().unwrap().as_str(), "a/b");
-        assert_eq!(p.parent().unwrap().parent().unwrap().parent(), Some(RelPath::root()));
+        assert_eq!(
+            p.parent().unwrap().parent().unwrap().parent(),
+            Some(RelPath::root())
+        );
         assert!(RelPath::parse("a//b").is_err());
         assert!(RelPath::parse("a/../b").is_err());
         assert!(RelPath::parse("/a").is_err());

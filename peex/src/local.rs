@@ -36,7 +36,8 @@ pub fn secs(t: std::time::SystemTime) -> i64 {
 /// they cannot be named on the remote side either, so leaving them out changes nothing there.
 pub fn read_dir(root: &Path, rel: &RelPath, skipped: &mut Vec<String>) -> Result<Vec<Entry>> {
     let dir = local_path(root, rel);
-    let rd = fs::read_dir(&dir).map_err(|e| Error::from(e).with_op("read local dir", dir.display()))?;
+    let rd =
+        fs::read_dir(&dir).map_err(|e| Error::from(e).with_op("read local dir", dir.display()))?;
     let mut out = Vec::new();
     for item in rd {
         let item = item.map_err(|e| Error::from(e).with_op("read local dir", dir.display()))?;
@@ -88,8 +89,8 @@ pub fn read_dir(root: &Path, rel: &RelPath, skipped: &mut Vec<String>) -> Result
 /// Checks the source before anything is planned: it must exist, be a directory and hold at
 /// least one entry (DESIGN §2.3: a missing or empty source would delete the whole site).
 pub fn check_source(root: &Path) -> std::result::Result<(), String> {
-    let meta = fs::metadata(root)
-        .map_err(|e| format!("source {} cannot be read: {e}", root.display()))?;
+    let meta =
+        fs::metadata(root).map_err(|e| format!("source {} cannot be read: {e}", root.display()))?;
     if !meta.is_dir() {
         return Err(format!("source {} is not a directory", root.display()));
     }
@@ -115,6 +116,7 @@ pub fn set_mtime(path: &Path, mtime: i64) -> Result<()> {
         .write(true)
         .open(path)
         .map_err(|e| Error::from(e).with_op("set local mtime", path.display()))?;
-    f.set_modified(t)
-        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()).with_op("set local mtime", path.display()))
+    f.set_modified(t).map_err(|e| {
+        Error::new(ErrorKind::Unexpected, e.to_string()).with_op("set local mtime", path.display())
+    })
 }

@@ -93,11 +93,6 @@ impl Reporter {
         }
     }
 
-    /// The `-v` count.
-    pub fn verbosity(&self) -> u8 {
-        self.verbosity
-    }
-
     fn paint(&self, c: Colour, s: &str) -> String {
         if self.colour {
             format!("{}{}\x1b[0m", c.code(), s)
@@ -110,12 +105,23 @@ impl Reporter {
         if self.quiet || self.verbosity < min_verbosity {
             return;
         }
-        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _g = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut o = std::io::stdout().lock();
         let _ = writeln!(o, "{text}");
     }
 
-    fn entry(&self, min_verbosity: u8, c: Colour, mark: &str, path: &RelPath, dir: bool, detail: &str) {
+    fn entry(
+        &self,
+        min_verbosity: u8,
+        c: Colour,
+        mark: &str,
+        path: &RelPath,
+        dir: bool,
+        detail: &str,
+    ) {
         let slash = if dir { "/" } else { "" };
         let mut s = self.paint(c, &format!("{mark} {path}{slash}"));
         if self.verbosity >= 1 && !detail.is_empty() {
@@ -159,13 +165,27 @@ impl Reporter {
     /// A local entry ignored by a rule.
     pub fn ignored(&self, path: &RelPath, kind: EntryKind) {
         bump(&self.counters.ignored);
-        self.entry(0, Colour::Blue, "i", path, kind == EntryKind::Dir, "ignored");
+        self.entry(
+            0,
+            Colour::Blue,
+            "i",
+            path,
+            kind == EntryKind::Dir,
+            "ignored",
+        );
     }
 
     /// A remote entry protected by a rule.
     pub fn protected(&self, path: &RelPath, kind: EntryKind) {
         bump(&self.counters.protected);
-        self.entry(0, Colour::Yellow, "p", path, kind == EntryKind::Dir, "protected");
+        self.entry(
+            0,
+            Colour::Yellow,
+            "p",
+            path,
+            kind == EntryKind::Dir,
+            "protected",
+        );
     }
 
     /// A remote entry left alone because an ignore rule matches it (`-v`).
@@ -193,14 +213,20 @@ impl Reporter {
     /// An error: always shown, on stderr.
     pub fn error(&self, text: &str) {
         bump(&self.counters.errors);
-        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _g = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = self.paint(Colour::BoldRed, &format!("peex: error: {text}"));
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
 
     /// A warning: always shown, on stderr.
     pub fn warn(&self, text: &str) {
-        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _g = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = self.paint(Colour::Yellow, &format!("peex: warning: {text}"));
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
@@ -210,7 +236,8 @@ impl Reporter {
         let c = &self.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let created = g(&c.files_created) + g(&c.files_updated);
-        let mut s = format!(
+        let mut s =
+            format!(
             "{}{} file{} created ({} new, {} updated), {} director{} created, {} file{} removed, \
              {} director{} removed, {} protected, {} ignored, {} uploaded in {:.2} s",
             if self.dry_run { "dry run, nothing changed: " } else { "" },
@@ -236,7 +263,10 @@ impl Reporter {
         if errs > 0 {
             s.push_str(&format!(", {errs} error{}", plural(errs, "", "s")));
         }
-        let _g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _g = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = writeln!(std::io::stdout().lock(), "{s}");
     }
 }

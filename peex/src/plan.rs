@@ -328,10 +328,19 @@ mod tests {
 
     #[test]
     fn new_changed_and_same_files() {
-        let local = [f("new", 1, 10), f("size", 2, 10), f("time", 3, 11), f("same", 4, 10)];
+        let local = [
+            f("new", 1, 10),
+            f("size", 2, 10),
+            f("time", 3, 11),
+            f("same", 4, 10),
+        ];
         let remote = [f("size", 1, 10), f("time", 3, 10), f("same", 4, 10)];
         let plan = plan_dir(&p("a"), &local, &remote, &none()).unwrap();
-        let got: Vec<_> = plan.uploads.iter().map(|u| (u.path.as_str(), u.reason)).collect();
+        let got: Vec<_> = plan
+            .uploads
+            .iter()
+            .map(|u| (u.path.as_str(), u.reason))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -405,7 +414,10 @@ mod tests {
         )
         .unwrap();
         assert!(plan.uploads.is_empty());
-        assert!(plan.descend.is_empty(), "an ignored directory is not descended");
+        assert!(
+            plan.descend.is_empty(),
+            "an ignored directory is not descended"
+        );
         assert!(plan.delete_files.is_empty());
         assert_eq!(plan.ignored.len(), 2);
         assert_eq!(plan.left_alone, vec![p("offline2")]);
@@ -443,16 +455,30 @@ mod tests {
     #[test]
     fn removal_keeps_protected_and_ancestors() {
         let rules = Rules(vec![("b1.jpg", Verdict::Protect)]);
-        let plan = plan_removal(&p("old/img"), &[f("b1.jpg", 1, 1), f("c.jpg", 1, 1), d("sub")], &rules)
-            .unwrap();
+        let plan = plan_removal(
+            &p("old/img"),
+            &[f("b1.jpg", 1, 1), f("c.jpg", 1, 1), d("sub")],
+            &rules,
+        )
+        .unwrap();
         assert_eq!(plan.delete_files, vec![p("old/img/c.jpg")]);
         assert_eq!(plan.subdirs, vec![p("old/img/sub")]);
         let kept: Vec<RelPath> = plan.protected.iter().map(|(p, _)| p.clone()).collect();
         let order = order_rmdirs(
-            vec![p("old"), p("old/img"), p("old/img/sub"), p("other"), p("other/x/y"), p("other/x")],
+            vec![
+                p("old"),
+                p("old/img"),
+                p("old/img/sub"),
+                p("other"),
+                p("other/x/y"),
+                p("other/x"),
+            ],
             &kept,
         );
-        assert_eq!(order, vec![p("old/img/sub"), p("other/x/y"), p("other/x"), p("other")]);
+        assert_eq!(
+            order,
+            vec![p("old/img/sub"), p("other/x/y"), p("other/x"), p("other")]
+        );
     }
 
     #[test]

@@ -184,11 +184,6 @@ impl<'a> Pool<'a> {
         errors.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Number of workers.
-    pub fn size(&self) -> usize {
-        self.slots.len()
-    }
-
     /// Closes every connection politely.
     pub fn quit(&mut self) {
         for c in self.slots.iter_mut().flatten() {
@@ -216,8 +211,8 @@ fn worker<T, F>(
                 None => match connect() {
                     Ok(c) => slot.insert(c),
                     Err(e) => {
-                        let limited =
-                            e.kind() == ErrorKind::RateLimited || e.kind() == ErrorKind::ConnectionFailed;
+                        let limited = e.kind() == ErrorKind::RateLimited
+                            || e.kind() == ErrorKind::ConnectionFailed;
                         if limited || e.is_temporary() {
                             match queue.retire(item) {
                                 None => {

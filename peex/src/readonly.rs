@@ -11,7 +11,11 @@ use std::io::Read;
 pub struct ReadOnly(pub Box<dyn RemoteFs>);
 
 fn refuse(op: &'static str, path: &RelPath) -> Error {
-    Error::new(ErrorKind::Unexpected, "dry run: modifying operation refused").with_op(op, path)
+    Error::new(
+        ErrorKind::Unexpected,
+        "dry run: modifying operation refused",
+    )
+    .with_op(op, path)
 }
 
 impl RemoteFs for ReadOnly {

@@ -144,16 +144,17 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     for e in &scan_errors {
         out.error(&e.to_string());
     }
-    let mut acc = acc.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut acc = acc
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let kept = std::mem::take(&mut acc.kept);
     let rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.rmdirs), &kept);
     let conflict_rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.conflict_rmdirs), &kept);
 
     // ---- guards that stop before any change ----
-    let deletes = (acc.delete_files.len()
-        + acc.conflict_files.len()
-        + rmdirs.len()
-        + conflict_rmdirs.len()) as u64;
+    let deletes =
+        (acc.delete_files.len() + acc.conflict_files.len() + rmdirs.len() + conflict_rmdirs.len())
+            as u64;
     if let Some(limit) = job.max_delete {
         if deletes > limit {
             pool.quit();
@@ -184,7 +185,13 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         // Without a complete picture no deletes run, so nothing can be replaced either.
         blocked_roots.extend(acc.conflict_roots.iter().cloned());
     } else if !job.dry_run {
-        let errs = delete_phase(&mut pool, out, &acc.conflict_files, &conflict_rmdirs, "replaced");
+        let errs = delete_phase(
+            &mut pool,
+            out,
+            &acc.conflict_files,
+            &conflict_rmdirs,
+            "replaced",
+        );
         failed |= !errs.is_empty();
         for e in errs {
             out.error(&e.to_string());
@@ -250,7 +257,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             out.error(&e.to_string());
         }
         let errs = pool.run(stale, |fs, p, _| {
-            fs.delete(p).map_err(|e| e.with_op("remove stale temporary file", p))?;
+            fs.delete(p)
+                .map_err(|e| e.with_op("remove stale temporary file", p))?;
             out.detail(1, &format!("removed stale temporary file {p}"));
             Ok(())
         });
@@ -530,7 +538,8 @@ fn upload_one(
     nonce: &AtomicU64,
 ) -> peex_core::Result<()> {
     let local = local_path(&job.source, &u.path);
-    let file = File::open(&local).map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
+    let file = File::open(&local)
+        .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
     let tmp = temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed))?;
     let mut reader = file.take(u.size.saturating_add(1));
     let steps = (|| -> peex_core::Result<()> {

@@ -1,6 +1,8 @@
 //! End-to-end: the real `peex` binary with the built-in `local` transport, and its
 //! handling of bad input (no server needed).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;
@@ -14,7 +16,9 @@ fn local_site(dir: &Path, exceptions: &str) -> std::path::PathBuf {
     write_config(
         dir,
         "site.peex",
-        &format!("[site]\ntransport=local\nsource=src/\ndest=dest/\n\n[exceptions]\n{exceptions}\n"),
+        &format!(
+            "[site]\ntransport=local\nsource=src/\ndest=dest/\n\n[exceptions]\n{exceptions}\n"
+        ),
     )
 }
 
@@ -32,9 +36,15 @@ fn readme_example_syncs_into_a_folder() {
     let r = peex(&["-c", copy.join("local.peex").to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(copy.join("dest/index.html").exists());
-    assert!(copy.join("dest/.gitkeep").exists(), "protected placeholder removed");
+    assert!(
+        copy.join("dest/.gitkeep").exists(),
+        "protected placeholder removed"
+    );
     assert!(!copy.join("dest/offline").exists(), "ignored dir uploaded");
-    assert!(!copy.join("dest/notes.bak").exists(), "ignored file uploaded");
+    assert!(
+        !copy.join("dest/notes.bak").exists(),
+        "ignored file uploaded"
+    );
     assert!(r.stdout.contains("\x1b[32m+ index.html"), "{}", r.all());
     assert!(r.stdout.contains("files created"), "{}", r.all());
     let skip = |p: &str| p == "offline" || p == "notes.bak" || p == ".gitkeep";
@@ -85,11 +95,19 @@ fn bad_regex_names_the_pattern_and_exits_2() {
 #[test]
 fn malformed_config_names_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), "bad.peex", "[site]\nhost=x\nsource=s\ndest=d\n\n[exceptions]\nfoo=delete\n");
+    let cfg = write_config(
+        tmp.path(),
+        "bad.peex",
+        "[site]\nhost=x\nsource=s\ndest=d\n\n[exceptions]\nfoo=delete\n",
+    );
     let r = peex(&[cfg.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("bad.peex:7:"), "{}", r.all());
-    let ron = write_config(tmp.path(), "bad.ron", "(\n  source: \"s\",\n  dest: \"d\",\n  jobz: 3,\n)\n");
+    let ron = write_config(
+        tmp.path(),
+        "bad.ron",
+        "(\n  source: \"s\",\n  dest: \"d\",\n  jobz: 3,\n)\n",
+    );
     let r = peex(&[ron.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("bad.ron:4:"), "{}", r.all());
@@ -108,13 +126,19 @@ fn missing_config_and_bad_flags_exit_2() {
 fn readable_config_with_password_warns() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = local_site(tmp.path(), "");
-    let text = fs::read_to_string(&cfg).unwrap().replace("[site]\n", "[site]\npass=Sekr1t\n");
+    let text = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[site]\n", "[site]\npass=Sekr1t\n");
     fs::write(&cfg, text).unwrap();
     fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
     put(&tmp.path().join("src"), "a.txt", b"a", 1_600_000_000);
     let r = peex(&["-vv", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stderr.contains("warning") && r.stderr.contains("chmod 600"), "{}", r.all());
+    assert!(
+        r.stderr.contains("warning") && r.stderr.contains("chmod 600"),
+        "{}",
+        r.all()
+    );
     assert!(!r.all().contains("Sekr1t"), "{}", r.all());
 }
 
@@ -125,7 +149,12 @@ fn ron_config_with_scoped_rules() {
     let dest = tmp.path().join("dest");
     fs::create_dir_all(&dest).unwrap();
     put(&src, "docs/draft/x.txt", b"x", 1_600_000_000);
-    put(&src, "draft", b"a file named draft is uploaded (rule is dirs only)", 1_600_000_000);
+    put(
+        &src,
+        "draft",
+        b"a file named draft is uploaded (rule is dirs only)",
+        1_600_000_000,
+    );
     put(&src, "a/b.bak", b"ignored by name", 1_600_000_000);
     put(&src, "bak.d/keep.txt", b"uploaded", 1_600_000_000);
     let cfg = write_config(
@@ -155,6 +184,10 @@ fn builtin_transports_are_registered() {
     let r = peex(&["transports"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for s in ["ftp", "ftps", "local"] {
-        assert!(r.stdout.lines().any(|l| l.starts_with(s)), "{s} missing: {}", r.stdout);
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(s)),
+            "{s} missing: {}",
+            r.stdout
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! a tree built in a temp dir, and checks the server's directory on disk and the server's
 //! command log.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;
@@ -69,7 +71,11 @@ const MODIFYING: [&str; 8] = ["STOR", "DELE", "MKD", "RMD", "RNFR", "RNTO", "MFM
 
 fn modifying(cmds: &[LoggedCommand]) -> Vec<String> {
     cmds.iter()
-        .filter(|c| MODIFYING.iter().any(|m| c.command.to_uppercase().starts_with(m)))
+        .filter(|c| {
+            MODIFYING
+                .iter()
+                .any(|m| c.command.to_uppercase().starts_with(m))
+        })
         .map(|c| format!("{} {}", c.command, c.arg))
         .collect()
 }
@@ -80,7 +86,12 @@ fn small_tree(src: &Path) {
     put(src, "css/site.css", b"body{}\n", 1_600_000_100);
     put(src, "css/deep/er/x.css", b"x\n", 1_600_000_200);
     put(src, "empty.txt", b"", 1_600_000_300);
-    put(src, "with space/ünïcødé file.txt", "ça va\n".as_bytes(), 1_600_000_400);
+    put(
+        src,
+        "with space/ünïcødé file.txt",
+        "ça va\n".as_bytes(),
+        1_600_000_400,
+    );
     fs::create_dir_all(src.join("emptydir")).unwrap();
 }
 
@@ -112,7 +123,11 @@ fn big_binary_file_is_uploaded_byte_for_byte_not_crlf_mangled() {
     let r = s.run(&["-j", "2"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let got = fs::read(s.dest().join("big.bin")).unwrap();
-    assert_eq!(got.len(), data.len(), "size changed in transfer (ASCII mode?)");
+    assert_eq!(
+        got.len(),
+        data.len(),
+        "size changed in transfer (ASCII mode?)"
+    );
     assert!(got == data, "content changed in transfer");
     assert_eq!(fs::read(s.dest().join("lf.txt")).unwrap(), b"a\nb\nc\n");
 }
@@ -128,7 +143,10 @@ fn noop_resync_sends_no_modifying_command() {
     let r = s.run(&["-v"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let cmds = s.srv.commands_settled();
-    assert!(cmds.iter().any(|c| c.command == "MLSD"), "no listing logged: {cmds:?}");
+    assert!(
+        cmds.iter().any(|c| c.command == "MLSD"),
+        "no listing logged: {cmds:?}"
+    );
     assert_eq!(modifying(&cmds), Vec::<String>::new());
     assert!(r.stdout.contains("0 files created"), "{}", r.all());
     assert_same_tree(&s.src, &s.dest(), &none);
@@ -152,7 +170,12 @@ fn change_add_delete_resync_converges() {
     let r = s.run(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_same_tree(&s.src, &s.dest(), &none);
-    let stors = s.srv.commands_settled().iter().filter(|c| c.command == "STOR").count();
+    let stors = s
+        .srv
+        .commands_settled()
+        .iter()
+        .filter(|c| c.command == "STOR")
+        .count();
     assert_eq!(stors, 3, "exactly the three changed/new files are uploaded");
 }
 
@@ -160,7 +183,12 @@ fn change_add_delete_resync_converges() {
 fn alien_remote_files_are_deleted_and_kind_conflicts_replaced() {
     let s = site("");
     put(&s.src, "x", b"file where a dir was", 1_600_000_000);
-    put(&s.src, "y/inner.txt", b"dir where a file was", 1_600_000_000);
+    put(
+        &s.src,
+        "y/inner.txt",
+        b"dir where a file was",
+        1_600_000_000,
+    );
     put(&s.src, "keep.txt", b"k", 1_600_000_000);
     s.remote_put("x/old/deep.txt", b"d", 1_500_000_000);
     s.remote_put("y", b"remote file", 1_500_000_000);
@@ -189,7 +217,12 @@ with space=ignore
     let src = &s.src;
     put(src, "index.html", b"i", 1_600_000_000);
     put(src, "offline/draft.html", b"draft", 1_600_000_000);
-    put(src, "sub/offline", b"not top-level: uploaded", 1_600_000_000);
+    put(
+        src,
+        "sub/offline",
+        b"not top-level: uploaded",
+        1_600_000_000,
+    );
     put(src, "a=b.txt", b"1", 1_600_000_000);
     put(src, "x:y.txt", b"1", 1_600_000_000);
     put(src, "c#d.txt", b"1", 1_600_000_000);
@@ -200,10 +233,18 @@ with space=ignore
     // remote state
     s.remote_put("uploads/user-photo.png", b"user content", 1_500_000_000);
     s.remote_put("b1.jpg", b"remote version", 1_500_000_000);
-    s.remote_put("old/b1.jpg", b"protected inside an alien dir", 1_500_000_000);
+    s.remote_put(
+        "old/b1.jpg",
+        b"protected inside an alien dir",
+        1_500_000_000,
+    );
     s.remote_put("old/other.txt", b"alien", 1_500_000_000);
     s.remote_put("old/deeper/gone.txt", b"alien", 1_500_000_000);
-    s.remote_put("offline", b"remote counterpart of an ignored entry", 1_500_000_000);
+    s.remote_put(
+        "offline",
+        b"remote counterpart of an ignored entry",
+        1_500_000_000,
+    );
     s.remote_put("img/uploads.png", b"remote", 1_500_000_000);
     s.remote_put("alien.txt", b"alien", 1_500_000_000);
 
@@ -216,14 +257,26 @@ with space=ignore
     }
     assert!(!d.join("offline/draft.html").exists());
     // ...and their remote counterpart is left alone
-    assert_eq!(fs::read(d.join("offline")).unwrap(), b"remote counterpart of an ignored entry");
+    assert_eq!(
+        fs::read(d.join("offline")).unwrap(),
+        b"remote counterpart of an ignored entry"
+    );
     // a pattern anchored to the top level does not match deeper
-    assert_eq!(fs::read(d.join("sub/offline")).unwrap(), b"not top-level: uploaded");
+    assert_eq!(
+        fs::read(d.join("sub/offline")).unwrap(),
+        b"not top-level: uploaded"
+    );
     // protected entries are never overwritten or deleted, nor their ancestors
-    assert_eq!(fs::read(d.join("uploads/user-photo.png")).unwrap(), b"user content");
+    assert_eq!(
+        fs::read(d.join("uploads/user-photo.png")).unwrap(),
+        b"user content"
+    );
     assert_eq!(fs::read(d.join("b1.jpg")).unwrap(), b"remote version");
     assert_eq!(fs::read(d.join("img/uploads.png")).unwrap(), b"remote");
-    assert_eq!(fs::read(d.join("old/b1.jpg")).unwrap(), b"protected inside an alien dir");
+    assert_eq!(
+        fs::read(d.join("old/b1.jpg")).unwrap(),
+        b"protected inside an alien dir"
+    );
     // alien files nothing protects are deleted
     assert!(!d.join("old/other.txt").exists());
     assert!(!d.join("old/deeper").exists());
@@ -231,7 +284,11 @@ with space=ignore
     assert_eq!(fs::read(d.join("index.html")).unwrap(), b"i");
     // PEEX's colours: green added, red removed, blue ignored, yellow protected
     for code in ["\x1b[32m", "\x1b[31m", "\x1b[34m", "\x1b[33m", "\x1b[35m"] {
-        assert!(r.stdout.contains(code), "colour {code:?} missing:\n{}", r.all());
+        assert!(
+            r.stdout.contains(code),
+            "colour {code:?} missing:\n{}",
+            r.all()
+        );
     }
     // a second run changes nothing
     s.srv.commands_settled();
@@ -255,7 +312,11 @@ fn dry_run_prints_the_plan_and_sends_no_modifying_command() {
     let cmds = s.srv.commands_settled();
     assert!(cmds.iter().any(|c| c.command == "MLSD"));
     assert_eq!(modifying(&cmds), Vec::<String>::new());
-    assert_eq!(snapshot(&s.dest(), &none), before, "dry run changed the server");
+    assert_eq!(
+        snapshot(&s.dest(), &none),
+        before,
+        "dry run changed the server"
+    );
     assert!(r.stdout.contains("css/site.css"), "{}", r.all());
     assert!(r.stdout.contains("- alien.txt"), "{}", r.all());
     assert!(r.stdout.contains("p keep.txt"), "{}", r.all());
@@ -272,7 +333,11 @@ fn server_refusing_mfmt_and_site_utime_stops_before_any_change() {
     s.remote_put("alien.txt", b"alien", 1_500_000_000);
     let r = s.run(&[]);
     assert_eq!(r.code, 4, "{}", r.all());
-    assert!(r.stderr.contains("MFMT") && r.stderr.contains("SITE UTIME"), "{}", r.all());
+    assert!(
+        r.stderr.contains("MFMT") && r.stderr.contains("SITE UTIME"),
+        "{}",
+        r.all()
+    );
     let cmds = s.srv.commands_settled();
     let changed: Vec<String> = modifying(&cmds)
         .into_iter()
@@ -296,7 +361,9 @@ fn srcutime_sets_local_mtimes_from_the_server_and_sends_no_mfmt() {
         assert_eq!(local, mtime_of(&s.dest().join(f)), "{f}");
     }
     let cmds = s.srv.commands_settled();
-    assert!(!cmds.iter().any(|c| c.command == "MFMT" || c.command.starts_with("SITE")));
+    assert!(!cmds
+        .iter()
+        .any(|c| c.command == "MFMT" || c.command.starts_with("SITE")));
     assert!(cmds.iter().any(|c| c.command == "MDTM"));
     s.srv.clear_log();
     let r = s.run(&[]);
@@ -306,7 +373,9 @@ fn srcutime_sets_local_mtimes_from_the_server_and_sends_no_mfmt() {
 
 #[test]
 fn failed_upload_means_no_deletes() {
-    let srv = ProftpdBuilder::new().deny_upload_in(&["www/locked"]).start();
+    let srv = ProftpdBuilder::new()
+        .deny_upload_in(&["www/locked"])
+        .start();
     let s = site_with(srv, "", "");
     put(&s.src, "ok.txt", b"ok", 1_600_000_000);
     put(&s.src, "locked/no.txt", b"refused", 1_600_000_000);
@@ -315,11 +384,16 @@ fn failed_upload_means_no_deletes() {
     let r = s.run(&["-j", "2"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("locked/no.txt"), "{}", r.all());
-    assert!(s.dest().join("alien.txt").exists(), "a delete ran after a failed upload");
+    assert!(
+        s.dest().join("alien.txt").exists(),
+        "a delete ran after a failed upload"
+    );
     assert!(s.dest().join("aliendir/x.txt").exists());
     assert_eq!(fs::read(s.dest().join("ok.txt")).unwrap(), b"ok");
     let cmds = s.srv.commands_settled();
-    assert!(!cmds.iter().any(|c| c.command == "DELE" && !c.arg.contains(".peex-tmp.")));
+    assert!(!cmds
+        .iter()
+        .any(|c| c.command == "DELE" && !c.arg.contains(".peex-tmp.")));
     assert!(!cmds.iter().any(|c| c.command == "RMD"));
 }
 
@@ -371,9 +445,15 @@ fn uploads_go_to_a_temp_name_then_rename_and_stale_temps_are_removed() {
     assert_eq!(r.code, 0, "{}", r.all());
     let cmds = s.srv.commands_settled();
     let stor = cmds.iter().find(|c| c.command == "STOR").expect("a STOR");
-    assert!(stor.arg.contains(".peex-tmp."), "STOR went to the final name: {stor:?}");
+    assert!(
+        stor.arg.contains(".peex-tmp."),
+        "STOR went to the final name: {stor:?}"
+    );
     let pos = |name: &str| cmds.iter().position(|c| c.command == name);
-    assert!(pos("STOR") < pos("MFMT") && pos("MFMT") < pos("RNTO"), "{cmds:?}");
+    assert!(
+        pos("STOR") < pos("MFMT") && pos("MFMT") < pos("RNTO"),
+        "{cmds:?}"
+    );
     let rnto = &cmds[pos("RNTO").unwrap()];
     assert!(rnto.arg.ends_with("/www/page.html"), "{rnto:?}");
     assert!(!s.dest().join(".peex-tmp.dead-1.page.html").exists());
@@ -396,7 +476,11 @@ fn wrong_password_gives_one_clear_line_and_never_prints_it() {
     );
     let r = peex(&["-vv", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 3, "{}", r.all());
-    assert!(!r.all().contains("Sekr1t-wrong"), "password printed: {}", r.all());
+    assert!(
+        !r.all().contains("Sekr1t-wrong"),
+        "password printed: {}",
+        r.all()
+    );
     assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.all());
     // and from PEEX_PASSWORD
     let cfg = write_config(
@@ -408,7 +492,10 @@ fn wrong_password_gives_one_clear_line_and_never_prints_it() {
             srv.user()
         ),
     );
-    let r = peex_env(&[cfg.to_str().unwrap()], &[("PEEX_PASSWORD", srv.password())]);
+    let r = peex_env(
+        &[cfg.to_str().unwrap()],
+        &[("PEEX_PASSWORD", srv.password())],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(srv.root().join("a.txt").exists());
 }
@@ -444,7 +531,12 @@ fn many_jobs_and_one_job_give_the_same_result() {
         let s = site("");
         small_tree(&s.src);
         for i in 0..40 {
-            put(&s.src, &format!("d{}/f{i}.txt", i % 7), format!("{i}").as_bytes(), 1_600_000_000 + i);
+            put(
+                &s.src,
+                &format!("d{}/f{i}.txt", i % 7),
+                format!("{i}").as_bytes(),
+                1_600_000_000 + i,
+            );
         }
         let r = s.run(&["-j", jobs]);
         assert_eq!(r.code, 0, "jobs {jobs}: {}", r.all());

@@ -40,12 +40,25 @@ const INSTALL_HINT: &str =
 pub struct SshdBuilder {
     passphrase_key: bool,
     extra_config: Vec<String>,
+    sftp_server_args: Vec<String>,
 }
 
 impl SshdBuilder {
     /// Also generates a client key protected by [`KEY_PASSPHRASE`] and authorizes it.
     pub fn passphrase_key(mut self, yes: bool) -> Self {
         self.passphrase_key = yes;
+        self
+    }
+
+    /// Extra arguments for OpenSSH's `sftp-server`, e.g. `["-P", "posix-rename"]` to refuse
+    /// a request (see `sftp-server -Q requests`).
+    pub fn sftp_server_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.sftp_server_args
+            .extend(args.into_iter().map(Into::into));
         self
     }
 
@@ -157,11 +170,12 @@ impl Sshd {
         std::os::unix::fs::chown(&sftp_log_path, Some(uid), Some(gid)).expect("chown log");
         let sftp_server = match which_sftp_server() {
             Some(bin) => format!(
-                "{} -e -l INFO 2>>{}",
+                "{} -e -l INFO {} 2>>{}",
                 bin.display(),
+                opts.sftp_server_args.join(" "),
                 sftp_log_path.display()
             ),
-            None => "internal-sftp -l INFO".to_owned(),
+            None => format!("internal-sftp -l INFO {}", opts.sftp_server_args.join(" ")),
         };
         let port = free_port();
         let mut cfg = format!(
@@ -420,7 +434,10 @@ fn children_of(pid: u32) -> Vec<u32> {
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        let ppid = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(pid) {
             out.push(id);
         }
@@ -429,10 +446,14 @@ fn children_of(pid: u32) -> Vec<u32> {
 }
 
 fn which_sftp_server() -> Option<PathBuf> {
-    ["/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/lib/openssh/sftp-server",
+        "/usr/libexec/openssh/sftp-server",
+        "/usr/libexec/sftp-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn free_port() -> u16 {

@@ -446,8 +446,9 @@ mod tests {
         assert!(cfg.tls.verify && !cfg.tls.implicit);
         assert_eq!(cfg.tls.ca_file, Some(PathBuf::from("/sites/ca.pem")));
         let opt = |k: &str| cfg.options.get(k).map(String::as_str);
-        assert_eq!(opt("tls_verify"), Some("true"));
-        assert_eq!(opt("implicit_tls"), Some("false"));
+        // defaults are not passed on to the transport
+        assert_eq!(opt("tls_verify"), None);
+        assert_eq!(opt("implicit_tls"), None);
         assert_eq!(opt("ca_file"), Some("/sites/ca.pem"));
         assert_eq!(opt("agent"), Some("true"));
         assert_eq!(opt("accept_new_host_key"), Some("false"));

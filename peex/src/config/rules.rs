@@ -51,7 +51,6 @@ pub enum AppliesTo {
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The pattern as the user wrote it.
-    #[allow(dead_code)] // for messages; not every build reads it
     pub pattern: String,
     /// The compiled pattern.
     pub regex: Regex,
@@ -62,7 +61,6 @@ pub struct Rule {
     /// Which entry kinds the rule considers.
     pub applies_to: AppliesTo,
     /// Where the rule was written, for messages (`mysite.peex:12`).
-    #[allow(dead_code)] // for messages; not every build reads it
     pub origin: String,
 }
 

@@ -22,7 +22,10 @@ pub struct Run {
 
 impl Run {
     pub fn all(&self) -> String {
-        format!("--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout, self.stderr)
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
     }
 }
 
@@ -90,11 +93,20 @@ pub enum Node {
 /// Snapshot of every entry below `root` (relative '/' paths), skipping names for which
 /// `skip(rel)` is true (and what is below them).
 pub fn snapshot(root: &Path, skip: &dyn Fn(&str) -> bool) -> BTreeMap<String, Node> {
-    fn walk(root: &Path, dir: &Path, skip: &dyn Fn(&str) -> bool, out: &mut BTreeMap<String, Node>) {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        skip: &dyn Fn(&str) -> bool,
+        out: &mut BTreeMap<String, Node>,
+    ) {
         for e in fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             if skip(&rel) {
                 continue;
             }
@@ -130,8 +142,22 @@ pub fn assert_same_tree(local: &Path, remote: &Path, skip: &dyn Fn(&str) -> bool
         let vb = &b[k];
         match (va, vb) {
             (Node::Dir, Node::Dir) => {}
-            (Node::File { content: ca, mtime: ma }, Node::File { content: cb, mtime: mb }) => {
-                assert!(ca == cb, "{k}: contents differ ({} vs {} bytes)", ca.len(), cb.len());
+            (
+                Node::File {
+                    content: ca,
+                    mtime: ma,
+                },
+                Node::File {
+                    content: cb,
+                    mtime: mb,
+                },
+            ) => {
+                assert!(
+                    ca == cb,
+                    "{k}: contents differ ({} vs {} bytes)",
+                    ca.len(),
+                    cb.len()
+                );
                 assert_eq!(ma, mb, "{k}: mtimes differ");
             }
             _ => panic!("{k}: kinds differ"),

@@ -37,9 +37,8 @@ impl Transport for LocalTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let root = PathBuf::from(&site.root);
-        let meta = fs::metadata(&root).map_err(|e| {
-            map_io(e).with_op("open destination", root.display())
-        })?;
+        let meta = fs::metadata(&root)
+            .map_err(|e| map_io(e).with_op("open destination", root.display()))?;
         if !meta.is_dir() {
             return Err(Error::new(
                 ErrorKind::NotADirectory,
@@ -113,7 +112,11 @@ fn entry_of(name: String, meta: &fs::Metadata) -> Entry {
     Entry {
         name,
         kind,
-        size: if kind == EntryKind::File { meta.len() } else { 0 },
+        size: if kind == EntryKind::File {
+            meta.len()
+        } else {
+            0
+        },
         mtime: meta.modified().ok().map(system_time_secs),
     }
 }
@@ -212,8 +215,14 @@ mod tests {
 
     #[test]
     fn negative_times_floor() {
-        assert_eq!(system_time_secs(UNIX_EPOCH - Duration::from_millis(500)), -1);
+        assert_eq!(
+            system_time_secs(UNIX_EPOCH - Duration::from_millis(500)),
+            -1
+        );
         assert_eq!(system_time_secs(secs_to_system_time(-86400)), -86400);
-        assert_eq!(system_time_secs(secs_to_system_time(1_600_000_000)), 1_600_000_000);
+        assert_eq!(
+            system_time_secs(secs_to_system_time(1_600_000_000)),
+            1_600_000_000
+        );
     }
 }

@@ -163,12 +163,14 @@ impl SftpConfig {
 /// Expands a leading `~/` to `$HOME`.
 fn expand_home(p: &str) -> Result<PathBuf> {
     if p == "~" || p.starts_with("~/") {
-        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
-            Error::new(
-                ErrorKind::ConfigInvalid,
-                format!("sftp: cannot expand {p:?}: HOME is not set"),
-            )
-        })?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::ConfigInvalid,
+                    format!("sftp: cannot expand {p:?}: HOME is not set"),
+                )
+            })?;
         let mut path = PathBuf::from(home);
         if let Some(rest) = p.strip_prefix("~/") {
             path.push(rest);
@@ -190,7 +192,10 @@ impl fmt::Debug for SftpConfig {
             .field("timeout", &self.timeout)
             .field("known_hosts", &self.known_hosts)
             .field("key_file", &self.key_file)
-            .field("key_passphrase", &self.key_passphrase.as_ref().map(|_| "***"))
+            .field(
+                "key_passphrase",
+                &self.key_passphrase.as_ref().map(|_| "***"),
+            )
             .field("agent", &self.agent)
             .field("accept_new_host_key", &self.accept_new_host_key)
             .field("host_key_check", &self.host_key_check)

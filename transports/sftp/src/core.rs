@@ -90,7 +90,9 @@ pub(crate) fn map_err(e: &ssh2::Error) -> Error {
                 | E_PUBLICKEY_UNVERIFIED
                 | E_PASSWORD_EXPIRED
                 | E_KEYFILE_AUTH_FAILED => (ErrorKind::AuthFailed, false),
-                E_KEX_FAILURE | E_KEY_EXCHANGE_FAILURE | E_ALGO_UNSUPPORTED
+                E_KEX_FAILURE
+                | E_KEY_EXCHANGE_FAILURE
+                | E_ALGO_UNSUPPORTED
                 | E_METHOD_NOT_SUPPORTED => (ErrorKind::Unsupported, false),
                 E_PROTO | E_SFTP_PROTOCOL | E_INVALID_MAC | E_DECRYPT => {
                     (ErrorKind::Protocol, false)
@@ -192,7 +194,13 @@ impl SftpFs {
 
         // posix-rename@openssh.com replaces a target atomically; plain SFTP v3 rename
         // refuses an existing target (OpenSSH), so without it we remove first.
-        let rename = PosixRename::open(&session);
+        let rename = PosixRename::open(&session).and_then(|mut r| {
+            if r.works(&session, &root) {
+                Some(r)
+            } else {
+                None
+            }
+        });
         let caps = Capabilities {
             set_mtime: MtimeMethod::Native,
             get_mtime: true,
@@ -374,10 +382,7 @@ fn tcp_connect(cfg: &SftpConfig) -> Result<TcpStream> {
         }
     }
     let (msg, temporary) = match &last {
-        Some(e) => (
-            e.to_string(),
-            matches!(e.kind(), io::ErrorKind::TimedOut),
-        ),
+        Some(e) => (e.to_string(), matches!(e.kind(), io::ErrorKind::TimedOut)),
         None => ("no address".to_owned(), false),
     };
     let err = Error::new(
@@ -429,10 +434,7 @@ fn authenticate(session: &Session, cfg: &SftpConfig) -> Result<()> {
                         key.display()
                     )
                 } else {
-                    format!(
-                        "login as {who} failed: key {} was refused",
-                        key.display()
-                    )
+                    format!("login as {who} failed: key {} was refused", key.display())
                 };
                 Err(auth_error(&e, msg))
             }
@@ -456,9 +458,9 @@ fn agent_auth(session: &Session, user: &str, who: &str) -> Result<()> {
     let mut agent = session
         .agent()
         .map_err(|e| no_agent(format!("ssh-agent is unusable ({})", e.message())))?;
-    agent.connect().map_err(|_| {
-        no_agent("no ssh-agent is reachable (SSH_AUTH_SOCK)".to_owned())
-    })?;
+    agent
+        .connect()
+        .map_err(|_| no_agent("no ssh-agent is reachable (SSH_AUTH_SOCK)".to_owned()))?;
     agent
         .list_identities()
         .map_err(|e| no_agent(format!("ssh-agent failed ({})", e.message())))?;
@@ -505,7 +507,11 @@ fn auth_failed(msg: String) -> Error {
 fn auth_error(e: &ssh2::Error, msg: String) -> Error {
     let m = map_err(e);
     if m.is_temporary() {
-        Error::new(ErrorKind::ConnectionFailed, format!("{msg}: {}", m.message())).temporary()
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("{msg}: {}", m.message()),
+        )
+        .temporary()
     } else {
         auth_failed(msg)
     }
@@ -530,9 +536,9 @@ fn resolve_root(sftp: &Sftp, root: &str) -> Result<String> {
             )
             .set_temporary(m.is_temporary())
         })?;
-        let login = login.to_str().ok_or_else(|| {
-            Error::new(ErrorKind::Protocol, "the login directory is not UTF-8")
-        })?;
+        let login = login
+            .to_str()
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the login directory is not UTF-8"))?;
         let login = login.trim_end_matches('/');
         if root_trimmed.is_empty() || root_trimmed == "." {
             if login.is_empty() {
@@ -574,7 +580,9 @@ mod tests {
             FX_PERMISSION_DENIED,
         )));
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(FX_CONNECTION_LOST)));
+        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(
+            FX_CONNECTION_LOST,
+        )));
         assert!(e.is_temporary());
         let e = map_err(&ssh2::Error::from_errno(ErrorCode::Session(
             E_SOCKET_DISCONNECT,

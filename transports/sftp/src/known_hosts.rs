@@ -101,7 +101,10 @@ pub(crate) fn verify(session: &Session, cfg: &SftpConfig) -> Result<()> {
                 many => format!(
                     "{} (lines {})",
                     path.display(),
-                    many.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             Err(Error::new(
@@ -119,7 +122,10 @@ pub(crate) fn verify(session: &Session, cfg: &SftpConfig) -> Result<()> {
         }
         CheckResult::Failure => Err(Error::new(
             ErrorKind::HostIdentity,
-            format!("cannot check the host key of {name} against {}", path.display()),
+            format!(
+                "cannot check the host key of {name} against {}",
+                path.display()
+            ),
         )),
     }
 }

@@ -139,7 +139,9 @@ mod tests {
             ErrorKind::Protocol
         );
         assert_eq!(
-            entry(b"f", &st(0o100644, Some(1), None)).unwrap_err().kind(),
+            entry(b"f", &st(0o100644, Some(1), None))
+                .unwrap_err()
+                .kind(),
             ErrorKind::Protocol
         );
     }

@@ -55,14 +55,35 @@ impl PosixRename {
                 offered = true;
             }
         }
-        if offered {
-            Some(PosixRename {
-                channel,
-                next_id: 1,
-            })
-        } else {
+        if !offered {
             let _ = channel.close();
-            None
+            return None;
+        }
+        Some(PosixRename {
+            channel,
+            next_id: 1,
+        })
+    }
+
+    /// Checks that the server really performs the request (a server can advertise it and
+    /// still refuse it, e.g. OpenSSH's `sftp-server -P posix-rename`), without changing
+    /// anything: renaming a name that does not exist must answer "no such file".
+    pub(crate) fn works(&mut self, session: &Session, dir: &str) -> bool {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let base = format!(
+            "{}/.peex-probe-{}-{nonce}",
+            dir.trim_end_matches('/'),
+            std::process::id()
+        );
+        let from = format!("{base}.missing");
+        let to = format!("{base}.never");
+        match self.rename(session, Path::new(&from), Path::new(&to)) {
+            Err(e) => e.kind() == ErrorKind::NotFound,
+            // Cannot happen unless someone created that very name; the rename worked.
+            Ok(()) => true,
         }
     }
 

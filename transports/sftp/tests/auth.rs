@@ -34,7 +34,12 @@ fn key_file_login() {
 #[test]
 fn key_with_passphrase_right_wrong_and_missing() {
     let sshd = common::server();
-    let key = sshd.passphrase_key_file().unwrap().to_str().unwrap().to_owned();
+    let key = sshd
+        .passphrase_key_file()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let mut site = common::trusted_site(&sshd);
     site.password = None;
     site.options.insert("key_file".into(), key);
@@ -64,10 +69,8 @@ fn refused_key_is_auth_failed() {
     common::sshd::generate_ed25519(&stranger, "");
     let mut site = common::trusted_site(&sshd);
     site.password = None;
-    site.options.insert(
-        "key_file".into(),
-        stranger.to_str().unwrap().to_owned(),
-    );
+    site.options
+        .insert("key_file".into(), stranger.to_str().unwrap().to_owned());
     let err = common::connect(&site).map(|_| ()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AuthFailed, "{err}");
 }
@@ -124,7 +127,10 @@ fn debug_output_never_shows_secrets() {
         .insert("key_passphrase".into(), Secret::new("pp-secret-value"));
     let cfg = peex_sftp::SftpConfig::from_site(&site).unwrap();
     let d = format!("{cfg:?} {site:?}");
-    assert!(!d.contains(sshd.password()) && !d.contains("pp-secret-value"), "{d}");
+    assert!(
+        !d.contains(sshd.password()) && !d.contains("pp-secret-value"),
+        "{d}"
+    );
     let fs = peex_sftp::SftpFs::connect(&cfg).unwrap();
     let d = format!("{fs:?}");
     assert!(!d.contains(sshd.password()), "{d}");

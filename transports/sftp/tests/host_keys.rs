@@ -16,7 +16,10 @@ fn unknown_host_key_stops_with_its_fingerprint() {
     assert!(msg.contains("ssh-ed25519"), "{msg}");
     assert!(msg.contains("accept_new_host_key"), "{msg}");
     assert!(!msg.contains(sshd.password()), "{msg}");
-    assert!(!kh.exists(), "nothing may be recorded without accept_new_host_key");
+    assert!(
+        !kh.exists(),
+        "nothing may be recorded without accept_new_host_key"
+    );
     // the fingerprint is the one ssh-keygen prints
     let out = std::process::Command::new("ssh-keygen")
         .arg("-lf")
@@ -32,7 +35,10 @@ fn unknown_host_key_stops_with_its_fingerprint() {
     assert!(msg.contains(&fp), "{msg} should contain {fp}");
     // no authentication was attempted
     let log = sshd.log();
-    assert!(!log.contains("Failed password") && !log.contains("Accepted"), "{log}");
+    assert!(
+        !log.contains("Failed password") && !log.contains("Accepted"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -40,7 +46,8 @@ fn accept_new_host_key_records_it_and_connects() {
     let sshd = common::server();
     let kh = sshd.dir().join("ssh").join("known_hosts");
     let mut site = common::site(&sshd, &kh);
-    site.options.insert("accept_new_host_key".into(), "true".into());
+    site.options
+        .insert("accept_new_host_key".into(), "true".into());
     let mut fs = common::connect(&site).unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
     fs.quit().unwrap();
     let recorded = std::fs::read_to_string(&kh).unwrap();
@@ -51,7 +58,10 @@ fn accept_new_host_key_records_it_and_connects() {
         .arg(&kh)
         .output()
         .unwrap();
-    assert!(out.status.success(), "ssh-keygen -F does not find the recorded key");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -F does not find the recorded key"
+    );
     // and a second connection without accept_new_host_key now succeeds
     let site = common::site(&sshd, &kh);
     common::connect(&site).unwrap();
@@ -78,7 +88,8 @@ fn changed_host_key_is_refused_before_authentication() {
     .unwrap();
     for accept in ["false", "true"] {
         let mut site = common::site(&sshd, &kh);
-        site.options.insert("accept_new_host_key".into(), accept.into());
+        site.options
+            .insert("accept_new_host_key".into(), accept.into());
         let err = common::connect(&site).map(|_| ()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostIdentity, "{err}");
         let msg = err.to_string();

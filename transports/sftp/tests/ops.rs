@@ -46,7 +46,9 @@ fn round_trip() {
     assert_eq!(std::fs::read(root.join("site/css/big.bin")).unwrap(), data);
     // written as the login user
     use std::os::unix::fs::MetadataExt;
-    let owner = std::fs::metadata(root.join("site/css/big.bin")).unwrap().uid();
+    let owner = std::fs::metadata(root.join("site/css/big.bin"))
+        .unwrap()
+        .uid();
     assert_ne!(owner, 0);
 
     // set_mtime: list and the file system agree
@@ -55,7 +57,10 @@ fn round_trip() {
     let e = fs.list(&p("site/css")).unwrap();
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].name, "big.bin");
-    assert_eq!((e[0].kind, e[0].size, e[0].mtime), (EntryKind::File, 300_000, Some(t)));
+    assert_eq!(
+        (e[0].kind, e[0].size, e[0].mtime),
+        (EntryKind::File, 300_000, Some(t))
+    );
     let meta = std::fs::metadata(root.join("site/css/big.bin")).unwrap();
     assert_eq!(
         meta.modified().unwrap(),
@@ -65,7 +70,8 @@ fn round_trip() {
     assert_eq!(fs.get_mtime(&p("site/css/big.bin")).unwrap(), t);
 
     // rename over an existing file, atomically
-    fs.upload(&p("site/index.html"), &mut &b"old"[..], 3).unwrap();
+    fs.upload(&p("site/index.html"), &mut &b"old"[..], 3)
+        .unwrap();
     fs.upload(&p("site/.peex-tmp.index.html"), &mut &b"new!"[..], 4)
         .unwrap();
     let old_ino = std::fs::metadata(root.join("site/.peex-tmp.index.html"))
@@ -73,9 +79,14 @@ fn round_trip() {
         .ino();
     fs.rename(&p("site/.peex-tmp.index.html"), &p("site/index.html"))
         .unwrap();
-    assert_eq!(std::fs::read(root.join("site/index.html")).unwrap(), b"new!");
     assert_eq!(
-        std::fs::metadata(root.join("site/index.html")).unwrap().ino(),
+        std::fs::read(root.join("site/index.html")).unwrap(),
+        b"new!"
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("site/index.html"))
+            .unwrap()
+            .ino(),
         old_ino,
         "the renamed file itself replaced the target"
     );
@@ -108,8 +119,10 @@ fn round_trip() {
 
     // the server logged the writes (sftp-server -l INFO)
     let log = sshd.log();
-    assert!(log.contains("index.html"), "{log}");
-    eprintln!("{log}");
+    assert!(
+        log.contains("written 300000") && log.contains("posix-rename old"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -165,4 +178,26 @@ fn killed_server_gives_temporary_errors() {
         .upload(&p("x"), &mut &data[..], data.len() as u64)
         .unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
+}
+
+#[test]
+fn without_posix_rename_the_target_is_removed_first() {
+    // The server advertises posix-rename@openssh.com but refuses it.
+    let sshd = common::Sshd::builder()
+        .sftp_server_args(["-P", "posix-rename"])
+        .start();
+    let site = common::trusted_site(&sshd);
+    let fs = common::connect(&site).unwrap();
+    assert_eq!(fs.capabilities().rename_over, RenameOver::RemoveThenRename);
+    drop(fs);
+    let root = sshd.root().to_path_buf();
+    peex_tests::conformance::run_all(
+        &|| common::connect(&site).unwrap_or_else(|e| panic!("connect: {e}")),
+        &|rel| std::fs::read(root.join(rel)).ok(),
+    );
+    let log = sshd.log();
+    assert!(
+        log.contains("remove name") && log.contains("rename old"),
+        "{log}"
+    );
 }

@@ -1,10 +1,9 @@
 //! Helpers shared by the sftp integration tests: a real sshd and site parameters for it.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-#[path = "../../../../tests/src/sshd.rs"]
-pub mod sshd;
-pub use sshd::Sshd;
 use peex_core::{RemoteFs, Secret, SiteParams, Transport};
+pub use peex_tests::sshd;
+pub use peex_tests::sshd::Sshd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
