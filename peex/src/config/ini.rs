@@ -22,7 +22,8 @@
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
 //!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `tls_verify`,
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
-//!   `accept_new_host_key`. Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
+//!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
+//!   warns on every run). Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
 //!   An unknown key, a repeated key or a repeated section is an error.
 //! * An `[exceptions]` line is `PATTERN=ACTION`: the action is the text after the **last**
 //!   `=` (`ignore` or `protect`, any case), the pattern everything before it, with the
@@ -66,6 +67,8 @@ pub const SITE_KEYS: &[&str] = &[
     "key_file",
     "key_passphrase",
     "accept_new_host_key",
+    "agent",
+    "host_key_check",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -268,6 +271,8 @@ fn site_line(
                 .insert("key_passphrase".into(), Secret::new(value));
         }
         "accept_new_host_key" => d.accept_new_host_key = Some(boolean()?),
+        "agent" => d.agent = Some(boolean()?),
+        "host_key_check" => d.host_key_check = Some(boolean()?),
         _ => {}
     }
     Ok(())

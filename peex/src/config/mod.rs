@@ -48,6 +48,7 @@ pub const RESERVED_OPTIONS: &[&str] = &[
     "key_file",
     "accept_new_host_key",
     "agent",
+    "host_key_check",
 ];
 
 /// A configuration file format.
@@ -306,6 +307,7 @@ pub(crate) struct Draft {
     pub key_file: Option<Val<String>>,
     pub accept_new_host_key: Option<bool>,
     pub agent: Option<bool>,
+    pub host_key_check: Option<bool>,
     pub rules: Vec<Rule>,
     pub filters: Vec<FilterSpec>,
     pub plugins: Vec<Val<String>>,
@@ -691,6 +693,7 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
     for (name, val) in [
         ("accept_new_host_key", d.accept_new_host_key),
         ("agent", d.agent),
+        ("host_key_check", d.host_key_check),
     ] {
         if let Some(b) = val {
             options.insert(name.into(), b.to_string());

@@ -120,6 +120,7 @@ struct NativeSftp {
     key_passphrase: Option<SecretString>,
     accept_new_host_key: Option<bool>,
     agent: Option<bool>,
+    host_key_check: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +180,7 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         d.key_file = sftp.key_file.map(|v| val(v, "sftp"));
         d.accept_new_host_key = sftp.accept_new_host_key;
         d.agent = sftp.agent;
+        d.host_key_check = sftp.host_key_check;
         if let Some(p) = sftp.key_passphrase.filter(|p| !p.0.is_empty()) {
             d.secret_options.insert("key_passphrase".into(), p.0);
         }

@@ -5,6 +5,8 @@
 //! from it (vtables, strings, connections, filters, thread-local destructors) can outlive its
 //! code.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use peex_core::{Error, ErrorKind};
 use peex_plugin_abi::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -156,7 +158,11 @@ impl ErrorSlot {
     pub fn into_error(self, status: PeexStatus, plugin: &str, op: &str) -> Error {
         let msg = self.message.unwrap_or_default();
         if status == PEEX_PANICKED {
-            let msg = if msg.is_empty() { "no message".to_owned() } else { msg };
+            let msg = if msg.is_empty() {
+                "no message".to_owned()
+            } else {
+                msg
+            };
             return Error::new(
                 ErrorKind::Panicked,
                 format!("plugin {plugin:?} panicked in {op}: {msg}"),

@@ -842,8 +842,7 @@ pub unsafe fn check_descriptor(desc: *const PeexPluginDescriptor) -> Result<Plug
     if d.n_transports > MAX_ITEMS || d.n_filters > MAX_ITEMS {
         return Err("too many transports or filters".to_owned());
     }
-    if (d.n_transports > 0 && d.transports.is_null()) || (d.n_filters > 0 && d.filters.is_null())
-    {
+    if (d.n_transports > 0 && d.transports.is_null()) || (d.n_filters > 0 && d.filters.is_null()) {
         return Err("null transport or filter table".to_owned());
     }
     let mut transports: Vec<TransportInfo> = Vec::new();
@@ -886,7 +885,9 @@ pub unsafe fn check_descriptor(desc: *const PeexPluginDescriptor) -> Result<Plug
             ("close", t.close.is_none()),
         ];
         if let Some((f, _)) = missing.iter().find(|(_, m)| *m) {
-            return Err(format!("transport {scheme:?}: required function {f} is null"));
+            return Err(format!(
+                "transport {scheme:?}: required function {f} is null"
+            ));
         }
         // SAFETY: static strings and option array (contract).
         let description = unsafe { read_str(t.description, &format!("transport {scheme}")) }?;
@@ -945,7 +946,8 @@ pub unsafe fn check_descriptor(desc: *const PeexPluginDescriptor) -> Result<Plug
         // SAFETY: static strings and option array (contract).
         let description = unsafe { read_str(f.description, &format!("filter {fname}")) }?;
         // SAFETY: as above.
-        let options = unsafe { read_options(f.options, f.n_options, &format!("filter {fname:?}")) }?;
+        let options =
+            unsafe { read_options(f.options, f.n_options, &format!("filter {fname:?}")) }?;
         filters.push(FilterInfo {
             name: fname,
             description,
@@ -987,7 +989,11 @@ mod tests {
     fn unknown_status_is_unexpected() {
         assert_eq!(status_to_kind(12345), ErrorKind::Unexpected);
         assert_eq!(status_to_kind(-1), ErrorKind::Unexpected);
-        for k in [ErrorKind::NotFound, ErrorKind::Panicked, ErrorKind::RateLimited] {
+        for k in [
+            ErrorKind::NotFound,
+            ErrorKind::Panicked,
+            ErrorKind::RateLimited,
+        ] {
             assert_eq!(status_to_kind(kind_to_status(k)), k);
         }
     }

@@ -140,6 +140,8 @@ pub struct SftpFs {
     // Field order matters for drop: the SFTP handles go before the session.
     pub(crate) sftp: Sftp,
     pub(crate) rename: Option<PosixRename>,
+    /// True once the advertised `posix-rename@openssh.com` was checked to work.
+    pub(crate) rename_checked: bool,
     pub(crate) session: Session,
     /// The absolute (or login-relative, as the server understands it) root directory.
     pub(crate) root: String,
@@ -194,13 +196,10 @@ impl SftpFs {
 
         // posix-rename@openssh.com replaces a target atomically; plain SFTP v3 rename
         // refuses an existing target (OpenSSH), so without it we remove first.
-        let rename = PosixRename::open(&session).and_then(|mut r| {
-            if r.works(&session, &root) {
-                Some(r)
-            } else {
-                None
-            }
-        });
+        // Whether the server really performs it is checked on the first rename, not here:
+        // a dry run or a no-op run must not send the server anything that looks like a
+        // change, not even a harmless probe.
+        let rename = PosixRename::open(&session);
         let caps = Capabilities {
             set_mtime: MtimeMethod::Native,
             get_mtime: true,
@@ -213,6 +212,7 @@ impl SftpFs {
         Ok(SftpFs {
             sftp,
             rename,
+            rename_checked: false,
             session,
             root,
             caps,
@@ -297,6 +297,16 @@ impl SftpFs {
     pub(crate) fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
         let src = self.path(from);
         let dst = self.path(to);
+        if !self.rename_checked {
+            self.rename_checked = true;
+            let dir = self.root.clone();
+            if let Some(r) = self.rename.as_mut() {
+                if !r.works(&self.session, &dir) {
+                    self.rename = None;
+                    self.caps.rename_over = RenameOver::RemoveThenRename;
+                }
+            }
+        }
         if let Some(r) = self.rename.as_mut() {
             return r.rename(&self.session, &src, &dst);
         }

@@ -187,8 +187,13 @@ fn without_posix_rename_the_target_is_removed_first() {
         .sftp_server_args(["-P", "posix-rename"])
         .start();
     let site = common::trusted_site(&sshd);
-    let fs = common::connect(&site).unwrap();
+    let mut fs = common::connect(&site).unwrap();
+    // (if advertised, Atomic is assumed until the first rename shows the server refuses it)
+    fs.upload(&p("a"), &mut &b"a"[..], 1).unwrap();
+    fs.upload(&p("b"), &mut &b"b"[..], 1).unwrap();
+    fs.rename(&p("a"), &p("b")).unwrap();
     assert_eq!(fs.capabilities().rename_over, RenameOver::RemoveThenRename);
+    fs.delete(&p("b")).unwrap();
     drop(fs);
     let root = sshd.root().to_path_buf();
     peex_tests::conformance::run_all(
