@@ -17,8 +17,6 @@ pub mod exit;
 pub mod local;
 pub mod output;
 pub mod plan;
-#[path = "plugin_stub.rs"]
-#[allow(unsafe_code)]
 pub mod plugin_host;
 pub mod pool;
 pub mod readonly;

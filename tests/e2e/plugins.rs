@@ -1,1 +1,325 @@
-//! End-to-end tests: plugins (being written).
+//! End-to-end: plugins loaded by the real `peex` binary — discovery from every location,
+//! refusal of bad candidates, a full sync through the WebDAV transport plugin against a real
+//! `rclone serve webdav`, filter plugins (Rust and C) taking part in the decision, panics
+//! contained, and the conformance suite on the dynamically loaded transport.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+use peex_tests::plugins::{cc, rust_plugins, RcloneWebdav};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let dest = dir.join(lib.file_name().unwrap());
+    fs::copy(lib, &dest).unwrap();
+    dest
+}
+
+fn size_filter(dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let out = dir.join("libsize_filter.so");
+    cc("plugins/examples/c-size-filter/size_filter.c", &out, &[]);
+    out
+}
+
+#[test]
+fn plugins_are_found_in_every_location_and_listed() {
+    let (gitignore, webdav) = rust_plugins();
+    let tmp = tempfile::tempdir().unwrap();
+    // explicit --plugin
+    let r = peex(&["plugins", "--plugin", gitignore.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("plugin gitignore"), "{}", r.all());
+    assert!(r.stdout.contains("filter gitignore"), "{}", r.all());
+    // PEEX_PLUGIN_PATH
+    let envdir = tmp.path().join("envpath");
+    copy_into(webdav, &envdir);
+    let r = peex_env(
+        &["plugins"],
+        &[("PEEX_PLUGIN_PATH", envdir.to_str().unwrap())],
+    );
+    assert!(r.stdout.contains("transport webdav"), "{}", r.all());
+    // $XDG_DATA_HOME/peex/plugins
+    let xdg = tmp.path().join("xdg");
+    size_filter(&xdg.join("peex/plugins"));
+    let r = peex_env(&["plugins"], &[("XDG_DATA_HOME", xdg.to_str().unwrap())]);
+    assert!(r.stdout.contains("filter size"), "{}", r.all());
+    assert!(
+        r.stdout.contains("max_bytes"),
+        "options and help are listed: {}",
+        r.all()
+    );
+    // <exe>/../lib/peex/plugins, with a copy of the binary
+    let inst = tmp.path().join("inst");
+    let bin = inst.join("bin/peex");
+    fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    fs::copy(peex_bin(), &bin).unwrap();
+    copy_into(gitignore, &inst.join("lib/peex/plugins"));
+    let out = std::process::Command::new(&bin)
+        .arg("plugins")
+        .env_remove("PEEX_PLUGIN_PATH")
+        .env("XDG_DATA_HOME", tmp.path().join("empty"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("plugin gitignore"), "{text}");
+    assert!(text.contains("lib/peex/plugins"), "{text}");
+}
+
+#[test]
+fn bad_plugins_are_refused_with_a_reason_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad");
+    fs::create_dir_all(&bad).unwrap();
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("libbad_magic.so", &["-DBAD_MAGIC"], "magic"),
+        ("libnewer_minor.so", &["-DNEWER_MINOR"], "ABI 1.1, newer"),
+        ("libolder_major.so", &["-DOLDER_MAJOR"], "major"),
+        ("libtruncated.so", &["-DTRUNCATED"], "truncated"),
+        (
+            "libdup_ftp.so",
+            &["-DSCHEME=\"ftp\""],
+            "built-in transport \"ftp\"",
+        ),
+    ];
+    for (file, defines, _) in cases {
+        cc("plugins/tests/bad_plugin.c", &bad.join(file), defines);
+    }
+    let r = peex(&["plugins", "--plugin", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for (file, _, why) in cases {
+        let block: String = r
+            .stdout
+            .split(file)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{file} not listed: {}", r.all()))
+            .lines()
+            .take(2)
+            .collect();
+        assert!(
+            block.contains("refused") && block.contains(why),
+            "{file}: {block}\n{}",
+            r.all()
+        );
+    }
+    // a run that needs none of them goes on
+    let site = tmp.path().join("site");
+    put(&site.join("src"), "a.txt", b"a", 1_600_000_000);
+    fs::create_dir_all(site.join("dest")).unwrap();
+    let cfg = write_config(
+        &site,
+        "s.peex",
+        "[site]\ntransport=local\nsource=src\ndest=dest\n",
+    );
+    let r = peex_env(
+        &[cfg.to_str().unwrap()],
+        &[("PEEX_PLUGIN_PATH", bad.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    // a run that needs a transport no accepted plugin provides stops with a clear error
+    let cfg = write_config(
+        &site,
+        "w.ron",
+        "(transport: \"webdav\", host: \"127.0.0.1\", source: \"src\", dest: \"/\")",
+    );
+    let r = peex_env(
+        &[cfg.to_str().unwrap()],
+        &[("PEEX_PLUGIN_PATH", bad.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("webdav"), "{}", r.all());
+}
+
+struct Dav {
+    srv: RcloneWebdav,
+    tmp: tempfile::TempDir,
+    src: PathBuf,
+}
+
+impl Dav {
+    fn new() -> Dav {
+        let srv = RcloneWebdav::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        Dav { srv, tmp, src }
+    }
+    fn config(&self, name: &str, extra_options: &str, rules: &str) -> PathBuf {
+        let (_, webdav) = rust_plugins();
+        write_config(
+            self.tmp.path(),
+            name,
+            &format!(
+                "(\n  transport: \"webdav\",\n  host: \"127.0.0.1\",\n  port: {},\n  source: \"src\",\n  \
+                 dest: \"/\",\n  srcutime: true,\n  plugins: [{:?}],\n  options: {{ \"tls\": \"false\"{extra_options} }},\n  \
+                 rules: [{rules}],\n)\n",
+                self.srv.port(),
+                webdav.display().to_string()
+            ),
+        )
+    }
+}
+
+#[test]
+fn full_sync_through_the_webdav_transport_plugin() {
+    let d = Dav::new();
+    put(&d.src, "index.html", b"<h1>hi</h1>", 1_600_000_000);
+    put(&d.src, "css/site.css", b"body{}", 1_600_000_000);
+    put(&d.src, "with space/ünï.txt", "ü".as_bytes(), 1_600_000_000);
+    put(&d.src, "empty.txt", b"", 1_600_000_000);
+    put(d.srv.root(), "alien.txt", b"alien", 1_500_000_000);
+    put(d.srv.root(), "uploads/user.png", b"user", 1_500_000_000);
+    let cfg = d.config("dav.ron", "", "(pattern: \"uploads\", action: protect)");
+    let cfg = cfg.to_str().unwrap();
+
+    // dry run changes nothing
+    let before = snapshot(d.srv.root(), &none);
+    let r = peex(&["-d", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("- alien.txt"), "{}", r.all());
+    assert_eq!(snapshot(d.srv.root(), &none), before);
+
+    let r = peex(&["-j", "3", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // srcutime: the local mtimes were set to the server's, so the trees are equal
+    assert_same_tree(&d.src, d.srv.root(), &|p: &str| p.starts_with("uploads"));
+    assert!(!d.srv.root().join("alien.txt").exists());
+    assert_eq!(
+        fs::read(d.srv.root().join("uploads/user.png")).unwrap(),
+        b"user"
+    );
+
+    let r = peex(&[cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("0 files created"),
+        "no-op re-sync: {}",
+        r.all()
+    );
+
+    put(&d.src, "index.html", b"<h1>changed</h1>", 1_700_000_000);
+    fs::remove_dir_all(d.src.join("css")).unwrap();
+    put(&d.src, "new.txt", b"new", 1_700_000_000);
+    let r = peex(&[cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&d.src, d.srv.root(), &|p: &str| p.starts_with("uploads"));
+}
+
+#[test]
+fn a_panicking_transport_plugin_is_reported_and_no_deletes_run() {
+    let d = Dav::new();
+    put(&d.src, "a.txt", b"a", 1_600_000_000);
+    put(d.srv.root(), "alien.txt", b"alien", 1_500_000_000);
+    let cfg = d.config("panic.ron", ", \"panic_in\": \"list\"", "");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert_ne!(r.code, 101, "peex itself panicked: {}", r.all());
+    assert!(
+        r.stderr.contains("plugin \"webdav\" panicked in list"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr.contains("asked to panic"),
+        "the panic message is reported: {}",
+        r.all()
+    );
+    assert!(d.srv.root().join("alien.txt").exists(), "a delete ran");
+}
+
+#[test]
+fn filter_plugins_take_part_and_a_panicking_decide_stops_deletes() {
+    let (gitignore, _) = rust_plugins();
+    let tmp = tempfile::tempdir().unwrap();
+    let size = size_filter(&tmp.path().join("c"));
+    let src = tmp.path().join("src");
+    let dest = tmp.path().join("dest");
+    put(
+        &src,
+        ".peexignore",
+        b"*.log\nbuild/\n!keep.log\n",
+        1_600_000_000,
+    );
+    put(&src, "app.log", b"ignored", 1_600_000_000);
+    put(&src, "keep.log", b"re-included", 1_600_000_000);
+    put(&src, "build/out.bin", b"ignored dir", 1_600_000_000);
+    put(&src, "sub/.gitignore", b"secret.txt\n", 1_600_000_000);
+    put(
+        &src,
+        "sub/secret.txt",
+        b"ignored by the nested file",
+        1_600_000_000,
+    );
+    put(&src, "sub/public.txt", b"uploaded", 1_600_000_000);
+    put(&src, "huge.bin", &vec![7u8; 5000], 1_600_000_000);
+    put(&src, "small.bin", &[7u8; 10], 1_600_000_000);
+    put(
+        &dest,
+        "build/remote-only.txt",
+        b"counterpart of an ignored dir: left alone",
+        1_500_000_000,
+    );
+    put(&dest, "alien.txt", b"alien", 1_500_000_000);
+    let ron = |name: &str, extra: &str| {
+        write_config(
+            tmp.path(),
+            name,
+            &format!(
+                "(\n  transport: \"local\",\n  source: \"src\",\n  dest: \"dest\",\n  plugins: [{:?}, {:?}],\n  \
+                 filters: [\n    (name: \"gitignore\", options: {{ {extra} }}),\n    \
+                 (name: \"size\", options: {{ \"max_bytes\": \"1000\" }}),\n  ],\n)\n",
+                gitignore.display().to_string(),
+                size.display().to_string()
+            ),
+        )
+    };
+    let cfg = ron("f.ron", "");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!dest.join("app.log").exists());
+    assert!(dest.join("keep.log").exists());
+    assert!(!dest.join("build/out.bin").exists());
+    assert!(dest.join("build/remote-only.txt").exists());
+    assert!(!dest.join("sub/secret.txt").exists());
+    assert!(dest.join("sub/public.txt").exists());
+    assert!(
+        !dest.join("huge.bin").exists(),
+        "the C size filter did not ignore it"
+    );
+    assert!(dest.join("small.bin").exists());
+    assert!(!dest.join("alien.txt").exists());
+
+    put(&dest, "alien2.txt", b"alien", 1_500_000_000);
+    let cfg = ron("p.ron", "\"panic_in\": \"decide\"");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert_ne!(r.code, 101, "peex itself panicked: {}", r.all());
+    assert!(r.stderr.contains("panicked in decide"), "{}", r.all());
+    assert!(
+        dest.join("alien2.txt").exists(),
+        "a delete ran after a filter panicked"
+    );
+}
+
+#[test]
+fn conformance_suite_passes_on_the_dynamically_loaded_transport() {
+    let (_, webdav) = rust_plugins();
+    let srv = RcloneWebdav::start();
+    let host = peex::plugin_host::PluginHost::discover(
+        &[webdav.clone()],
+        &["ftp", "ftps", "local", "sftp"],
+        &[],
+    );
+    let t = host
+        .transport("webdav")
+        .unwrap_or_else(|| panic!("webdav not loaded:\n{}", host.render_listing()));
+    let site = srv.site("/");
+    let root = srv.root().to_path_buf();
+    peex_tests::conformance::run_all(
+        &|| t.connect(&site).unwrap_or_else(|e| panic!("connect: {e}")),
+        &|rel| fs::read(root.join(rel)).ok(),
+    );
+}

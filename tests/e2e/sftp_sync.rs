@@ -20,7 +20,11 @@ impl Site {
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
         fs::create_dir_all(&src).unwrap();
-        fs::write(tmp.path().join("known_hosts"), srv.known_hosts_line() + "\n").unwrap();
+        fs::write(
+            tmp.path().join("known_hosts"),
+            srv.known_hosts_line() + "\n",
+        )
+        .unwrap();
         Site { srv, tmp, src }
     }
     fn dest(&self) -> &Path {
@@ -43,7 +47,12 @@ impl Site {
         )
     }
     fn password_config(&self, exceptions: &str) -> PathBuf {
-        self.config("site.peex", &format!("pass={}", self.srv.password()), "", exceptions)
+        self.config(
+            "site.peex",
+            &format!("pass={}", self.srv.password()),
+            "",
+            exceptions,
+        )
     }
     /// Puts a file on the server side, owned by the SSH user.
     fn remote_put(&self, rel: &str, content: &[u8], mtime: i64) {
@@ -58,9 +67,16 @@ impl Site {
             .filter(|l| {
                 let l = l.to_lowercase();
                 (l.contains("open ") && l.contains("flags write"))
-                    || ["remove name", "rename old", "posix-rename", "mkdir name", "rmdir name", "set \""]
-                        .iter()
-                        .any(|w| l.contains(w))
+                    || [
+                        "remove name",
+                        "rename old",
+                        "posix-rename",
+                        "mkdir name",
+                        "rmdir name",
+                        "set \"",
+                    ]
+                    .iter()
+                    .any(|w| l.contains(w))
             })
             .map(str::to_owned)
             .collect()
@@ -87,7 +103,12 @@ fn tree(src: &Path) {
     put(src, "css/site.css", b"body{}\n", 1_600_000_100);
     put(src, "deep/er/x.txt", b"x", 1_600_000_200);
     put(src, "empty.txt", b"", 1_600_000_300);
-    put(src, "with space/ünïcødé.txt", "ça\n".as_bytes(), 1_600_000_400);
+    put(
+        src,
+        "with space/ünïcødé.txt",
+        "ça\n".as_bytes(),
+        1_600_000_400,
+    );
 }
 
 #[test]
@@ -101,13 +122,22 @@ fn sftp_first_sync_noop_and_change_converge() {
 
     // no-op: nothing written on the server (checked in the sftp-server log)
     let before = s.writes_logged().len();
-    assert!(before > 0, "the server log shows no writes at all:\n{}", s.srv.log());
+    assert!(
+        before > 0,
+        "the server log shows no writes at all:\n{}",
+        s.srv.log()
+    );
     let r = peex(&[cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("0 files created"), "{}", r.all());
     std::thread::sleep(std::time::Duration::from_millis(300));
     let after = s.writes_logged();
-    assert_eq!(after.len(), before, "no-op run wrote: {:?}", &after[before..]);
+    assert_eq!(
+        after.len(),
+        before,
+        "no-op run wrote: {:?}",
+        &after[before..]
+    );
 
     // change, add, delete
     put(&s.src, "index.html", b"<h1>changed</h1>\n", 1_700_000_000);
@@ -131,15 +161,28 @@ fn sftp_exceptions_and_dry_run() {
     let r = peex(&["-d", "-v", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("- alien.txt"), "{}", r.all());
-    assert_eq!(snapshot(s.dest(), &none), before, "dry run changed the server");
-    assert_eq!(s.writes_logged().len(), writes, "dry run wrote on the server");
+    assert_eq!(
+        snapshot(s.dest(), &none),
+        before,
+        "dry run changed the server"
+    );
+    assert_eq!(
+        s.writes_logged().len(),
+        writes,
+        "dry run wrote on the server"
+    );
 
     let r = peex(&[cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!s.dest().join("alien.txt").exists());
     assert!(!s.dest().join("offline").exists());
-    assert_eq!(fs::read(s.dest().join("uploads/user.png")).unwrap(), b"user");
-    assert_same_tree(&s.src, s.dest(), &|p: &str| p.starts_with("uploads") || p.starts_with("offline"));
+    assert_eq!(
+        fs::read(s.dest().join("uploads/user.png")).unwrap(),
+        b"user"
+    );
+    assert_same_tree(&s.src, s.dest(), &|p: &str| {
+        p.starts_with("uploads") || p.starts_with("offline")
+    });
 }
 
 #[test]
@@ -187,7 +230,10 @@ fn sftp_changed_host_key_is_refused_naming_file_and_line() {
     let r = peex(&[cfg.to_str().unwrap()]);
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stderr.contains("known_hosts:3"), "{}", r.all());
-    assert_eq!(fs::read_to_string(s.tmp.path().join("known_hosts")).unwrap(), kh);
+    assert_eq!(
+        fs::read_to_string(s.tmp.path().join("known_hosts")).unwrap(),
+        kh
+    );
     assert!(!s.dest().join("index.html").exists());
 }
 
@@ -220,10 +266,16 @@ fn sftp_key_with_passphrase_from_config_and_environment() {
 
     let env_cfg = s.config("env.peex", &format!("key_file={key}"), "agent=false", "");
     put(&s.src, "more.txt", b"m", 1_600_000_000);
-    let r = peex_env(&[env_cfg.to_str().unwrap()], &[("PEEX_KEY_PASSPHRASE", s.srv.key_passphrase())]);
+    let r = peex_env(
+        &[env_cfg.to_str().unwrap()],
+        &[("PEEX_KEY_PASSPHRASE", s.srv.key_passphrase())],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(s.dest().join("more.txt").exists());
 
-    let r = peex_env(&[env_cfg.to_str().unwrap()], &[("PEEX_KEY_PASSPHRASE", "wrong")]);
+    let r = peex_env(
+        &[env_cfg.to_str().unwrap()],
+        &[("PEEX_KEY_PASSPHRASE", "wrong")],
+    );
     assert_eq!(r.code, 3, "{}", r.all());
 }

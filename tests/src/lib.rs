@@ -14,6 +14,8 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod fakeftp;
 pub mod ftpd;
+pub mod plugins;
 pub mod sshd;
 pub mod util;

@@ -5,88 +5,9 @@
 
 use super::*;
 use peex_core::{EntryKind, Filter, RelPath, Side, SiteParams, Verdict};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn workspace() -> PathBuf {
-    match std::env::var_os("PEEX_WORKSPACE") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
-    }
-}
-
-fn need(program: &str, install: &str) {
-    let ok = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        ok,
-        "{program} is needed by this test but was not found; install it with: {install}"
-    );
-}
-
-/// The example cdylibs, built once per test process: (gitignore, webdav).
-fn rust_plugins() -> &'static (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .current_dir(workspace())
-            .args([
-                "build",
-                "-p",
-                "peex-gitignore-filter",
-                "-p",
-                "peex-example-transport",
-                "--message-format=json",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "building the example plugins failed");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let find = |stem: &str| -> PathBuf {
-            for line in text.lines() {
-                if !line.contains("\"cdylib\"") {
-                    continue;
-                }
-                for part in line.split('"') {
-                    let p = Path::new(part);
-                    if discover::is_library_name(p)
-                        && p.file_name().unwrap().to_string_lossy().contains(stem)
-                    {
-                        return p.to_path_buf();
-                    }
-                }
-            }
-            panic!("no cdylib for {stem} in cargo's output");
-        };
-        (
-            find("peex_gitignore_filter"),
-            find("peex_example_transport"),
-        )
-    })
-}
-
-/// Compiles a C plugin with `cc`.
-fn cc(src: &str, out: &Path, defines: &[&str]) {
-    need("cc", "apt-get install -y gcc");
-    let ws = workspace();
-    let status = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-I"])
-        .arg(ws.join("plugins/include"))
-        .args(defines)
-        .arg("-o")
-        .arg(out)
-        .arg(ws.join(src))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cc failed for {src} {defines:?}");
-}
+use peex_tests::plugins::{cc, rust_plugins, RcloneWebdav as Rclone};
 
 fn copy_to(lib: &Path, dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -341,7 +262,12 @@ fn gitignore_filter_through_the_host_and_a_panicking_decide() {
     std::fs::write(src.path().join(".gitignore"), "*.log\n!keep.log\n").unwrap();
     std::fs::create_dir(src.path().join("sub")).unwrap();
     std::fs::write(src.path().join("sub/.peexignore"), "drafts/\n").unwrap();
-    let host = PluginHost::discover_with(&[gitignore.clone()], &DiscoveryEnv::default(), &[], &[]);
+    let host = PluginHost::discover_with(
+        std::slice::from_ref(gitignore),
+        &DiscoveryEnv::default(),
+        &[],
+        &[],
+    );
     let mut opts = BTreeMap::new();
     opts.insert("source_root".to_owned(), src.path().display().to_string());
     let f = host.filter("gitignore", &opts).unwrap();
@@ -387,61 +313,6 @@ fn gitignore_filter_through_the_host_and_a_panicking_decide() {
     );
 }
 
-/// A real `rclone serve webdav` on a free loopback port, killed on drop.
-struct Rclone {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Rclone {
-    fn start() -> Rclone {
-        need("rclone", "apt-get install -y rclone");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("rclone")
-            .args(["serve", "webdav", "--dir-cache-time", "0s"])
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rclone serve webdav did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Rclone { child, port, dir }
-    }
-
-    fn site(&self, root: &str) -> SiteParams {
-        let mut site = SiteParams {
-            host: "127.0.0.1".to_owned(),
-            port: Some(self.port),
-            root: root.to_owned(),
-            timeout: Duration::from_secs(10),
-            ..SiteParams::default()
-        };
-        site.options.insert("tls".to_owned(), "false".to_owned());
-        site
-    }
-}
-
-impl Drop for Rclone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn file_mtime(p: &Path) -> i64 {
     let m = std::fs::metadata(p).unwrap().modified().unwrap();
     m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -451,8 +322,13 @@ fn file_mtime(p: &Path) -> i64 {
 fn webdav_plugin_round_trips_against_rclone_and_contains_a_panicking_list() {
     let (_, webdav) = rust_plugins();
     let server = Rclone::start();
-    std::fs::create_dir(server.dir.path().join("site")).unwrap();
-    let host = PluginHost::discover_with(&[webdav.clone()], &DiscoveryEnv::default(), &[], &[]);
+    std::fs::create_dir(server.root().join("site")).unwrap();
+    let host = PluginHost::discover_with(
+        std::slice::from_ref(webdav),
+        &DiscoveryEnv::default(),
+        &[],
+        &[],
+    );
     let t = host.transport("webdav").unwrap();
     assert_eq!(t.scheme(), "webdav");
 
@@ -474,7 +350,7 @@ fn webdav_plugin_round_trips_against_rclone_and_contains_a_panicking_list() {
     let short = fs.upload(&p("short.txt"), &mut &b"ab"[..], 5).unwrap_err();
     assert_ne!(short.kind(), ErrorKind::Panicked, "{short}");
 
-    let disk = server.dir.path().join("site/css/site.css");
+    let disk = server.root().join("site/css/site.css");
     assert_eq!(std::fs::read(&disk).unwrap(), body);
     let mut top = fs.list(&RelPath::root()).unwrap();
     top.sort_by(|a, b| a.name.cmp(&b.name));

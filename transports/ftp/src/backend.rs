@@ -204,9 +204,10 @@ impl<T: TlsStream + Send + 'static> RemoteFs for FtpFs<T> {
             return Ok(MtimeMethod::Unsupported);
         }
         let root = self.abs(&RelPath::root());
-        let modify = self.s.fact(&root, "modify")?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("{root}: no such directory"))
-        })?;
+        let modify = self
+            .s
+            .fact(&root, "modify")?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("{root}: no such directory")))?;
         let secs = parse_ftp_time(&modify).ok_or_else(|| {
             Error::new(
                 ErrorKind::Protocol,
