@@ -109,6 +109,8 @@ def ensure_prereqs(a):
     for fam in ("lftp", "rclone"):
         if fam in families and not shutil.which(fam):
             missing_pkgs.append(fam)
+    if not os.path.exists("/usr/bin/time"):
+        missing_pkgs.append("time")
     if a.mode == "ns" and not shutil.which("cc"):
         missing_pkgs.append("gcc")
     if missing_pkgs:
@@ -208,6 +210,7 @@ def bench_mode(a):
                     server.wait_idle()
                     start = server.log_size()
                     stem = os.path.join(logs, f"{tool.name}-r{run}-{phase}")
+                    t_start = time.time()
                     wall, rss, rc, timed_out = measure(tool.argv(ctx), env, stem + ".out", a.timeout)
                     idle = server.wait_idle()
                     text = server.read_log(start)
@@ -221,11 +224,16 @@ def bench_mode(a):
                            "timed_out": timed_out, "server_idle_after": idle,
                            "verify": ver, "cmds_total": cmds["total"], "sessions": cmds["sessions"],
                            "verbs": dict(cmds["verbs"]), "errors": dict(cmds["errors"]),
-                           "change": change}
+                           "change": change,
+                           # server-side view: first command came this long after the spawn,
+                           # last one this long before the tool exited (ms resolution)
+                           "first_cmd_s": round(cmds["first"] - t_start, 3) if cmds["first"] else None,
+                           "tail_s": round(t_start + wall - cmds["last"], 3) if cmds["last"] else None}
                     records.append(rec)
                     flag = "ok" if (rc == 0 and ver["ok"] and not timed_out) else "FAIL"
                     log(f"{label} r{run} {tool.name:9s} {phase:7s} {wall:8.2f}s rc={rc} "
                         f"rss={rss / 1024:.1f}MiB cmds={cmds['total']} sess={cmds['sessions']} "
+                        f"first-cmd={rec['first_cmd_s']}s "
                         f"verify={ver['summary']} {flag}")
                     if flag == "FAIL" and ver["examples"]:
                         log("   e.g. " + "; ".join(ver["examples"][:3]))

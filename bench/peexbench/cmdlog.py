@@ -1,5 +1,5 @@
 """Parse the slice of proftpd's command log (ExtendedLog ALL, format
-`<epoch> <pid> <verb> <reply> <args>`) written during one tool run."""
+`<epoch.millis> <pid> <verb> <reply> <args>`) written during one tool run."""
 import collections
 
 # verbs that open a data connection / list a directory / move file times
@@ -10,12 +10,20 @@ TIME_VERBS = ("MFMT", "SITE UTIME", "MDTM")
 
 def parse(text):
     """Return {'verbs': Counter, 'sessions': int, 'errors': Counter(verb reply),
-    'total': int, 'lines': [(pid, verb, reply, args)]}."""
+    'total': int, 'lines': [(pid, verb, reply, args)], 'first'/'last': epoch of the
+    first/last logged command}."""
     verbs, errors, pids, lines = collections.Counter(), collections.Counter(), set(), []
+    first = last = None
     for raw in text.splitlines():
         parts = raw.split(" ", 4)
         if len(parts) < 4:
             continue
+        try:
+            stamp = float(parts[0])
+            first = stamp if first is None else min(first, stamp)
+            last = stamp if last is None else max(last, stamp)
+        except ValueError:
+            pass
         pid, verb, reply = parts[1], parts[2], parts[3]
         args = parts[4] if len(parts) > 4 else ""
         if reply == "-":          # proftpd logs some commands twice (e.g. OPTS_UTF8 and OPTS -)
@@ -29,4 +37,4 @@ def parse(text):
             errors[f"{verb} {reply}"] += 1
         lines.append((pid, verb, reply, args))
     return {"verbs": verbs, "sessions": len(pids), "errors": errors,
-            "total": sum(verbs.values()), "lines": lines}
+            "total": sum(verbs.values()), "lines": lines, "first": first, "last": last}

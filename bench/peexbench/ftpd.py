@@ -3,7 +3,7 @@
 The server runs in the foreground (`proftpd -n`) as a child of the benchmark, optionally
 inside a network namespace (`ip netns exec NS proftpd ...`, which execs proftpd in place,
 so the child pid is the proftpd master). Every command of every session is written to
-cmd.log by `ExtendedLog ... ALL` in the format `<epoch> <pid> <verb> <reply> <args>`."""
+cmd.log by `ExtendedLog ... ALL` in the format `<epoch.millis> <pid> <verb> <reply> <args>`."""
 import os
 import socket
 import subprocess
@@ -70,7 +70,7 @@ ScoreboardFile        {run}/scoreboard
 PidFile               {run}/proftpd.pid
 SystemLog             {run}/proftpd.log
 TransferLog           none
-LogFormat             benchcmd "%{{epoch}} %P %m %s %J"
+LogFormat             benchcmd "%{{epoch}}.%{{millisecs}} %P %m %s %J"
 ExtendedLog           {run}/cmd.log ALL benchcmd
 """
 
@@ -134,11 +134,14 @@ class ProFtpd:
                 break
             try:
                 with socket.create_connection((self.addr, self.port), timeout=1) as s:
-                    if s.recv(100).startswith(b"220"):
-                        self.wait_idle()
-                        return self
+                    banner = s.recv(100)
             except OSError:
                 time.sleep(0.1)
+                continue
+            if banner.startswith(b"220"):
+                self.wait_idle()          # the probe's session must be gone before we measure
+                return self
+            time.sleep(0.1)
         self.stop()
         log = open(os.path.join(self.run, "proftpd.log"), errors="replace").read()[-2000:]
         raise RuntimeError(f"proftpd did not come up on {self.addr}:{self.port}:\n{log}")
@@ -161,17 +164,44 @@ class ProFtpd:
                 kids.append(int(ent))
         return kids
 
-    def wait_idle(self, timeout=15.0):
-        """Wait until no session is alive and the command log has stopped growing
-        (sessions log their last command, QUIT or the disconnect, as they end)."""
+    def master_accepting(self):
+        """Is the master blocked in its accept select() (not in a post-SIGCHLD sleep)?
+
+        proftpd's master sleeps PR_TUNABLE_EINTR_RETRY_INTERVAL (0.2 s) in select(0, ...)
+        every time a SIGCHLD interrupts it, and again for every further child that exits
+        meanwhile, so after a phase with 8 sessions it can ignore new connections for
+        several 0.2 s steps. /proc/PID/syscall shows which select it is in: the listening
+        one has nfds > 0, the sleep nfds = 0. Returns None if that cannot be read."""
+        try:
+            with open(f"/proc/{self.proc.pid}/syscall") as f:
+                fields = f.read().split()
+        except OSError:
+            return None
+        if not fields or fields[0] == "running":
+            return False
+        if fields[0] in ("23", "270") and len(fields) > 1:      # select, pselect6 (x86_64)
+            return int(fields[1], 16) > 0
+        return None
+
+    def wait_idle(self, timeout=20.0):
+        """Wait until no session is alive, the command log has stopped growing (sessions
+        log their last command as they end) and the master is back in accept()."""
         deadline = time.time() + timeout
-        last = -1
+        last, ready = -1, 0
         while time.time() < deadline:
             size = os.path.getsize(self.cmdlog)
             if not self.sessions() and size == last:
-                return True
+                accepting = self.master_accepting()
+                if accepting is None:          # cannot tell: be generous
+                    time.sleep(2.0)
+                    return True
+                ready = ready + 1 if accepting else 0
+                if ready >= 3:
+                    return True
+            else:
+                ready = 0
             last = size
-            time.sleep(0.05)
+            time.sleep(0.03)
         return False
 
     def log_size(self):

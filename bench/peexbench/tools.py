@@ -1,15 +1,19 @@
 """The contenders: how each tool is invoked, and a measured run of one of them.
 
-Every tool is started directly (argv, no shell) as a child of the benchmark, so the
-wall time is the child's lifetime (perf_counter around spawn..reap) and the peak RSS is
-the child's own ru_maxrss from wait4() (neither lftp, rclone nor peex run helper programs,
-so it is the tool's RSS, not a shell's)."""
+Every tool runs as `/usr/bin/time -f %M -o FILE TOOL ARGS...` (argv, no shell): the wall
+time is perf_counter around spawn..reap of that child, the peak RSS is what GNU time
+reports for its own direct child, the tool (its wait4 ru_maxrss). Why not wait4 on the
+tool from Python directly: Python starts children with vfork(), and Linux charges the
+RSS high-water mark of the mm being replaced at exec() to the child's maxrss, so every
+tool would report at least the Python process's own RSS. GNU time forks from a ~1 MiB
+process, so the figure is the tool's own."""
 import os
 import shlex
 import subprocess
 import threading
 import time
 
+TIME_BIN = "/usr/bin/time"
 TOOL_NAMES = ("peex-j8", "lftp-p8", "rclone-t8", "peex-j1", "lftp-p1", "rclone-t1")
 
 
@@ -49,10 +53,12 @@ class Tool:
 
 
 def measure(argv, env, log_path, timeout):
-    """Run argv; return (wall_seconds, peak_rss_kib, exit_code, timed_out)."""
+    """Run argv under /usr/bin/time; return (wall_seconds, peak_rss_kib, exit_code, timed_out)."""
+    rss_file = log_path + ".rss"
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([TIME_BIN, "-f", "%M", "-o", rss_file, *argv], env=env,
+                                stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         expired = threading.Event()
 
@@ -66,9 +72,16 @@ def measure(argv, env, log_path, timeout):
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, _usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss, proc.returncode, expired.is_set()
+    rss = 0
+    try:
+        with open(rss_file) as f:
+            # GNU time writes "Command exited with non-zero status N" first when rc != 0
+            rss = int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return wall, rss, proc.returncode, expired.is_set()

@@ -206,6 +206,30 @@ pub trait RemoteFs: Send {
     /// it first where the server refuses to rename onto an existing file.
     fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()>;
 
+    /// Uploads atomically: writes `size` bytes from `src` to the temporary file `tmp` (same
+    /// directory as `path`, a name no one else uses), sets its modification time to `mtime`
+    /// when given, then renames it over `path`. A visitor never sees a half-written `path`.
+    ///
+    /// On error nothing is promised about `tmp` (the engine removes it, or the next run
+    /// does); `path` is either untouched or complete. The default runs [`RemoteFs::upload`],
+    /// [`RemoteFs::set_mtime`] and [`RemoteFs::rename`] one after the other; a backend may do
+    /// the same in fewer round trips (FTP pipelines MFMT, RNFR and RNTO).
+    fn upload_replace(
+        &mut self,
+        tmp: &RelPath,
+        path: &RelPath,
+        src: &mut dyn Read,
+        size: u64,
+        mtime: Option<i64>,
+    ) -> Result<()> {
+        self.upload(tmp, src, size)?;
+        if let Some(t) = mtime {
+            self.set_mtime(tmp, t).map_err(|e| e.with_op("set mtime", path))?;
+        }
+        self.rename(tmp, path)
+            .map_err(|e| e.with_op("rename into place", path))
+    }
+
     /// Sets the modification time of `path` to `mtime` (whole seconds since the epoch, UTC).
     /// Fails with [`ErrorKind::Unsupported`] when [`Capabilities::set_mtime`] is
     /// `Unsupported`. Reading it back through [`RemoteFs::list`] gives the same second.

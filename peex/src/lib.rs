@@ -143,7 +143,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
         .clamp(1, 64);
     let decide = exceptions::Exceptions::new(cfg.rules.clone(), filters);
     let mut retry = pool::RetryPolicy::default();
-    if let Some(r) = cli.retries {
+    if let Some(r) = cli.retries.or(cfg.retries) {
         retry.retries = r;
     }
     let job = sync::SyncJob {

@@ -5,13 +5,21 @@
 //! into the new directory). The wave ends when the queue is empty and no task is running.
 //!
 //! Temporary errors (connection reset, 421/425/426/450, timeouts) drop the worker's
-//! connection, wait, reconnect and retry the task, a bounded number of times. When a worker
+//! connection, wait, reconnect and retry the task, a bounded number of times
+//! ([`RetryPolicy`]); permanent errors (550, 553, …) fail the task at once. When a worker
 //! cannot (re)connect because the server limits connections, it hands its task back and
 //! retires, so the pool shrinks instead of failing — but the last worker never retires, so
 //! the pool cannot deadlock with work left.
+//!
+//! When the last worker cannot connect even after its retries, the server is taken to be
+//! down: the remaining tasks of the wave (and every later wave) fail at once with one
+//! error instead of each waiting through its own connect timeouts. So a server that stops
+//! answering ends the run after about `(retries + 1)` connect timeouts plus the timeouts of
+//! the operations in flight, never after one timeout per queued task.
 
 use peex_core::{Error, ErrorKind, RemoteFs, Result};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -119,6 +127,20 @@ pub struct Pool<'a> {
     retry: RetryPolicy,
     /// Connections the server refused because of a limit (reported once).
     pub shrunk_to: Option<usize>,
+    /// Set when the server could not be reached even after retries.
+    down: AtomicBool,
+    /// Retries made so far (all waves).
+    retried: AtomicU64,
+}
+
+/// Shared state of the workers of one wave.
+struct Shared<'s> {
+    errors: Mutex<Vec<Error>>,
+    retired: Mutex<usize>,
+    /// Tasks not attempted because the server is down.
+    skipped: AtomicU64,
+    down: &'s AtomicBool,
+    retried: &'s AtomicU64,
 }
 
 impl<'a> Pool<'a> {
@@ -140,7 +162,20 @@ impl<'a> Pool<'a> {
             connect,
             retry,
             shrunk_to: None,
+            down: AtomicBool::new(false),
+            retried: AtomicU64::new(0),
         }
+    }
+
+    /// How many times an operation was retried after a temporary error (all waves).
+    pub fn retries_used(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// True once the server could not be reached even after retries: every later wave
+    /// fails at once.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
     }
 
     /// Runs one wave: `work` is called for every task (initial and queued) on some worker's
@@ -155,21 +190,29 @@ impl<'a> Pool<'a> {
         }
         // Do not start more workers than there are tasks at first when the wave cannot
         // grow; a growing wave (listing) uses them all.
+        if self.is_down() {
+            return vec![not_attempted(initial.len() as u64)];
+        }
         let workers = self.slots.len();
         let queue = Queue::new(initial, workers);
-        let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
-        let retired: Mutex<usize> = Mutex::new(0);
+        let shared = Shared {
+            errors: Mutex::new(Vec::new()),
+            retired: Mutex::new(0),
+            skipped: AtomicU64::new(0),
+            down: &self.down,
+            retried: &self.retried,
+        };
         let connect = self.connect;
         let retry = self.retry;
         std::thread::scope(|s| {
             for slot in self.slots.iter_mut() {
-                let (queue, errors, work, retired) = (&queue, &errors, &work, &retired);
+                let (queue, shared, work) = (&queue, &shared, &work);
                 s.spawn(move || {
-                    worker(slot, queue, work, connect, retry, errors, retired);
+                    worker(slot, queue, work, connect, retry, shared);
                 });
             }
         });
-        let retired = *lock(&retired);
+        let retired = *lock(&shared.retired);
         if retired > 0 {
             let live = self.slots.iter().filter(|s| s.is_some()).count();
             self.shrunk_to = Some(live.max(1));
@@ -181,7 +224,28 @@ impl<'a> Pool<'a> {
             }
             self.slots = kept;
         }
-        errors.into_inner().unwrap_or_else(PoisonError::into_inner)
+        let mut errors = shared
+            .errors
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let skipped = shared.skipped.load(Ordering::Relaxed);
+        if skipped > 0 {
+            errors.push(not_attempted(skipped));
+        }
+        errors
+    }
+
+    /// Runs `f` on one open connection (opening one if none is).
+    pub fn with_first<T>(&mut self, f: impl FnOnce(&mut dyn RemoteFs) -> Result<T>) -> Result<T> {
+        if let Some(c) = self.slots.iter_mut().flatten().next() {
+            return f(c.as_mut());
+        }
+        let mut c = (self.connect)()?;
+        let r = f(c.as_mut());
+        if let Some(slot) = self.slots.first_mut() {
+            *slot = Some(c);
+        }
+        r
     }
 
     /// Closes every connection politely.
@@ -198,12 +262,19 @@ fn worker<T, F>(
     work: &F,
     connect: &Connector<'_>,
     retry: RetryPolicy,
-    errors: &Mutex<Vec<Error>>,
-    retired: &Mutex<usize>,
+    shared: &Shared<'_>,
 ) where
     F: Fn(&mut dyn RemoteFs, &T, &Queue<T>) -> Result<()>,
 {
+    let retried = || {
+        shared.retried.fetch_add(1, Ordering::Relaxed);
+    };
     'tasks: while let Some(mut item) = queue.pop() {
+        if shared.down.load(Ordering::Relaxed) {
+            shared.skipped.fetch_add(1, Ordering::Relaxed);
+            queue.done();
+            continue;
+        }
         let mut attempt = 0u32;
         loop {
             let conn = match slot {
@@ -216,7 +287,7 @@ fn worker<T, F>(
                         if limited || e.is_temporary() {
                             match queue.retire(item) {
                                 None => {
-                                    *lock(retired) += 1;
+                                    *lock(&shared.retired) += 1;
                                     return;
                                 }
                                 Some(back) => item = back,
@@ -227,9 +298,13 @@ fn worker<T, F>(
                         {
                             backoff(retry, attempt);
                             attempt += 1;
+                            retried();
                             continue;
                         }
-                        lock(errors).push(e.with_op("connect", "server"));
+                        // The last worker cannot connect even after retries: the server is
+                        // down for this run; the other tasks fail without waiting.
+                        shared.down.store(true, Ordering::Relaxed);
+                        lock(&shared.errors).push(e.with_op("connect", "server"));
                         queue.done();
                         continue 'tasks;
                     }
@@ -242,12 +317,13 @@ fn worker<T, F>(
                     *slot = None;
                     backoff(retry, attempt);
                     attempt += 1;
+                    retried();
                 }
                 Err(e) => {
                     if e.is_temporary() {
                         *slot = None;
                     }
-                    lock(errors).push(e);
+                    lock(&shared.errors).push(e);
                     break;
                 }
             }
@@ -256,7 +332,166 @@ fn worker<T, F>(
     }
 }
 
+/// The one error for the tasks skipped because the server is down.
+fn not_attempted(n: u64) -> Error {
+    Error::new(
+        ErrorKind::ConnectionFailed,
+        format!(
+            "{n} operation{} not attempted: the server could not be reached",
+            if n == 1 { "" } else { "s" }
+        ),
+    )
+}
+
 fn backoff(retry: RetryPolicy, attempt: u32) {
     let factor = 1u32 << attempt.min(6);
     std::thread::sleep(retry.base_delay * factor);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use peex_core::{Capabilities, Entry, RelPath};
+    use std::io::Read;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+
+    type FailFn = dyn Fn(u32) -> Option<Error> + Send + Sync;
+
+    /// A connection whose `delete` fails as `fail` says (by call number, shared by all).
+    struct Fake {
+        calls: Arc<AtomicU32>,
+        fail: Arc<FailFn>,
+    }
+
+    impl RemoteFs for Fake {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::default()
+        }
+        fn list(&mut self, _: &RelPath) -> Result<Vec<Entry>> {
+            Ok(Vec::new())
+        }
+        fn upload(&mut self, _: &RelPath, _: &mut dyn Read, _: u64) -> Result<()> {
+            Ok(())
+        }
+        fn delete(&mut self, _: &RelPath) -> Result<()> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            match (self.fail)(n) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        fn mkdir(&mut self, _: &RelPath) -> Result<()> {
+            Ok(())
+        }
+        fn rmdir(&mut self, _: &RelPath) -> Result<()> {
+            Ok(())
+        }
+        fn rename(&mut self, _: &RelPath, _: &RelPath) -> Result<()> {
+            Ok(())
+        }
+        fn set_mtime(&mut self, _: &RelPath, _: i64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Outcome {
+        errors: Vec<Error>,
+        calls: u32,
+        connects: u32,
+        retried: u64,
+    }
+
+    /// Runs `tasks` deletes over `jobs` connections; the first connection always opens, the
+    /// later ones (numbered from 0) when `connect_ok` says so.
+    fn run(
+        tasks: usize,
+        jobs: usize,
+        retries: u32,
+        fail: Arc<FailFn>,
+        connect_ok: impl Fn(u32) -> bool + Sync,
+    ) -> Outcome {
+        let calls = Arc::new(AtomicU32::new(0));
+        let connects = AtomicU32::new(0);
+        let fake = || -> Box<dyn RemoteFs> {
+            Box::new(Fake {
+                calls: calls.clone(),
+                fail: fail.clone(),
+            })
+        };
+        let connector = || -> Result<Box<dyn RemoteFs>> {
+            let n = connects.fetch_add(1, Ordering::SeqCst);
+            if connect_ok(n) {
+                Ok(fake())
+            } else {
+                Err(Error::new(ErrorKind::ConnectionFailed, "timed out").temporary())
+            }
+        };
+        let policy = RetryPolicy {
+            retries,
+            base_delay: Duration::from_millis(1),
+        };
+        let mut pool = Pool::new(fake(), jobs, &connector, policy);
+        let items: Vec<RelPath> = (0..tasks)
+            .map(|i| RelPath::parse(&format!("f{i}")).unwrap())
+            .collect();
+        let errors = pool.run(items, |fs, p, _| fs.delete(p));
+        Outcome {
+            errors,
+            calls: calls.load(Ordering::SeqCst),
+            connects: connects.load(Ordering::SeqCst),
+            retried: pool.retries_used(),
+        }
+    }
+
+    fn reset() -> Error {
+        Error::new(ErrorKind::Unexpected, "connection reset").temporary()
+    }
+
+    #[test]
+    fn temporary_error_reconnects_and_retries() {
+        let o = run(1, 1, 3, Arc::new(|n| (n < 2).then(reset)), |_| true);
+        assert!(o.errors.is_empty(), "{:?}", o.errors);
+        assert_eq!(o.calls, 3);
+        assert_eq!(o.connects, 2, "each retry runs on a fresh connection");
+        assert_eq!(o.retried, 2);
+    }
+
+    #[test]
+    fn permanent_error_is_not_retried() {
+        let fail: Arc<FailFn> = Arc::new(|_| {
+            Some(Error::new(
+                ErrorKind::PermissionDenied,
+                "550 Permission denied",
+            ))
+        });
+        let o = run(1, 1, 3, fail, |_| true);
+        assert_eq!(o.errors.len(), 1);
+        assert_eq!(o.errors[0].kind(), ErrorKind::PermissionDenied);
+        assert_eq!((o.calls, o.connects, o.retried), (1, 0, 0));
+    }
+
+    #[test]
+    fn retries_are_bounded() {
+        let o = run(1, 1, 2, Arc::new(|_| Some(reset())), |_| true);
+        assert_eq!(o.errors.len(), 1);
+        assert!(o.errors[0].is_temporary());
+        assert_eq!(o.calls, 3, "one try and two retries");
+        assert_eq!(o.retried, 2);
+    }
+
+    #[test]
+    fn unreachable_server_fails_the_rest_at_once() {
+        // The first connection breaks on its first task; no new connection can be opened.
+        let o = run(50, 3, 2, Arc::new(|n| (n == 0).then(reset)), |_| false);
+        assert!(o.connects <= 2 + 3 + 1, "{} connects", o.connects);
+        assert_eq!(o.calls, 1);
+        let text: Vec<String> = o.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("49 operations not attempted")),
+            "{text:?}"
+        );
+    }
 }

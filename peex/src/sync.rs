@@ -86,14 +86,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     };
     let connect = connector(job.dry_run);
-    let mut first = connect().map_err(|e| connect_stop(&e, &job.display_dest))?;
-    let mut caps = first.capabilities();
-    if !job.dry_run && !job.srcutime {
-        // Advertised is not allowed: try it for real before anything changes.
-        caps.set_mtime = first
-            .verify_set_mtime()
-            .map_err(|e| connect_stop(&e, &job.display_dest))?;
-    }
+    let first = connect().map_err(|e| connect_stop(&e, &job.display_dest))?;
+    let caps = first.capabilities();
     out.detail(
         2,
         &format!(
@@ -115,15 +109,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             ));
         }
     } else if caps.set_mtime == MtimeMethod::Unsupported {
-        return Err(Stop::new(
-            Status::Refused,
-            format!(
-                "{} cannot set modification times (it offers neither MFMT nor SITE UTIME); \
-                 without that every run would upload everything again. Use srcutime=true, or \
-                 a server with MFMT or SITE UTIME. Nothing was changed",
-                job.display_dest
-            ),
-        ));
+        return Err(no_mtime_stop(&job.display_dest));
     }
 
     let mut pool = Pool::new(first, job.jobs, &connect, job.retry);
@@ -165,6 +151,18 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
                      {limit} (max_delete / --max-delete); nothing was changed"
                 ),
             ));
+        }
+    }
+
+    if !job.dry_run && !job.srcutime && !acc.uploads.is_empty() {
+        // Advertised is not allowed: make sure times can really be set before the first
+        // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
+        let method = pool
+            .with_first(|fs| fs.verify_set_mtime())
+            .map_err(|e| connect_stop(&e, &job.display_dest))?;
+        if method == MtimeMethod::Unsupported {
+            pool.quit();
+            return Err(no_mtime_stop(&job.display_dest));
         }
     }
 
@@ -272,6 +270,12 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             job.jobs
         ));
     }
+    if pool.retries_used() > 0 {
+        out.warn(&format!(
+            "{} operations retried after temporary errors (connection lost, timeout, 4xx)",
+            pool.retries_used()
+        ));
+    }
     pool.quit();
     out.summary(started.elapsed());
     Ok(if failed {
@@ -289,6 +293,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn is_within(p: &RelPath, root: &RelPath) -> bool {
     let (p, r) = (p.as_str(), root.as_str());
     p == r || (p.len() > r.len() && p.starts_with(r) && p.as_bytes()[r.len()] == b'/')
+}
+
+fn no_mtime_stop(dest: &str) -> Stop {
+    Stop::new(
+        Status::Refused,
+        format!(
+            "{dest} cannot set modification times (it offers neither MFMT nor SITE UTIME); \
+             without that every run would upload everything again. Use srcutime=true, or a \
+             server with MFMT or SITE UTIME. Nothing was changed"
+        ),
+    )
 }
 
 /// The stop for a failed first connection.
@@ -542,16 +557,8 @@ fn upload_one(
         .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
     let tmp = temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed))?;
     let mut reader = file.take(u.size.saturating_add(1));
-    let steps = (|| -> peex_core::Result<()> {
-        fs.upload(&tmp, &mut reader, u.size)?;
-        if !job.srcutime {
-            fs.set_mtime(&tmp, u.mtime)
-                .map_err(|e| e.with_op("set mtime", &u.path))?;
-        }
-        fs.rename(&tmp, &u.path)
-            .map_err(|e| e.with_op("rename into place", &u.path))
-    })();
-    if let Err(e) = steps {
+    let mtime = (!job.srcutime).then_some(u.mtime);
+    if let Err(e) = fs.upload_replace(&tmp, &u.path, &mut reader, u.size, mtime) {
         if !e.is_temporary() {
             // Best effort; a temporary file left behind is removed by the next run.
             let _ = fs.delete(&tmp);

@@ -449,7 +449,11 @@ fn uploads_go_to_a_temp_name_then_rename_and_stale_temps_are_removed() {
         stor.arg.contains(".peex-tmp."),
         "STOR went to the final name: {stor:?}"
     );
-    let pos = |name: &str| cmds.iter().position(|c| c.command == name);
+    let pos = |name: &str| {
+        cmds.iter()
+            .position(|c| c.command == name && (name == "RNTO" || c.arg.contains(".peex-tmp.")))
+    };
+    assert!(pos("STOR").is_some(), "{cmds:?}");
     assert!(
         pos("STOR") < pos("MFMT") && pos("MFMT") < pos("RNTO"),
         "{cmds:?}"

@@ -15,6 +15,7 @@
 
 pub mod conformance;
 pub mod fakeftp;
+pub mod faultproxy;
 pub mod ftpd;
 pub mod plugins;
 pub mod sshd;

@@ -20,7 +20,8 @@
 //! * Section names and `[site]` keys are case-insensitive. A `[site]` line is
 //!   `key = value` or `key: value` (the first `=` or `:` separates; spaces around it are
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
-//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `tls_verify`,
+//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`,
+//!   `tls_verify`,
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
 //!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
 //!   warns on every run). Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
@@ -60,6 +61,7 @@ pub const SITE_KEYS: &[&str] = &[
     "jobs",
     "max_delete",
     "timeout",
+    "retries",
     "tls_verify",
     "ca_file",
     "implicit_tls",
@@ -261,6 +263,7 @@ fn site_line(
         "jobs" => d.jobs = Some(Val::new(number()?, vpos)),
         "max_delete" => d.max_delete = Some(number()?),
         "timeout" => d.timeout = Some(Val::new(number()?, vpos)),
+        "retries" => d.retries = Some(Val::new(number()?, vpos)),
         "tls_verify" => d.tls_verify = Some(boolean()?),
         "ca_file" => d.ca_file = Some(text()),
         "implicit_tls" => d.implicit_tls = Some(boolean()?),
@@ -450,6 +453,7 @@ b1\\.jpg=protect
         assert_eq!(cfg.jobs, Some(8));
         assert_eq!(cfg.max_delete, Some(50));
         assert_eq!(cfg.timeout_secs, Some(10));
+        assert_eq!(cfg.retries, None);
         assert!(cfg.tls.implicit);
         assert_eq!(
             cfg.options.get("known_hosts").map(String::as_str),
@@ -464,6 +468,15 @@ b1\\.jpg=protect
             cfg.secret_options.get("key_passphrase").map(Secret::expose),
             Some("sesame")
         );
+    }
+
+    #[test]
+    fn retries_key() {
+        let cfg = ini(&format!("{SITE}retries=5\n")).expect("parses");
+        assert_eq!(cfg.retries, Some(5));
+        let cfg = ini(&format!("{SITE}Retries: 0\n")).expect("parses");
+        assert_eq!(cfg.retries, Some(0));
+        assert!(SITE_KEYS.contains(&"retries"));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// The highest number of parallel connections (`jobs`) a site may ask for.
 pub const MAX_JOBS: u64 = 64;
 
+/// The most retries (`retries`) a site may ask for.
+pub const MAX_RETRIES: u32 = 100;
+
 /// Keys of [`SiteConfig::options`] that only the typed settings may set (TLS and SSH
 /// settings are copied there for the transports).
 pub const RESERVED_OPTIONS: &[&str] = &[
@@ -121,6 +124,9 @@ pub struct SiteConfig {
     pub max_delete: Option<u64>,
     /// Network timeout in seconds; `None` means [`DEFAULT_TIMEOUT_SECS`].
     pub timeout_secs: Option<u64>,
+    /// Retries of an operation after a temporary error (0..=[`MAX_RETRIES`]); `None` means
+    /// the engine's default. `--retries` overrides it.
+    pub retries: Option<u32>,
     /// TLS settings (also copied into `options`).
     pub tls: TlsConfig,
     /// Exception rules, in order; the first match decides.
@@ -153,6 +159,7 @@ impl fmt::Debug for SiteConfig {
             .field("jobs", &self.jobs)
             .field("max_delete", &self.max_delete)
             .field("timeout_secs", &self.timeout_secs)
+            .field("retries", &self.retries)
             .field("tls", &self.tls)
             .field("rules", &self.rules)
             .field("filters", &self.filters)
@@ -300,6 +307,7 @@ pub(crate) struct Draft {
     pub jobs: Option<Val<u64>>,
     pub max_delete: Option<u64>,
     pub timeout: Option<Val<u64>>,
+    pub retries: Option<Val<u64>>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<Val<String>>,
     pub implicit_tls: Option<bool>,
@@ -635,6 +643,17 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
             ))
         }
     };
+    let retries = match &d.retries {
+        None => None,
+        Some(r) if r.v <= u64::from(MAX_RETRIES) => u32::try_from(r.v).ok(),
+        Some(r) => {
+            return Err(ConfigError::at_pos(
+                origin,
+                r.pos,
+                format!("retries must be between 0 and {MAX_RETRIES}, not {}", r.v),
+            ))
+        }
+    };
 
     let mut options = BTreeMap::new();
     for (k, v) in &d.options {
@@ -718,6 +737,7 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         jobs,
         max_delete: d.max_delete,
         timeout_secs,
+        retries,
         tls,
         rules: d.rules,
         filters: d.filters,
@@ -959,6 +979,11 @@ mod tests {
         check("port=0", "a.peex:5:6: port 0 is out of range");
         check("port=70000", "out of range");
         check("timeout=0", "timeout must be at least 1");
+        check(
+            "retries=101",
+            "a.peex:5:9: retries must be between 0 and 100, not 101",
+        );
+        check("retries=-1", "retries: expected a whole number");
         check("transport=f t p", "bad transport");
         let err = parse_str(
             "[site]\nsource=s\ndest=/d\n",

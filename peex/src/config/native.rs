@@ -22,6 +22,7 @@
 //!     jobs: 4,                    // parallel connections, 1..=64
 //!     max_delete: 50,             // stop before deleting more than this
 //!     timeout: 30,                // seconds
+//!     retries: 3,                 // retries after a temporary error (reset, timeout, 421…)
 //!     tls: (verify: true, ca_file: "ca.pem", implicit: false),
 //!     sftp: (
 //!         known_hosts: "~/.ssh/known_hosts",
@@ -95,6 +96,7 @@ struct NativeFile {
     jobs: Option<u64>,
     max_delete: Option<u64>,
     timeout: Option<u64>,
+    retries: Option<u64>,
     tls: Option<NativeTls>,
     sftp: Option<NativeSftp>,
     rules: Option<Vec<NativeRule>>,
@@ -167,6 +169,7 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         jobs: f.jobs.map(|v| Val::new(v, at("jobs"))),
         max_delete: f.max_delete,
         timeout: f.timeout.map(|v| Val::new(v, at("timeout"))),
+        retries: f.retries.map(|v| Val::new(v, at("retries"))),
         anchor: None,
         ..Draft::default()
     };
@@ -480,6 +483,17 @@ mod tests {
         );
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("\"secret\"") && !dbg.contains("..."), "{dbg}");
+    }
+
+    #[test]
+    fn retries_field() {
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\", retries: 7)").expect("parses");
+        assert_eq!(cfg.retries, Some(7));
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\")").expect("parses");
+        assert_eq!(cfg.retries, None);
+        let e =
+            ron_err("(\n  source: \"s\",\n  dest: \"/d\",\n  host: \"h\",\n  retries: 1000,\n)");
+        assert!(e.contains("retries must be between 0 and 100"), "{e}");
     }
 
     #[test]

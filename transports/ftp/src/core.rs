@@ -1,13 +1,12 @@
 //! Connection handling: connect, TLS, login, FEAT probing, raw commands, and THE one function
-//! that maps FTP failures to [`ErrorKind`]s ([`map_reply`], used by [`map_error`]).
+//! that maps FTP failures to [`ErrorKind`]s ([`map_reply`]; I/O failures: [`map_io`]).
 
 use crate::config::FtpConfig;
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-use suppaftp::{FtpError, ImplFtpStream, Mode, Status, TlsStream};
+use crate::wire::{DataTls, Wire};
 
 /// What a failing command was doing; decides what an ambiguous reply (550) means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +36,7 @@ pub struct Reply {
 }
 
 impl Reply {
+    #[cfg(test)]
     fn from_body(body: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(body)
             .trim_end()
@@ -128,32 +128,6 @@ pub fn map_reply(code: u32, text: &str, op: Op) -> Error {
     Error::new(kind, text.to_owned()).set_temporary(temporary)
 }
 
-/// Maps a suppaftp error: replies go through [`map_reply`]; I/O resets and timeouts are
-/// temporary; a refused certificate is [`ErrorKind::HostIdentity`]; anything while connecting
-/// is [`ErrorKind::ConnectionFailed`].
-pub fn map_error(e: FtpError, op: Op) -> Error {
-    match e {
-        FtpError::UnexpectedResponse(r) => Reply::from_body(&r.body).error(op),
-        FtpError::ConnectionError(io) => map_io(io, op),
-        FtpError::SecureError(msg) => Error::new(
-            if op == Op::Connect {
-                ErrorKind::ConnectionFailed
-            } else {
-                ErrorKind::Protocol
-            },
-            format!("TLS: {msg}"),
-        ),
-        FtpError::BadResponse => Error::new(ErrorKind::Protocol, "malformed reply from the server"),
-        FtpError::InvalidAddress(a) => Error::new(
-            ErrorKind::Protocol,
-            format!("the server sent an invalid address: {a}"),
-        ),
-        FtpError::DataConnectionAlreadyOpen => {
-            Error::new(ErrorKind::Unexpected, "a data connection is already open")
-        }
-    }
-}
-
 /// Maps an I/O error of the control or data connection.
 pub fn map_io(io: std::io::Error, op: Op) -> Error {
     use std::io::ErrorKind as K;
@@ -166,10 +140,6 @@ pub fn map_io(io: std::io::Error, op: Op) -> Error {
             _ => ErrorKind::Protocol,
         };
         return Error::new(kind, format!("TLS: {tls}"));
-    }
-    if io.kind() == K::InvalidInput {
-        // suppaftp refuses to send a command containing CR or LF
-        return Error::new(ErrorKind::InvalidName, io.to_string());
     }
     let temporary = matches!(
         io.kind(),
@@ -268,56 +238,89 @@ fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
 }
 
 /// An open, logged-in, probed control connection.
-pub struct Session<T: TlsStream> {
-    /// The suppaftp stream.
-    pub ftp: ImplFtpStream<T>,
+pub struct Session {
+    /// The control connection (pipelining, data connections).
+    pub wire: Wire,
     /// What FEAT said.
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
     pub root: String,
 }
 
-impl<T: TlsStream> Session<T> {
-    /// Connects, optionally secures (`secure`), logs in, switches to binary mode, probes FEAT
-    /// and checks the root.
-    pub fn open(
-        cfg: &FtpConfig,
-        secure: impl FnOnce(ImplFtpStream<T>) -> std::result::Result<ImplFtpStream<T>, FtpError>,
-    ) -> Result<Session<T>> {
+impl Session {
+    /// Connects, optionally secures (`tls`), logs in, switches to binary mode, probes FEAT
+    /// and checks the root — in as few round trips as the protocol allows: after the
+    /// greeting, `USER`, `PASS`, `TYPE I` and `FEAT` go out in one write.
+    pub fn open(cfg: &FtpConfig, tls: Option<DataTls>) -> Result<Session> {
         let tcp = tcp_connect(&cfg.host, cfg.port, cfg.timeout)?;
-        let mut ftp =
-            ImplFtpStream::<T>::connect_with_stream(tcp).map_err(|e| map_error(e, Op::Connect))?;
-        let timeout = cfg.timeout;
-        ftp = ftp.passive_stream_builder(move |addr| {
-            let s =
-                TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;
-            s.set_read_timeout(Some(timeout))
-                .map_err(FtpError::ConnectionError)?;
-            s.set_write_timeout(Some(timeout))
-                .map_err(FtpError::ConnectionError)?;
-            Ok(s)
-        });
-        ftp.set_passive_nat_workaround(cfg.passive_nat_workaround);
-        let mut ftp = secure(ftp).map_err(|e| map_error(e, Op::Connect))?;
-        ftp.login(cfg.user.as_str(), cfg.password.expose())
-            .map_err(|e| {
-                let e = map_error(e, Op::Login);
-                Error::new(
-                    e.kind(),
-                    format!("login as {} refused: {}", cfg.user, e.message()),
-                )
-                .set_temporary(e.is_temporary())
-            })?;
+        let (mut wire, greeting) = Wire::new(tcp, cfg.timeout)?;
+        if greeting.code != 220 {
+            return Err(greeting.error(Op::Connect));
+        }
+        wire.nat_workaround = cfg.passive_nat_workaround;
+        if let Some(tls) = tls {
+            wire.start_tls(tls)?;
+        }
+        let user = if cfg.user.is_empty() {
+            "anonymous"
+        } else {
+            cfg.user.as_str()
+        };
+        // The binary type matters: ASCII would turn LF into CRLF on upload.
+        wire.send_batch(&[
+            format!("USER {user}"),
+            format!("PASS {}", cfg.password.expose()),
+            "TYPE I".to_owned(),
+            "FEAT".to_owned(),
+        ])?;
+        // Read one reply at a time: a server that refuses the login may hang up right after
+        // saying why, and that reply is the one to report.
+        let mut replies = Vec::with_capacity(4);
+        for _ in 0..4 {
+            match wire.read_reply(Op::Login) {
+                Ok(r) => replies.push(r),
+                Err(e) => match replies.first() {
+                    Some(first) if !matches!(first.code, 230 | 331 | 332) => break,
+                    _ if replies.len() == 2 && !matches!(replies[1].code, 230 | 202) => break,
+                    _ => return Err(e),
+                },
+            }
+        }
+        let login_refused = |r: &Reply| {
+            let e = r.error(Op::Login);
+            Error::new(
+                e.kind(),
+                format!("login as {user} refused: {}", e.message()),
+            )
+            .set_temporary(e.is_temporary())
+        };
+        match (replies.first(), replies.get(1)) {
+            (Some(r), _) if r.code == 230 => {}
+            (Some(r), Some(p)) if matches!(r.code, 331 | 332) => {
+                if p.code != 230 && p.code != 202 {
+                    return Err(login_refused(p));
+                }
+            }
+            (Some(r), _) => return Err(login_refused(r)),
+            (None, _) => return Err(Error::new(ErrorKind::Protocol, "no reply to USER")),
+        }
+        if replies.len() < 4 {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server closed the connection during login",
+            )
+            .temporary());
+        }
+        if !replies[2].is_ok() {
+            return Err(replies[2].error(Op::Connect));
+        }
         let mut s = Session {
-            ftp,
+            wire,
             features: Features::default(),
             root: String::new(),
         };
-        // suppaftp starts in ASCII mode, which would turn LF into CRLF.
-        s.expect("TYPE I", Op::Connect)?;
-        let feat = s.command("FEAT")?;
-        if feat.code == 211 {
-            s.features = Features::parse(&feat.text);
+        if replies[3].code == 211 {
+            s.features = Features::parse(&replies[3].text);
         }
         if !s.features.has("MLST") {
             return Err(Error::new(
@@ -329,14 +332,10 @@ impl<T: TlsStream> Session<T> {
                 ),
             ));
         }
+        s.wire.epsv = s.features.has("EPSV");
         if s.features.has("UTF8") {
             let _ = s.command("OPTS UTF8 ON")?;
         }
-        s.ftp.set_mode(if s.features.has("EPSV") {
-            Mode::ExtendedPassive
-        } else {
-            Mode::Passive
-        });
         s.root = s.resolve_root(&cfg.root)?;
         Ok(s)
     }
@@ -347,7 +346,17 @@ impl<T: TlsStream> Session<T> {
         let mut abs = if root.starts_with('/') {
             root.to_owned()
         } else {
-            let pwd = self.ftp.pwd().map_err(|e| map_error(e, Op::Connect))?;
+            let r = self.command("PWD")?;
+            if r.code != 257 {
+                return Err(r.error(Op::Connect));
+            }
+            // 257 "/home/user" is the current directory ("" inside doubled)
+            let pwd = r
+                .text
+                .split('"')
+                .nth(1)
+                .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("bad PWD reply: {}", r.one_line())))?
+                .to_owned();
             format!("{}/{}", pwd.trim_end_matches('/'), root)
         };
         while abs.len() > 1 && abs.ends_with('/') {
@@ -408,11 +417,7 @@ impl<T: TlsStream> Session<T> {
     /// Sends one command and returns the server's reply, whatever its code. Only I/O failures
     /// are errors.
     pub fn command(&mut self, line: &str) -> Result<Reply> {
-        match self.ftp.custom_command(line, &[]) {
-            Ok(r) => Ok(Reply::from_body(&r.body)),
-            Err(FtpError::UnexpectedResponse(r)) => Ok(Reply::from_body(&r.body)),
-            Err(e) => Err(map_error(e, Op::Change)),
-        }
+        self.wire.command(line, Op::Change)
     }
 
     /// Sends one command; a reply other than 1xx–3xx is an error mapped for `op`.
@@ -427,16 +432,7 @@ impl<T: TlsStream> Session<T> {
 
     /// Runs a data command (`MLSD path`) and returns everything the data connection carried.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
-        let (_, mut stream) = self
-            .ftp
-            .custom_data_command(line, &[Status::AboutToSend, Status::AlreadyOpen])
-            .map_err(|e| map_error(e, op))?;
-        let mut data = Vec::new();
-        let read = stream.read_to_end(&mut data);
-        let finished = stream.finish();
-        read.map_err(|e| map_io(e, op))?;
-        finished.map_err(|e| map_error(e, op))?;
-        Ok(data)
+        self.wire.read_data(line, op)
     }
 
     /// How times can be set, from FEAT (and SITE HELP when FEAT does not list SITE UTIME).
@@ -664,23 +660,9 @@ mod tests {
         assert!(e.message().contains("timed out"));
         let e = map_io(Io::from(K::ConnectionRefused), Op::Connect);
         assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
-        let e = map_io(
-            Io::new(K::InvalidInput, "FTP command must not contain CR or LF"),
-            Op::Change,
-        );
-        assert_eq!(e.kind(), ErrorKind::InvalidName);
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let e = map_io(Io::new(K::InvalidData, tls), Op::Connect);
         assert_eq!(e.kind(), ErrorKind::HostIdentity);
-        let e = map_error(FtpError::BadResponse, Op::List);
-        assert_eq!(e.kind(), ErrorKind::Protocol);
-        let r = suppaftp::types::Response::new(
-            Status::FileUnavailable,
-            b"550 /a: No such file or directory\r\n".to_vec(),
-        );
-        let e = map_error(FtpError::UnexpectedResponse(r), Op::Change);
-        assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert_eq!(e.message(), "550 /a: No such file or directory");
     }
 
     #[test]

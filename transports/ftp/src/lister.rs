@@ -1,8 +1,8 @@
 //! MLSD listings (RFC 3659), parsed strictly.
 //!
-//! suppaftp's own MLSD parser gives a file without a `modify` fact the epoch as its time and
-//! decodes bytes lossily; peex needs the opposite (an unparsable line is an error naming the
-//! line), so the raw lines of the data connection are parsed here.
+//! Common client parsers give a file without a `modify` fact the epoch as its time and decode
+//! bytes lossily; peex needs the opposite (an unparsable line is an error naming the line), so
+//! the raw bytes of the data connection are parsed here.
 
 use crate::time::parse_ftp_time;
 use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, Result};

@@ -1,0 +1,593 @@
+//! The FTP wire: a control connection that can pipeline commands, and data connections.
+//!
+//! Deploying a site is dominated by round trips, so this layer sends commands whose replies
+//! do not decide what comes next in one write and reads their replies afterwards, in order:
+//! the tail of an upload (`MFMT`, `RNFR`, `RNTO`) goes out together, and the passive address
+//! of the *next* transfer (`EPSV`) is asked for in the same write ("prefetched"), so an upload
+//! costs about three round trips (connect, `STOR`…`226`, the tail) instead of seven.
+//!
+//! Every reply the server owes is tracked in a queue; any command first reads the replies
+//! still owed, so the conversation never gets out of step. A prefetched passive address that
+//! no longer answers is replaced by a fresh `EPSV`.
+
+use crate::core::{map_io, Op, Reply};
+use peex_core::{Error, ErrorKind, Result};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest reply line accepted (a hostile server cannot make us buffer without end).
+const MAX_LINE: usize = 64 * 1024;
+/// Largest reply accepted (all lines).
+const MAX_REPLY: usize = 1024 * 1024;
+/// Largest listing accepted from one data connection.
+const MAX_DATA: u64 = 512 * 1024 * 1024;
+/// Uploads up to this size are written before the server's `150` arrives (they fit in the
+/// socket buffers); larger ones wait for it, so a refused `STOR` cannot stall a big write.
+const EAGER_WRITE: u64 = 64 * 1024;
+
+/// A control or data stream, plain or TLS.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (rustls).
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// Nothing (only while the control stream is being moved into TLS).
+    Closed,
+}
+
+fn not_connected() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "no stream")
+}
+
+impl Stream {
+    /// Ends the write side: TLS `close_notify`, then a TCP half-close.
+    fn finish_write(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                s.flush()?;
+                s.get_ref().shutdown(Shutdown::Write)
+            }
+            Stream::Closed => Err(not_connected()),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Closed => Err(not_connected()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Closed => Err(not_connected()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Closed => Ok(()),
+        }
+    }
+}
+
+/// A reply the server still owes, and what to do with it when it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    /// A prefetched passive address (`EPSV`/`PASV`).
+    Passive,
+}
+
+/// TLS settings for data connections (`PROT P`): the control connection's config, so that
+/// data connections resume its session (proftpd requires it by default).
+#[derive(Clone)]
+pub struct DataTls {
+    /// The shared client config (holds the session cache).
+    pub config: Arc<ClientConfig>,
+    /// The server name the control connection verified.
+    pub name: ServerName<'static>,
+}
+
+/// One control connection.
+pub struct Wire {
+    reader: BufReader<Stream>,
+    peer: IpAddr,
+    timeout: Duration,
+    owed: VecDeque<Owed>,
+    prefetched: Option<SocketAddr>,
+    /// Use `EPSV` (else `PASV`).
+    pub epsv: bool,
+    /// Use the control connection's address instead of the one in a `PASV` reply.
+    pub nat_workaround: bool,
+    /// Ask for the next passive address together with other commands.
+    pub prefetch: bool,
+    data_tls: Option<DataTls>,
+}
+
+/// Opens a TCP connection with a connect timeout, then read/write timeouts.
+pub fn tcp_connect(addr: &SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+impl Wire {
+    /// Wraps a connected control socket and reads the greeting.
+    pub fn new(tcp: TcpStream, timeout: Duration) -> Result<(Wire, Reply)> {
+        let peer = tcp.peer_addr().map_err(|e| map_io(e, Op::Connect))?.ip();
+        let mut w = Wire {
+            reader: BufReader::new(Stream::Plain(tcp)),
+            peer,
+            timeout,
+            owed: VecDeque::new(),
+            prefetched: None,
+            epsv: true,
+            nat_workaround: true,
+            prefetch: true,
+            data_tls: None,
+        };
+        let greeting = w.read_reply(Op::Connect)?;
+        Ok((w, greeting))
+    }
+
+    /// `AUTH TLS`, the handshake, then `PBSZ 0` and `PROT P` (data connections encrypted).
+    pub fn start_tls(&mut self, tls: DataTls) -> Result<()> {
+        let r = self.command("AUTH TLS", Op::Connect)?;
+        if r.code != 234 {
+            return Err(r.error(Op::Connect));
+        }
+        if !self.reader.buffer().is_empty() {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server sent data after 234 AUTH TLS",
+            ));
+        }
+        let tcp = match std::mem::replace(&mut self.reader, BufReader::new(Stream::Closed))
+            .into_inner()
+        {
+            Stream::Plain(t) => t,
+            _ => return Err(Error::new(ErrorKind::Protocol, "TLS is already on")),
+        };
+        let conn = ClientConnection::new(tls.config.clone(), tls.name.clone()).map_err(|e| {
+            Error::new(ErrorKind::ConnectionFailed, format!("TLS: {e}"))
+        })?;
+        let mut s = StreamOwned::new(conn, tcp);
+        // Drive the handshake now, so certificate errors surface at connect.
+        while s.conn.is_handshaking() {
+            s.conn
+                .complete_io(&mut s.sock)
+                .map_err(|e| map_io(e, Op::Connect))?;
+        }
+        self.reader = BufReader::new(Stream::Tls(Box::new(s)));
+        let replies = self.batch(&["PBSZ 0".to_owned(), "PROT P".to_owned()], Op::Connect)?;
+        for r in replies {
+            if !r.is_ok() {
+                return Err(r.error(Op::Connect));
+            }
+        }
+        self.data_tls = Some(tls);
+        Ok(())
+    }
+
+    fn write_lines(&mut self, lines: &[String]) -> Result<()> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
+        for l in lines {
+            if l.contains('\r') || l.contains('\n') {
+                return Err(Error::new(
+                    ErrorKind::InvalidName,
+                    "a command may not contain CR or LF (a name with a line break?)",
+                ));
+            }
+            buf.extend_from_slice(l.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        let s = self.reader.get_mut();
+        s.write_all(&buf)
+            .and_then(|()| s.flush())
+            .map_err(|e| map_io(e, Op::Change))
+    }
+
+    /// Sends several commands in one write without reading anything; read the replies with
+    /// [`Wire::read_reply`], one per command, in order.
+    pub fn send_batch(&mut self, lines: &[String]) -> Result<()> {
+        self.settle()?;
+        self.write_lines(lines)
+    }
+
+    /// Reads one reply (all lines of a multi-line one).
+    pub fn read_reply(&mut self, op: Op) -> Result<Reply> {
+        let mut text = String::new();
+        // The code of the first line; a multi-line reply ("123-") ends at "123 ".
+        let mut code_buf: Option<[u8; 3]> = None;
+        loop {
+            let line = self.read_line(op)?;
+            if text.len() + line.len() > MAX_REPLY {
+                return Err(Error::new(ErrorKind::Protocol, "reply too long"));
+            }
+            let bytes = line.as_bytes();
+            let has_code = bytes.len() >= 3 && bytes[..3].iter().all(u8::is_ascii_digit);
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            match code_buf {
+                None => {
+                    if !has_code {
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            format!("malformed reply line: {line:?}"),
+                        ));
+                    }
+                    let c = [bytes[0], bytes[1], bytes[2]];
+                    code_buf = Some(c);
+                    if bytes.get(3) != Some(&b'-') {
+                        break;
+                    }
+                }
+                Some(c) => {
+                    if has_code && bytes[..3] == c && bytes.get(3) != Some(&b'-') {
+                        break;
+                    }
+                }
+            }
+        }
+        let code = code_buf
+            .map(|c| c.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+            .unwrap_or(0);
+        Ok(Reply { code, text })
+    }
+
+    fn read_line(&mut self, op: Op) -> Result<String> {
+        let mut raw = Vec::new();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| map_io(e, op))?;
+        if n == 0 {
+            return Err(map_io(
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the server closed the control connection",
+                ),
+                op,
+            ));
+        }
+        if raw.last() != Some(&b'\n') {
+            return Err(Error::new(ErrorKind::Protocol, "reply line too long"));
+        }
+        while matches!(raw.last(), Some(b'\n' | b'\r')) {
+            raw.pop();
+        }
+        Ok(String::from_utf8_lossy(&raw).into_owned())
+    }
+
+    /// Reads the replies still owed by earlier pipelined commands.
+    fn settle(&mut self) -> Result<()> {
+        while let Some(owed) = self.owed.pop_front() {
+            let r = self.read_reply(Op::List)?;
+            match owed {
+                Owed::Passive => self.prefetched = self.parse_passive(&r).ok(),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn command(&mut self, line: &str, op: Op) -> Result<Reply> {
+        self.settle()?;
+        self.write_lines(&[line.to_owned()])?;
+        self.read_reply(op)
+    }
+
+    /// Sends several commands in one write and reads their replies, in order.
+    pub fn batch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        self.settle()?;
+        self.write_lines(lines)?;
+        lines.iter().map(|_| self.read_reply(op)).collect()
+    }
+
+    /// Like [`Wire::batch`], and also asks for the next transfer's passive address in the
+    /// same write (its reply is read later, when needed).
+    pub fn batch_and_prefetch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        self.settle()?;
+        let mut all = lines.to_vec();
+        let prefetch = self.prefetch && self.prefetched.is_none();
+        if prefetch {
+            all.push(self.passive_command().to_owned());
+        }
+        self.write_lines(&all)?;
+        let replies = lines
+            .iter()
+            .map(|_| self.read_reply(op))
+            .collect::<Result<Vec<_>>>()?;
+        if prefetch {
+            self.owed.push_back(Owed::Passive);
+        }
+        Ok(replies)
+    }
+
+    /// Asks for the next passive address without waiting for the answer.
+    fn prefetch_passive(&mut self) -> Result<()> {
+        if self.prefetch && self.prefetched.is_none() && self.owed.is_empty() {
+            let cmd = self.passive_command().to_owned();
+            self.write_lines(&[cmd])?;
+            self.owed.push_back(Owed::Passive);
+        }
+        Ok(())
+    }
+
+    fn passive_command(&self) -> &'static str {
+        if self.epsv {
+            "EPSV"
+        } else {
+            "PASV"
+        }
+    }
+
+    fn parse_passive(&self, r: &Reply) -> Result<SocketAddr> {
+        let bad = || {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("cannot parse the passive reply: {}", r.one_line()),
+            )
+        };
+        match r.code {
+            229 => {
+                // 229 Entering Extended Passive Mode (|||port|)
+                let inner = r.text.split('(').nth(1).ok_or_else(bad)?;
+                let inner = inner.split(')').next().ok_or_else(bad)?;
+                let delim = inner.chars().next().ok_or_else(bad)?;
+                let port: u16 = inner
+                    .split(delim)
+                    .nth(3)
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(bad)?;
+                Ok(SocketAddr::new(self.peer, port))
+            }
+            227 => {
+                // 227 Entering Passive Mode (h1,h2,h3,h4,p1,p2); the parentheses are optional
+                let after_code = r.text.get(3..).unwrap_or("");
+                let nums: Vec<u16> = after_code
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter(|s| !s.is_empty())
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if nums.len() < 6 || nums[..6].iter().any(|n| *n > 255) {
+                    return Err(bad());
+                }
+                let port = nums[4] * 256 + nums[5];
+                let ip = if self.nat_workaround {
+                    self.peer
+                } else {
+                    IpAddr::from([nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8])
+                };
+                Ok(SocketAddr::new(ip, port))
+            }
+            _ => Err(r.error(Op::Connect)),
+        }
+    }
+
+    fn fresh_passive(&mut self) -> Result<SocketAddr> {
+        let cmd = self.passive_command();
+        let r = self.command(cmd, Op::List)?;
+        if !r.is_ok() && self.epsv && matches!(r.code, 500 | 501 | 502 | 504) {
+            // EPSV advertised but refused: fall back to PASV for good.
+            self.epsv = false;
+            let r = self.command("PASV", Op::List)?;
+            return self.parse_passive(&r);
+        }
+        self.parse_passive(&r)
+    }
+
+    /// Opens a data connection: the prefetched passive address if it still answers, else a
+    /// fresh one.
+    fn open_data(&mut self) -> Result<Stream> {
+        self.settle()?;
+        let tcp = match self.prefetched.take() {
+            Some(addr) => match tcp_connect(&addr, self.timeout) {
+                Ok(t) => t,
+                Err(_) => {
+                    let addr = self.fresh_passive()?;
+                    tcp_connect(&addr, self.timeout).map_err(|e| map_io(e, Op::List))?
+                }
+            },
+            None => {
+                let addr = self.fresh_passive()?;
+                tcp_connect(&addr, self.timeout).map_err(|e| map_io(e, Op::List))?
+            }
+        };
+        match &self.data_tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(tls) => {
+                let conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
+                    .map_err(|e| Error::new(ErrorKind::Protocol, format!("TLS: {e}")))?;
+                Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+            }
+        }
+    }
+
+    /// Runs a command that sends data to us (`MLSD path`) and returns all of it.
+    pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
+        let mut data = self.open_data()?;
+        self.write_lines(&[line.to_owned()])?;
+        let first = self.read_reply(op)?;
+        if !(100..200).contains(&first.code) {
+            // Refused (or an immediate 2xx without data, which we accept as empty).
+            return if first.is_ok() {
+                Ok(Vec::new())
+            } else {
+                Err(first.error(op))
+            };
+        }
+        let mut buf = Vec::new();
+        let read = (&mut data).take(MAX_DATA).read_to_end(&mut buf);
+        drop(data);
+        let last = self.read_reply(op)?;
+        match read {
+            Ok(_) => {}
+            // A TLS peer that closes without close_notify: the server's 226 vouches for the
+            // data being complete.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && last.code == 226 => {}
+            Err(e) => return Err(map_io(e, op)),
+        }
+        if !matches!(last.code, 226 | 250) {
+            return Err(last.error(op));
+        }
+        self.prefetch_passive()?;
+        Ok(buf)
+    }
+
+    /// Stores exactly `size` bytes from `src` with `STOR abs`; returns the final reply.
+    /// If `src` has fewer or more bytes, the transfer is ended normally and the error
+    /// returned (the partial file is the caller's to remove).
+    pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
+        let mut data = self.open_data()?;
+        self.write_lines(&[format!("STOR {abs}")])?;
+        let mut got_150 = false;
+        if size > EAGER_WRITE {
+            let r = self.read_reply(Op::Upload)?;
+            if !(100..200).contains(&r.code) {
+                return Err(r.error(Op::Upload));
+            }
+            got_150 = true;
+        }
+        // TLS: finish the handshake first, even when there is nothing to write (a 0-byte
+        // file would otherwise send close_notify before any handshake).
+        let handshake = match &mut data {
+            Stream::Tls(t) => {
+                let mut r = Ok(());
+                while r.is_ok() && t.conn.is_handshaking() {
+                    r = t.conn.complete_io(&mut t.sock).map(|_| ());
+                }
+                r
+            }
+            _ => Ok(()),
+        };
+        let copied = match handshake {
+            Ok(()) => copy_exact(src, &mut data, size),
+            Err(e) => Err(map_io(e, Op::Upload)),
+        };
+        let finished = data.finish_write();
+        drop(data);
+        if !got_150 {
+            let r = self.read_reply(Op::Upload)?;
+            if !(100..200).contains(&r.code) {
+                // Refused: no transfer took place, so no completion reply follows.
+                return Err(r.error(Op::Upload));
+            }
+        }
+        let last = self.read_reply(Op::Upload)?;
+        copied?;
+        finished.map_err(|e| map_io(e, Op::Upload))?;
+        if !matches!(last.code, 226 | 250) {
+            return Err(last.error(Op::Upload));
+        }
+        Ok(())
+    }
+
+    /// Sends `QUIT` (after reading what is owed) and reads the goodbye.
+    pub fn quit(&mut self) -> Result<()> {
+        let _ = self.command("QUIT", Op::Change)?;
+        Ok(())
+    }
+}
+
+/// Copies exactly `size` bytes; more or fewer is an error.
+fn copy_exact(src: &mut dyn Read, dst: &mut Stream, size: u64) -> Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    loop {
+        let want = (size - sent).min(buf.len() as u64) as usize;
+        if want == 0 {
+            let mut probe = [0u8; 1];
+            return match read_retrying(src, &mut probe) {
+                Ok(0) => Ok(()),
+                Ok(_) => Err(Error::new(
+                    ErrorKind::Unexpected,
+                    format!("the source has more than the expected {size} bytes"),
+                )),
+                Err(e) => Err(Error::from(e)),
+            };
+        }
+        let n = read_retrying(src, &mut buf[..want]).map_err(Error::from)?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                format!("the source ended after {sent} of {size} bytes"),
+            ));
+        }
+        dst.write_all(&buf[..n])
+            .map_err(|e| map_io(e, Op::Upload))?;
+        sent += n as u64;
+    }
+}
+
+fn read_retrying(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match src.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire_for_parse() -> Wire {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"220-multi\r\n line two\r\n220 ready\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        let tcp = TcpStream::connect(addr).unwrap();
+        let (w, greeting) = Wire::new(tcp, Duration::from_secs(5)).unwrap();
+        assert_eq!(greeting.code, 220);
+        assert_eq!(greeting.text, "220-multi\n line two\n220 ready");
+        t.join().unwrap();
+        w
+    }
+
+    #[test]
+    fn passive_replies_parse_and_use_the_control_address() {
+        let w = wire_for_parse();
+        let r = |code, text: &str| Reply {
+            code,
+            text: text.to_owned(),
+        };
+        let a = w
+            .parse_passive(&r(229, "229 Entering Extended Passive Mode (|||40123|)"))
+            .unwrap();
+        assert_eq!(a, "127.0.0.1:40123".parse().unwrap());
+        // PASV naming another host: the control connection's address is used
+        let a = w
+            .parse_passive(&r(227, "227 Entering Passive Mode (10,1,2,3,156,64)"))
+            .unwrap();
+        assert_eq!(a, "127.0.0.1:40000".parse().unwrap());
+        assert!(w.parse_passive(&r(227, "227 nonsense")).is_err());
+        assert!(w
+            .parse_passive(&r(227, "227 Entering Passive Mode (1,2,3,4,999,1)"))
+            .is_err());
+        assert!(w.parse_passive(&r(229, "229 (|||notaport|)")).is_err());
+    }
+}
