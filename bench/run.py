@@ -75,6 +75,11 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=int, default=1800, help="seconds before a tool run is killed")
     ap.add_argument("--results", default=os.path.join(BENCH, "results"),
                     help="directory for <date>-<mode>.md/.json (default bench/results)")
+    ap.add_argument("--tag", default="",
+                    help="suffix for the result files: <date>-<mode>-<tag>.md (default none)")
+    ap.add_argument("--report-from", metavar="JSON",
+                    help="only re-render the report of an earlier run from its .json "
+                         "(re-counting commands from bench/run/<mode>/logs/ if present)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny tree, 1 run, peex only, loopback; exits non-zero unless every "
                          "phase verified (report goes to bench/run/smoke/, not results/)")
@@ -167,6 +172,7 @@ def bench_mode(a):
 
     link = server = None
     records = []
+    incomplete = None
     try:
         if a.mode == "ns":
             link = LatencyLink(a.rtt, BENCH, run_dir, log=log).up()
@@ -237,6 +243,12 @@ def bench_mode(a):
                         f"verify={ver['summary']} {flag}")
                     if flag == "FAIL" and ver["examples"]:
                         log("   e.g. " + "; ".join(ver["examples"][:3]))
+    except (KeyboardInterrupt, SystemExit, Exception) as e:
+        # keep what was measured: the report says it is incomplete, then we fail
+        incomplete = f"{type(e).__name__}: {e}"
+        log(f"stopped early ({incomplete}); writing the report of what was measured")
+        if not records:
+            raise
     finally:
         if server:
             server.stop()
@@ -255,29 +267,61 @@ def bench_mode(a):
             "change": f"modify {a.change:g}%, delete {a.change / 2:g}%, add {a.change / 2:g}% of the files",
             "link": link_desc,
             "tools": {t.name: t.display(ctx) for t in tools}}
-    md = report.markdown(meta, records, a.tools)
-    md += "## Exact tool command lines\n\n" + "\n".join(
-        f"- `{n}`: `{c}`" for n, c in meta["tools"].items()) + "\n"
-    md += ("\nSITE.peex is the generated PEEX INI `[site]` (host, port, user, pass, "
-           "source=SRC/, dest=/dst/). Raw per-run records: the .json beside this file; "
-           "tool output and each phase's server command log: bench/run/" + label + "/logs/.\n")
+    if incomplete:
+        meta["note"] = (f"INCOMPLETE — the run stopped early ({incomplete}); only the runs "
+                        "listed were measured")
     if a.smoke:
         out_md = os.path.join(run_dir, "report.md")
     else:
         os.makedirs(a.results, exist_ok=True)
-        out_md = os.path.join(a.results, f"{now.strftime('%Y-%m-%d')}-{label}.md")
+        tag = f"-{a.tag}" if a.tag else ""
+        out_md = os.path.join(a.results, f"{now.strftime('%Y-%m-%d')}-{label}{tag}.md")
+    write_report(meta, records, a.tools, out_md)
+    if incomplete:
+        return records + [{"rc": 1, "timed_out": False, "verify": {"ok": False}}]
+    bad = [r for r in records if r["rc"] != 0 or r["timed_out"] or not r["verify"]["ok"]]
+    return bad
+
+
+def write_report(meta, records, tools, out_md):
+    md = report.markdown(meta, records, tools)
+    md += "## Exact tool command lines\n\n" + "\n".join(
+        f"- `{n}`: `{c}`" for n, c in meta["tools"].items()) + "\n"
+    md += ("\nSITE.peex is the generated PEEX INI `[site]` (host, port, user, pass, "
+           "source=SRC/, dest=/dst/). Raw per-run records: the .json beside this file; "
+           "tool output and each phase's server command log: bench/run/" + meta["mode"] +
+           "/logs/.\n")
     with open(out_md, "w") as f:
         f.write(md)
     with open(out_md[:-3] + ".json", "w") as f:
         json.dump({"meta": meta, "records": records}, f, indent=1)
     print(md)
     log(f"report written to {os.path.relpath(out_md)}")
-    bad = [r for r in records if r["rc"] != 0 or r["timed_out"] or not r["verify"]["ok"]]
-    return bad
+
+
+def rebuild_report(path):
+    """Re-render a report from its .json, re-counting the commands from the per-phase
+    server log slices in bench/run/<mode>/logs/ when they are still there."""
+    with open(path) as f:
+        data = json.load(f)
+    meta, records = data["meta"], data["records"]
+    logs = os.path.join(BENCH, "run", meta["mode"], "logs")
+    for r in records:
+        p = os.path.join(logs, f"{r['tool']}-r{r['run']}-{r['phase']}.cmds")
+        if os.path.exists(p):
+            with open(p, errors="replace") as f:
+                c = cmdlog.parse(f.read())
+            r.update(verbs=dict(c["verbs"]), errors=dict(c["errors"]),
+                     sessions=c["sessions"], cmds_total=c["total"])
+    tools = list(dict.fromkeys(r["tool"] for r in records))
+    write_report(meta, records, tools, path[:-5] + ".md")
+    return 0
 
 
 def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.report_from:
+        return rebuild_report(a.report_from)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup in finally
     ensure_prereqs(a)
     bad = bench_mode(a)

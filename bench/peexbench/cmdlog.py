@@ -15,22 +15,24 @@ def parse(text):
     verbs, errors, pids, lines = collections.Counter(), collections.Counter(), set(), []
     first = last = None
     for raw in text.splitlines():
-        parts = raw.split(" ", 4)
-        if len(parts) < 4:
+        tok = raw.split(" ")
+        if len(tok) < 4:
             continue
         try:
-            stamp = float(parts[0])
+            stamp = float(tok[0])
             first = stamp if first is None else min(first, stamp)
             last = stamp if last is None else max(last, stamp)
         except ValueError:
             pass
-        pid, verb, reply = parts[1], parts[2], parts[3]
-        args = parts[4] if len(parts) > 4 else ""
+        pid, verb, i = tok[1], tok[2], 3
+        # proftpd writes SITE subcommands as "SITE CHMOD" / "SITE UTIME" (with a space)
+        if verb == "SITE" and not tok[3].isdigit() and tok[3] != "-":
+            verb, i = f"SITE {tok[3].upper()}", 4
+        reply = tok[i] if i < len(tok) else ""
+        args = " ".join(tok[i + 1:])
         if reply == "-":          # proftpd logs some commands twice (e.g. OPTS_UTF8 and OPTS -)
             continue
         verb = verb.replace("_", " ")
-        if verb == "SITE" and args:
-            verb = "SITE " + args.split(" ", 1)[0].upper()
         verbs[verb] += 1
         pids.add(pid)
         if reply[:1] in ("4", "5"):

@@ -73,6 +73,10 @@ def measure(argv, env, log_path, timeout):
         timer.start()
         try:
             _, status, _usage = os.wait4(proc.pid, 0)
+        except BaseException:                   # interrupted: do not leave the tool running
+            kill()
+            os.wait4(proc.pid, 0)
+            raise
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0

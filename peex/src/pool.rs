@@ -131,6 +131,9 @@ pub struct Pool<'a> {
     down: AtomicBool,
     /// Retries made so far (all waves).
     retried: AtomicU64,
+    /// Open every worker's connection at the start of the next wave, in parallel, instead
+    /// of when it first has a task (a listing wave soon needs them all).
+    pub eager: bool,
 }
 
 /// Shared state of the workers of one wave.
@@ -164,6 +167,7 @@ impl<'a> Pool<'a> {
             shrunk_to: None,
             down: AtomicBool::new(false),
             retried: AtomicU64::new(0),
+            eager: false,
         }
     }
 
@@ -204,10 +208,16 @@ impl<'a> Pool<'a> {
         };
         let connect = self.connect;
         let retry = self.retry;
+        let eager = std::mem::take(&mut self.eager);
         std::thread::scope(|s| {
             for slot in self.slots.iter_mut() {
                 let (queue, shared, work) = (&queue, &shared, &work);
                 s.spawn(move || {
+                    if eager && slot.is_none() {
+                        // A failure here is not reported: the worker tries again (and
+                        // retires if the server limits connections) when it needs one.
+                        *slot = connect().ok();
+                    }
                     worker(slot, queue, work, connect, retry, shared);
                 });
             }

@@ -113,6 +113,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     let mut pool = Pool::new(first, job.jobs, &connect, job.retry);
+    pool.eager = true;
 
     // ---- scan: list both trees, plan every directory ----
     let acc = Mutex::new(Acc::default());

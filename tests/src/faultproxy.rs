@@ -28,7 +28,13 @@
 //!   point and then either **cuts** (shuts both sockets down: each peer sees the connection
 //!   closed, possibly mid-line or mid-file) or **stalls** (stops forwarding in both
 //!   directions without closing anything, like a server that stops answering), as
-//!   [`Fault`] says. A faulty connection that carries fewer bytes is not cut.
+//!   [`Fault`] says. A faulty connection that carries fewer bytes is not cut. One
+//!   exception: on a control connection, client-to-server bytes are cut only between
+//!   lines (at the last line end before the cut point). A client writes each command, or
+//!   pipelined batch, with one small write that a network delivers whole or not at all,
+//!   while a server may well execute a command line cut short (proftpd runs the partial
+//!   line at end of input: `STOR /www/.peex-tmp.…` cut to `STOR /www/.peex` creates
+//!   `.peex`), which no client can prevent. Replies and data are cut anywhere.
 //! - [`FaultProxy::freeze`] (or [`FaultProxy::freeze_after`], after that many bytes in
 //!   total) stalls every connection, present and future: new connections are accepted but
 //!   nothing is forwarded on them.
@@ -469,7 +475,9 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
         .plan
         .filter(|p| p.upstream == upstream)
         .map(|p| (p.after, p.fault));
-    let rewrite = conn.kind == Kind::Control && !upstream;
+    // Control connections are forwarded line by line (server replies are rewritten).
+    let lines = conn.kind == Kind::Control;
+    let rewrite = lines && !upstream;
     let mut sent: u64 = 0;
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
@@ -485,25 +493,33 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
             // End of this direction: pass the half-close on (and any partial line).
             if !pending.is_empty() {
                 let rest = std::mem::take(&mut pending);
-                if forward(sh, conn, &mut to, &rest, &mut sent, budget).is_err() {
+                if forward(sh, conn, &mut to, &rest, &mut sent, budget, false).is_err() {
                     return;
                 }
             }
             let _ = to.shutdown(Shutdown::Write);
             return;
         }
-        let out: Vec<u8> = if rewrite {
+        let out: Vec<u8> = if lines {
             pending.extend_from_slice(&buf[..n]);
             let mut out = Vec::new();
             while let Some(i) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();
-                out.extend(rewrite_passive(sh, &line));
+                if rewrite {
+                    out.extend(rewrite_passive(sh, &line));
+                } else {
+                    out.extend(line);
+                }
             }
             out
         } else {
             buf[..n].to_vec()
         };
-        if forward(sh, conn, &mut to, &out, &mut sent, budget).is_err() {
+        // Commands are cut only between lines: a client writes each command (or pipelined
+        // batch) with one small write, which a network delivers whole or not at all, and a
+        // server may execute a command line cut short (proftpd does, at end of input).
+        let whole_lines = lines && upstream;
+        if forward(sh, conn, &mut to, &out, &mut sent, budget, whole_lines).is_err() {
             // The peer went away (or we cut): close this direction's source too.
             let _ = from.shutdown(Shutdown::Both);
             return;
@@ -535,13 +551,20 @@ fn forward(
     data: &[u8],
     sent: &mut u64,
     budget: Option<(u64, Fault)>,
+    whole_lines: bool,
 ) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
     if let Some((after, fault)) = budget {
         if *sent + data.len() as u64 > after {
-            let keep = (after.saturating_sub(*sent) as usize).min(data.len());
+            let mut keep = (after.saturating_sub(*sent) as usize).min(data.len());
+            if whole_lines {
+                keep = data[..keep]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+            }
             if keep > 0 {
                 let _ = to.write_all(&data[..keep]);
                 let _ = to.flush();
@@ -698,7 +721,12 @@ mod tests {
         let _ = c.write_all(&b"0123456789abcdef\r\n".repeat(8));
         let mut all = Vec::new();
         let _ = c.read_to_end(&mut all);
-        assert!(all.len() < 10, "{} bytes came through {:?}", all.len(), p.stats());
+        assert!(
+            all.len() < 10,
+            "{} bytes came through {:?}",
+            all.len(),
+            p.stats()
+        );
         assert_eq!(p.stats().cuts, 1);
     }
 }

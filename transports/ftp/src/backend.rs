@@ -107,6 +107,15 @@ impl RemoteFs for FtpFs {
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         let abs = self.abs(dir);
         let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
+        if !data.is_empty() && !data.ends_with(b"\n") {
+            // Every MLSD line ends with CRLF: the data connection was cut mid-line (plain
+            // FTP cannot tell that from the end of the listing otherwise).
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the listing ends in the middle of a line (data connection cut short?)",
+            )
+            .temporary());
+        }
         parse_mlsd(&data)
     }
 
@@ -263,7 +272,10 @@ impl RemoteFs for FtpFs {
             }
         }
         let (Some(rnfr), Some(rnto)) = (rest.next(), rest.next()) else {
-            return Err(Error::new(ErrorKind::Protocol, "missing replies to RNFR/RNTO"));
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "missing replies to RNFR/RNTO",
+            ));
         };
         if rnfr.code != 350 {
             return Err(rnfr.error(Op::Change).with_op("rename into place", path));

@@ -2,11 +2,11 @@
 //! that maps FTP failures to [`ErrorKind`]s ([`map_reply`]; I/O failures: [`map_io`]).
 
 use crate::config::FtpConfig;
+use crate::wire::{DataTls, Wire};
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-use crate::wire::{DataTls, Wire};
 
 /// What a failing command was doing; decides what an ambiguous reply (550) means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +237,20 @@ fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
     })
 }
 
+/// The configured root as an absolute path without trailing `/` (`/` itself kept), or
+/// `None` if it is relative (then it is below the login directory, found with `PWD`).
+fn absolute_root(root: &str) -> Option<String> {
+    if !root.starts_with('/') {
+        return None;
+    }
+    let t = root.trim_end_matches('/');
+    Some(if t.is_empty() {
+        "/".to_owned()
+    } else {
+        t.to_owned()
+    })
+}
+
 /// An open, logged-in, probed control connection.
 pub struct Session {
     /// The control connection (pipelining, data connections).
@@ -267,16 +281,24 @@ impl Session {
             cfg.user.as_str()
         };
         // The binary type matters: ASCII would turn LF into CRLF on upload.
-        wire.send_batch(&[
+        let mut lines = vec![
             format!("USER {user}"),
             format!("PASS {}", cfg.password.expose()),
             "TYPE I".to_owned(),
             "FEAT".to_owned(),
-        ])?;
+            // Harmless where unsupported (500), and it saves a round trip to send it now.
+            "OPTS UTF8 ON".to_owned(),
+        ];
+        let root_abs = absolute_root(&cfg.root);
+        if let Some(abs) = &root_abs {
+            lines.push(format!("MLST {abs}"));
+        }
+        let n = lines.len();
+        wire.send_batch(&lines)?;
         // Read one reply at a time: a server that refuses the login may hang up right after
         // saying why, and that reply is the one to report.
-        let mut replies = Vec::with_capacity(4);
-        for _ in 0..4 {
+        let mut replies = Vec::with_capacity(n);
+        for _ in 0..n {
             match wire.read_reply(Op::Login) {
                 Ok(r) => replies.push(r),
                 Err(e) => match replies.first() {
@@ -304,7 +326,7 @@ impl Session {
             (Some(r), _) => return Err(login_refused(r)),
             (None, _) => return Err(Error::new(ErrorKind::Protocol, "no reply to USER")),
         }
-        if replies.len() < 4 {
+        if replies.len() < n {
             return Err(Error::new(
                 ErrorKind::Protocol,
                 "the server closed the connection during login",
@@ -333,18 +355,20 @@ impl Session {
             ));
         }
         s.wire.epsv = s.features.has("EPSV");
-        if s.features.has("UTF8") {
-            let _ = s.command("OPTS UTF8 ON")?;
-        }
-        s.root = s.resolve_root(&cfg.root)?;
+        let early = if root_abs.is_some() {
+            replies.pop()
+        } else {
+            None
+        };
+        s.root = s.resolve_root(&cfg.root, early)?;
         Ok(s)
     }
 
     /// Makes the configured root absolute (relative roots are below the login directory) and
     /// checks that it is a directory.
-    fn resolve_root(&mut self, root: &str) -> Result<String> {
-        let mut abs = if root.starts_with('/') {
-            root.to_owned()
+    fn resolve_root(&mut self, root: &str, early: Option<Reply>) -> Result<String> {
+        let mut abs = if let Some(abs) = absolute_root(root) {
+            abs
         } else {
             let r = self.command("PWD")?;
             if r.code != 257 {
@@ -355,7 +379,12 @@ impl Session {
                 .text
                 .split('"')
                 .nth(1)
-                .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("bad PWD reply: {}", r.one_line())))?
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("bad PWD reply: {}", r.one_line()),
+                    )
+                })?
                 .to_owned();
             format!("{}/{}", pwd.trim_end_matches('/'), root)
         };
@@ -365,7 +394,11 @@ impl Session {
         if abs.is_empty() {
             abs.push('/');
         }
-        match self.stat(&abs)? {
+        let kind = match early {
+            Some(r) => mlst_fact(&r, &abs, "type")?,
+            None => self.fact(&abs, "type")?,
+        };
+        match kind.map(|k| k.to_ascii_lowercase()) {
             None => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("the remote root {abs} does not exist"),
@@ -389,31 +422,39 @@ impl Session {
     /// (an error if the reply lacks it).
     pub fn fact(&mut self, abs: &str, name: &str) -> Result<Option<String>> {
         let r = self.command(&format!("MLST {abs}"))?;
-        if r.code == 550 {
-            return Ok(None);
-        }
-        if r.code != 250 {
-            return Err(r.error(Op::List));
-        }
-        for line in r.text.lines().skip(1) {
-            let Some(facts) = line.strip_prefix(' ') else {
-                continue;
-            };
-            let facts = facts.split(' ').next().unwrap_or("");
-            for f in facts.split(';') {
-                if let Some((k, v)) = f.split_once('=') {
-                    if k.eq_ignore_ascii_case(name) {
-                        return Ok(Some(v.to_owned()));
-                    }
+        mlst_fact(&r, abs, name)
+    }
+}
+
+/// The value of fact `name` in the reply `r` to `MLST abs`: `None` if the path does not
+/// exist (550), an error if the reply lacks the fact.
+fn mlst_fact(r: &Reply, abs: &str, name: &str) -> Result<Option<String>> {
+    if r.code == 550 {
+        return Ok(None);
+    }
+    if r.code != 250 {
+        return Err(r.error(Op::List));
+    }
+    for line in r.text.lines().skip(1) {
+        let Some(facts) = line.strip_prefix(' ') else {
+            continue;
+        };
+        let facts = facts.split(' ').next().unwrap_or("");
+        for f in facts.split(';') {
+            if let Some((k, v)) = f.split_once('=') {
+                if k.eq_ignore_ascii_case(name) {
+                    return Ok(Some(v.to_owned()));
                 }
             }
         }
-        Err(Error::new(
-            ErrorKind::Protocol,
-            format!("MLST {abs}: reply has no {name} fact: {}", r.one_line()),
-        ))
     }
+    Err(Error::new(
+        ErrorKind::Protocol,
+        format!("MLST {abs}: reply has no {name} fact: {}", r.one_line()),
+    ))
+}
 
+impl Session {
     /// Sends one command and returns the server's reply, whatever its code. Only I/O failures
     /// are errors.
     pub fn command(&mut self, line: &str) -> Result<Reply> {

@@ -46,8 +46,9 @@ pub fn parse_mlsd(data: &[u8]) -> Result<Vec<Entry>> {
 /// - Fact names are case-insensitive; the facts end at the first space and the rest of the
 ///   line is the name, which may contain spaces, `;` and `=`. A trailing CR is ignored.
 /// - `type` is required: `file` gives [`EntryKind::File`], `dir` [`EntryKind::Dir`], `cdir`
-///   and `pdir` (and the names `.` and `..`) give `Ok(None)`, anything else (`OS.unix=slink:…`,
-///   …) [`EntryKind::Other`].
+///   and `pdir` (and `type=dir` named `.` or `..`) give `Ok(None)`, anything else
+///   (`OS.unix=slink:…`, …) [`EntryKind::Other`]. A file or other entry named `.` or `..`
+///   is an [`ErrorKind::InvalidName`] error.
 /// - Files need `size` and `modify`; `modify` (`YYYYMMDDhhmmss[.sss]`, UTC) is truncated to
 ///   whole seconds. A missing or malformed fact is an error of kind [`ErrorKind::Protocol`].
 /// - The name must pass [`validate_name`] (error of kind [`ErrorKind::InvalidName`]).
@@ -102,7 +103,9 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<Entry>> {
     let Some(kind) = kind else {
         return Ok(None); // cdir / pdir
     };
-    if name == "." || name == ".." {
+    if (name == "." || name == "..") && kind == EntryKind::Dir {
+        // A sloppy server's self/parent pseudo-entries listed as plain `type=dir`. A *file*
+        // (or symlink, …) called `.` or `..` is no pseudo-entry: `validate_name` refuses it.
         return Ok(None);
     }
     validate_name(name)?;
@@ -182,7 +185,13 @@ mod tests {
         assert_eq!(parse("type=CDIR; ."), None);
         assert_eq!(parse("type=dir; ."), None);
         assert_eq!(parse("type=dir; .."), None);
-        assert_eq!(parse("type=file;size=1;modify=20200913122640; .."), None);
+        for l in [
+            "type=file;size=1;modify=20200913122640; ..",
+            "type=file;size=1;modify=20200913122640; .",
+            "type=OS.unix=slink:/;modify=20200913122640; ..",
+        ] {
+            assert_eq!(err(l).kind(), ErrorKind::InvalidName, "{l}");
+        }
     }
 
     #[test]

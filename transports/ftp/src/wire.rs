@@ -165,9 +165,8 @@ impl Wire {
             Stream::Plain(t) => t,
             _ => return Err(Error::new(ErrorKind::Protocol, "TLS is already on")),
         };
-        let conn = ClientConnection::new(tls.config.clone(), tls.name.clone()).map_err(|e| {
-            Error::new(ErrorKind::ConnectionFailed, format!("TLS: {e}"))
-        })?;
+        let conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
+            .map_err(|e| Error::new(ErrorKind::ConnectionFailed, format!("TLS: {e}")))?;
         let mut s = StreamOwned::new(conn, tcp);
         // Drive the handshake now, so certificate errors surface at connect.
         while s.conn.is_handshaking() {
@@ -270,6 +269,16 @@ impl Wire {
             ));
         }
         if raw.last() != Some(&b'\n') {
+            if n < MAX_LINE {
+                // The connection closed in the middle of a line: cut, not malformed.
+                return Err(map_io(
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the control connection in the middle of a reply",
+                    ),
+                    op,
+                ));
+            }
             return Err(Error::new(ErrorKind::Protocol, "reply line too long"));
         }
         while matches!(raw.last(), Some(b'\n' | b'\r')) {
@@ -557,7 +566,8 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let t = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            s.write_all(b"220-multi\r\n line two\r\n220 ready\r\n").unwrap();
+            s.write_all(b"220-multi\r\n line two\r\n220 ready\r\n")
+                .unwrap();
             std::thread::sleep(Duration::from_millis(100));
         });
         let tcp = TcpStream::connect(addr).unwrap();

@@ -78,7 +78,11 @@ fn entry_line() -> impl Strategy<Value = (String, Entry)> {
         modify_value(),
     )
         .prop_map(|(t, sk, size, mk, (mv, secs))| {
-            let facts = vec![format!("type={t}"), format!("{sk}={size}"), format!("{mk}={mv}")];
+            let facts = vec![
+                format!("type={t}"),
+                format!("{sk}={size}"),
+                format!("{mk}={mv}"),
+            ];
             (facts, EntryKind::File, size, Some(secs))
         });
     let dir = (
@@ -111,7 +115,12 @@ fn entry_line() -> impl Strategy<Value = (String, Entry)> {
             if let Some((mv, _)) = &modify {
                 facts.push(format!("modify={mv}"));
             }
-            (facts, EntryKind::Other, size.unwrap_or(0), modify.map(|m| m.1))
+            (
+                facts,
+                EntryKind::Other,
+                size.unwrap_or(0),
+                modify.map(|m| m.1),
+            )
         });
     (
         prop_oneof![file, dir, other],
@@ -120,14 +129,16 @@ fn entry_line() -> impl Strategy<Value = (String, Entry)> {
         safe_name(),
         any::<bool>(),
     )
-        .prop_flat_map(|((mut facts, kind, size, mtime), noise, type_key, name, trailing)| {
-            facts[0] = facts[0].replacen("type", &type_key, 1);
-            facts.extend(noise);
-            (
-                Just(facts).prop_shuffle(),
-                Just((kind, size, mtime, name, trailing)),
-            )
-        })
+        .prop_flat_map(
+            |((mut facts, kind, size, mtime), noise, type_key, name, trailing)| {
+                facts[0] = facts[0].replacen("type", &type_key, 1);
+                facts.extend(noise);
+                (
+                    Just(facts).prop_shuffle(),
+                    Just((kind, size, mtime, name, trailing)),
+                )
+            },
+        )
         .prop_map(|(facts, (kind, size, mtime, name, trailing))| {
             let sep = if trailing { ";" } else { "" };
             let line = format!("{}{sep} {name}", facts.join(";"));
