@@ -6,7 +6,7 @@
 use peex_core::{EntryKind, RelPath};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// ANSI colours of PEEX's vocabulary.
@@ -76,6 +76,10 @@ pub struct Reporter {
     quiet: bool,
     dry_run: bool,
     out: Mutex<()>,
+    /// The transfer progress bar, when one is shown.
+    progress: OnceLock<indicatif::ProgressBar>,
+    files_total: AtomicU64,
+    files_done: AtomicU64,
     /// The summary counters.
     pub counters: Counters,
 }
@@ -89,6 +93,9 @@ impl Reporter {
             quiet,
             dry_run,
             out: Mutex::new(()),
+            progress: OnceLock::new(),
+            files_total: AtomicU64::new(0),
+            files_done: AtomicU64::new(0),
             counters: Counters::default(),
         }
     }
@@ -109,8 +116,60 @@ impl Reporter {
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{text}");
+        let write = || {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        };
+        match self.progress.get() {
+            Some(pb) => pb.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Shows a progress bar for `files` uploads of `bytes` in all, on stderr when it is a
+    /// terminal (never with `-q`, never in a dry run). Costs nothing when there is no
+    /// transfer: the bar is created only for a transfer phase.
+    pub fn start_progress(&self, files: u64, bytes: u64) {
+        use std::io::IsTerminal;
+        if self.quiet || self.dry_run || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let pb = indicatif::ProgressBar::new(bytes);
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .map(|s| s.progress_chars("=> "));
+        if let Ok(style) = style {
+            pb.set_style(style);
+        }
+        pb.set_message(format!("0/{files} files"));
+        pb.enable_steady_tick(Duration::from_millis(200));
+        self.files_total.store(files, Ordering::Relaxed);
+        let _ = self.progress.set(pb);
+    }
+
+    /// Counts bytes sent (for the progress bar).
+    pub fn progress_bytes(&self, n: u64) {
+        if let Some(pb) = self.progress.get() {
+            pb.inc(n);
+        }
+    }
+
+    /// Counts one finished file (for the progress bar).
+    pub fn progress_file(&self) {
+        if let Some(pb) = self.progress.get() {
+            let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+            pb.set_message(format!(
+                "{done}/{} files",
+                self.files_total.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    /// Removes the progress bar.
+    pub fn finish_progress(&self) {
+        if let Some(pb) = self.progress.get() {
+            pb.finish_and_clear();
+        }
     }
 
     fn entry(

@@ -11,11 +11,12 @@
 //! retires, so the pool shrinks instead of failing — but the last worker never retires, so
 //! the pool cannot deadlock with work left.
 //!
-//! When the last worker cannot connect even after its retries, the server is taken to be
-//! down: the remaining tasks of the wave (and every later wave) fail at once with one
-//! error instead of each waiting through its own connect timeouts. So a server that stops
-//! answering ends the run after about `(retries + 1)` connect timeouts plus the timeouts of
-//! the operations in flight, never after one timeout per queued task.
+//! When the last worker cannot connect even after its retries, or when `jobs + 1` tasks in
+//! a row have failed for good with temporary errors (a server whose data connections all
+//! time out, say), the server is taken to be down: the remaining tasks of the wave (and
+//! every later wave) fail at once with one error instead of each waiting through its own
+//! timeouts. So a server that stops answering ends the run after a few rounds of
+//! `(retries + 1)` timeouts, never after one round per queued task.
 
 use peex_core::{Error, ErrorKind, RemoteFs, Result};
 use std::collections::VecDeque;
@@ -142,6 +143,10 @@ struct Shared<'s> {
     retired: Mutex<usize>,
     /// Tasks not attempted because the server is down.
     skipped: AtomicU64,
+    /// Tasks that failed for good with a temporary error since the last success.
+    failed_in_a_row: AtomicU64,
+    /// How many such failures in a row mean the server is down.
+    down_after: u64,
     down: &'s AtomicBool,
     retried: &'s AtomicU64,
 }
@@ -203,6 +208,8 @@ impl<'a> Pool<'a> {
             errors: Mutex::new(Vec::new()),
             retired: Mutex::new(0),
             skipped: AtomicU64::new(0),
+            failed_in_a_row: AtomicU64::new(0),
+            down_after: workers as u64 + 1,
             down: &self.down,
             retried: &self.retried,
         };
@@ -321,7 +328,10 @@ fn worker<T, F>(
                 },
             };
             match work(conn.as_mut(), &item, queue) {
-                Ok(()) => break,
+                Ok(()) => {
+                    shared.failed_in_a_row.store(0, Ordering::Relaxed);
+                    break;
+                }
                 Err(e) if e.is_temporary() && attempt < retry.retries => {
                     // Drop the (probably broken) connection; reconnect on the next attempt.
                     *slot = None;
@@ -332,6 +342,10 @@ fn worker<T, F>(
                 Err(e) => {
                     if e.is_temporary() {
                         *slot = None;
+                        let n = shared.failed_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n >= shared.down_after {
+                            shared.down.store(true, Ordering::Relaxed);
+                        }
                     }
                     lock(&shared.errors).push(e);
                     break;
@@ -489,6 +503,25 @@ mod tests {
         assert!(o.errors[0].is_temporary());
         assert_eq!(o.calls, 3, "one try and two retries");
         assert_eq!(o.retried, 2);
+    }
+
+    #[test]
+    fn tasks_failing_in_a_row_stop_the_wave() {
+        // Connections open, but every operation times out: after jobs + 1 tasks failed for
+        // good, the rest is not attempted.
+        let timeout: Arc<FailFn> =
+            Arc::new(|_| Some(Error::new(ErrorKind::Unexpected, "timed out").temporary()));
+        let o = run(40, 2, 1, timeout, |_| true);
+        assert!(o.calls <= 2 * 4, "{} calls", o.calls);
+        let text: Vec<String> = o.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.contains("operations not attempted")),
+            "{text:?}"
+        );
+        // A success in between resets the count.
+        let o = run(40, 1, 0, Arc::new(|n| (n % 2 == 0).then(reset)), |_| true);
+        assert_eq!(o.errors.len(), 20);
+        assert_eq!(o.calls, 40);
     }
 
     #[test]

@@ -228,7 +228,10 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
         }
     } else {
+        let total: u64 = uploads.iter().map(|u| u.size).sum();
+        out.start_progress(uploads.len() as u64, total);
         let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads);
+        out.finish_progress();
         failed |= !errs.is_empty();
         for e in errs {
             out.error(&e.to_string());
@@ -557,7 +560,10 @@ fn upload_one(
     let file = File::open(&local)
         .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
     let tmp = temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed))?;
-    let mut reader = file.take(u.size.saturating_add(1));
+    let mut reader = Counting {
+        inner: file.take(u.size.saturating_add(1)),
+        out,
+    };
     let mtime = (!job.srcutime).then_some(u.mtime);
     if let Err(e) = fs.upload_replace(&tmp, &u.path, &mut reader, u.size, mtime) {
         if !e.is_temporary() {
@@ -572,8 +578,23 @@ fn upload_one(
             .map_err(|e| e.with_op("read mtime", &u.path))?;
         local::set_mtime(&local, t)?;
     }
+    out.progress_file();
     out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
     Ok(())
+}
+
+/// A reader that reports the bytes it hands out to the progress bar.
+struct Counting<'a, R> {
+    inner: R,
+    out: &'a Reporter,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.progress_bytes(n as u64);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -396,7 +396,11 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
             let proxy = FaultProxy::start(
                 w.srv.host(),
                 w.srv.port(),
-                FaultConfig::cutting(proxy_seed, 0.35, 0.12),
+                FaultConfig {
+                    control_max_bytes: 2048,
+                    data_max_bytes: 16 * 1024,
+                    ..FaultConfig::cutting(proxy_seed, 0.35, 0.15)
+                },
             );
             let cfg = w.config("faulty.peex", proxy.port(), "timeout=10");
             let t = peex_deadline(
@@ -507,6 +511,10 @@ fn stall_world(seed: u64) -> World {
         w.files.insert(p, (content, 1_700_000_000 + i as i64));
     }
     put(&w.dest(), "obsolete.txt", b"old\n", 1_500_000_000);
+    w.history
+        .entry("obsolete.txt".to_owned())
+        .or_default()
+        .push(b"old\n".to_vec());
     chown_tree(&w.dest());
     w
 }

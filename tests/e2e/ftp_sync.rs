@@ -547,3 +547,26 @@ fn many_jobs_and_one_job_give_the_same_result() {
         assert_same_tree(&s.src, &s.dest(), &none);
     }
 }
+
+#[test]
+fn server_limiting_connections_shrinks_the_pool_instead_of_failing() {
+    let srv = ProftpdBuilder::new().max_clients_per_user(Some(2)).start();
+    let s = site_with(srv, "", "");
+    for i in 0..60 {
+        put(
+            &s.src,
+            &format!("d{}/f{i}.txt", i % 6),
+            format!("{i}").as_bytes(),
+            1_600_000_000 + i,
+        );
+    }
+    s.remote_put("alien.txt", b"alien", 1_500_000_000);
+    let r = s.run(&["-j", "8"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    assert!(r.stderr.contains("limited connections"), "{}", r.all());
+    // and a re-run converges to nothing to do
+    let r = s.run(&["-j", "8"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("0 files created"), "{}", r.all());
+}

@@ -580,7 +580,9 @@ fn forward(
                     let _ = conn.server.shutdown(Shutdown::Both);
                 }
                 Fault::Stall => {
-                    conn.stalled.store(true, Ordering::SeqCst);
+                    if !conn.stalled.swap(true, Ordering::SeqCst) {
+                        sh.stalls.fetch_add(1, Ordering::SeqCst);
+                    }
                     park_if_stalled(sh, conn);
                 }
             }
