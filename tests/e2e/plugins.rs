@@ -309,7 +309,7 @@ fn conformance_suite_passes_on_the_dynamically_loaded_transport() {
     let (_, webdav) = rust_plugins();
     let srv = RcloneWebdav::start();
     let host = peex::plugin_host::PluginHost::discover(
-        &[webdav.clone()],
+        std::slice::from_ref(webdav),
         &["ftp", "ftps", "local", "sftp"],
         &[],
     );
