@@ -224,7 +224,8 @@ pub trait RemoteFs: Send {
     ) -> Result<()> {
         self.upload(tmp, src, size)?;
         if let Some(t) = mtime {
-            self.set_mtime(tmp, t).map_err(|e| e.with_op("set mtime", path))?;
+            self.set_mtime(tmp, t)
+                .map_err(|e| e.with_op("set mtime", path))?;
         }
         self.rename(tmp, path)
             .map_err(|e| e.with_op("rename into place", path))
@@ -256,6 +257,12 @@ pub trait RemoteFs: Send {
             ErrorKind::Unsupported,
             "reading modification times is not supported",
         ))
+    }
+
+    /// What the connection learned about the server, as `(what, value)` lines for
+    /// `peex check` (FTP: greeting, FEAT, passive mode, TLS version). No I/O.
+    fn server_info(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
 
     /// Politely ends the session (FTP QUIT). Dropping the connection without calling it must

@@ -70,6 +70,24 @@ pub enum Command {
     },
     /// List the transports built into this binary.
     Transports,
+    /// Connect and report what the server offers and what peex will use (FEAT, listing,
+    /// time setting, rename over a file, dotfiles, TLS, connection limit), changing nothing
+    /// but a probe file created and removed in dest.
+    Check {
+        /// The site's configuration file.
+        #[arg(value_name = "CONFIG")]
+        config: std::path::PathBuf,
+        /// Do not create the probe file.
+        #[arg(long = "no-probe")]
+        no_probe: bool,
+        /// Connections to try to open at once (default: the site's jobs, else 4).
+        #[arg(short = 'j', long = "jobs", value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+        /// Load a plugin library (file or directory; repeatable).
+        #[arg(long = "plugin", value_name = "PATH")]
+        plugins: Vec<PathBuf>,
+    },
 }
 
 #[cfg(test)]

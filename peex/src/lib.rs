@@ -10,6 +10,7 @@
 //! - [`output`]: PEEX's coloured lines and summary; [`exit`]: the exit-code policy;
 //! - [`plugin_host`]: loading third-party plugins (the only `unsafe` in the application).
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod exceptions;
@@ -52,6 +53,30 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             print!("{}", host.render_listing());
             return Ok(Status::Ok);
         }
+        Some(cli::Command::Check {
+            config,
+            no_probe,
+            jobs,
+            plugins,
+        }) => {
+            let out = output::Reporter::new(false, 0, false, false);
+            let mut all = cli.plugins.clone();
+            all.extend(plugins.iter().cloned());
+            let site = resolve(config, &all, &out)?;
+            let job = check::CheckJob {
+                transport: site.transport.as_ref(),
+                params: site.params,
+                display_dest: site.display_dest,
+                jobs: jobs
+                    .map(usize::from)
+                    .or(site.cfg.jobs)
+                    .unwrap_or(4)
+                    .clamp(1, 64),
+                probe: !no_probe,
+                srcutime: site.cfg.srcutime,
+            };
+            return check::run(&job);
+        }
         Some(cli::Command::Transports) => {
             for s in registry::builtin_schemes() {
                 if let Some(t) = registry::builtin(s) {
@@ -65,21 +90,74 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     let Some(config_path) = cli.config.as_deref() else {
         return Err(Stop::new(Status::Usage, "no configuration file given"));
     };
-    let cfg = config::load(config_path).map_err(|e| Stop::new(Status::Usage, e.to_string()))?;
     let colour = cli.color && std::env::var_os("NO_COLOR").is_none();
     let out = output::Reporter::new(colour, cli.verbose, cli.quiet, cli.dry_run);
+    let site = resolve(config_path, &cli.plugins, &out)?;
+    let cfg = &site.cfg;
+    let jobs = cli
+        .jobs
+        .map(usize::from)
+        .or(cfg.jobs)
+        .unwrap_or(4)
+        .clamp(1, 64);
+    let decide = exceptions::Exceptions::new(cfg.rules.clone(), site.filters);
+    let mut retry = pool::RetryPolicy::default();
+    if let Some(r) = cli.retries.or(cfg.retries) {
+        retry.retries = r;
+    }
+    let job = sync::SyncJob {
+        source: cfg.source.clone(),
+        transport: site.transport.as_ref(),
+        params: site.params,
+        decide: &decide,
+        jobs,
+        dry_run: cli.dry_run,
+        srcutime: cfg.srcutime,
+        max_delete: cli.max_delete.or(cfg.max_delete),
+        retry,
+        display_dest: site.display_dest,
+    };
+    out.detail(
+        1,
+        &format!(
+            "peex: {} -> {} ({} connection{}{})",
+            job.source.display(),
+            job.display_dest,
+            jobs,
+            if jobs == 1 { "" } else { "s" },
+            if cli.dry_run { ", dry run" } else { "" }
+        ),
+    );
+    match sync::run(&job, &out)? {
+        sync::Outcome::Complete => Ok(Status::Ok),
+        sync::Outcome::Incomplete => Ok(Status::Incomplete),
+    }
+}
+
+/// A site's configuration resolved into what a run needs.
+struct Site {
+    cfg: config::SiteConfig,
+    transport: Arc<dyn Transport>,
+    filters: Vec<Box<dyn Filter>>,
+    params: peex_core::SiteParams,
+    display_dest: String,
+}
+
+/// Loads the config, prints its warnings, finds the transport (built in, else a plugin) and
+/// creates the plugin filters (step two of the CLI: flags and config → one resolved site).
+fn resolve(
+    config_path: &std::path::Path,
+    extra_plugins: &[std::path::PathBuf],
+    out: &output::Reporter,
+) -> Result<Site, Stop> {
+    let cfg = config::load(config_path).map_err(|e| Stop::new(Status::Usage, e.to_string()))?;
     for w in &cfg.warnings {
         out.warn(w);
     }
-
     let mut plugin_paths = cfg.plugins.clone();
-    plugin_paths.extend(cli.plugins.iter().cloned());
+    plugin_paths.extend(extra_plugins.iter().cloned());
     let needs_plugins = registry::builtin(&cfg.transport).is_none() || !cfg.filters.is_empty();
-    let host = if needs_plugins {
-        Some(discover_plugins(&plugin_paths))
-    } else {
-        None
-    };
+    let host = needs_plugins.then(|| discover_plugins(&plugin_paths));
 
     let transport: Arc<dyn Transport> = match registry::builtin(&cfg.transport) {
         Some(t) => Arc::new(StaticTransport(t)),
@@ -128,51 +206,17 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     if params.timeout.is_zero() {
         params.timeout = Duration::from_secs(30);
     }
-    if !cfg.tls.verify && cfg.transport == "ftps" {
-        out.warn("TLS certificate verification is OFF for this site (tls verify: false)");
-    }
     if params.option("host_key_check") == Some("false") {
         out.warn("SSH host key checking is OFF for this site (host_key_check: false)");
     }
     let display_dest = display_dest(&cfg, transport.default_port());
-    let jobs = cli
-        .jobs
-        .map(usize::from)
-        .or(cfg.jobs)
-        .unwrap_or(4)
-        .clamp(1, 64);
-    let decide = exceptions::Exceptions::new(cfg.rules.clone(), filters);
-    let mut retry = pool::RetryPolicy::default();
-    if let Some(r) = cli.retries.or(cfg.retries) {
-        retry.retries = r;
-    }
-    let job = sync::SyncJob {
-        source: cfg.source.clone(),
-        transport: transport.as_ref(),
+    Ok(Site {
+        cfg,
+        transport,
+        filters,
         params,
-        decide: &decide,
-        jobs,
-        dry_run: cli.dry_run,
-        srcutime: cfg.srcutime,
-        max_delete: cli.max_delete.or(cfg.max_delete),
-        retry,
         display_dest,
-    };
-    out.detail(
-        1,
-        &format!(
-            "peex: {} -> {} ({} connection{}{})",
-            job.source.display(),
-            job.display_dest,
-            jobs,
-            if jobs == 1 { "" } else { "s" },
-            if cli.dry_run { ", dry run" } else { "" }
-        ),
-    );
-    match sync::run(&job, &out)? {
-        sync::Outcome::Complete => Ok(Status::Ok),
-        sync::Outcome::Incomplete => Ok(Status::Incomplete),
-    }
+    })
 }
 
 fn discover_plugins(explicit: &[std::path::PathBuf]) -> plugin_host::PluginHost {

@@ -358,6 +358,8 @@ struct Figures {
     connections: u64,
     nonzero: u64,
     retries: u64,
+    /// Temporary files found on the server right after a faulty run (interrupted uploads).
+    temps_left: u64,
     violations: Vec<String>,
     slowest: Duration,
 }
@@ -424,6 +426,7 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
             if t.run.code != 0 {
                 fig.nonzero += 1;
             }
+            fig.temps_left += w.remote().0.keys().filter(|p| is_temp(p)).count() as u64;
             let bad = violations(&w, &before, &t.run);
             if verbose || !bad.is_empty() {
                 eprintln!(
@@ -475,7 +478,8 @@ fn soak() {
     let fig = random_rounds(seed, n, std::env::var_os("PEEX_SOAK_VERBOSE").is_some());
     println!(
         "SOAK seed {seed}: {} rounds, {} faulty runs, {} proxied connections, {} faulty, {} cuts, \
-         {} non-zero exits, {} retries seen, {} invariant violations, slowest run {:?}, total {:?}",
+         {} non-zero exits, {} retries seen, {} temp files left by faulty runs, \
+         {} invariant violations, slowest run {:?}, total {:?}",
         fig.rounds,
         fig.faulty_runs,
         fig.connections,
@@ -483,6 +487,7 @@ fn soak() {
         fig.cuts,
         fig.nonzero,
         fig.retries,
+        fig.temps_left,
         fig.violations.len(),
         fig.slowest,
         started.elapsed()
@@ -591,7 +596,7 @@ fn stalled_data_connections_fail_in_bounded_time() {
     assert_stall_is_bounded(
         &w,
         &proxy,
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         "stalled data connections",
     );
 }
@@ -610,4 +615,51 @@ fn pass_through_proxy_syncs_normally() {
     assert_same_tree(&w.src, &w.dest(), &w.skip());
     let s = proxy.stats();
     assert!(s.data_connections > 0 && s.cuts == 0, "{s:?}");
+}
+
+/// Permanent errors (550 on STOR) are reported with the path, not retried, and stop the
+/// deletes; the rest of the tree is still uploaded.
+#[test]
+fn permanent_errors_are_reported_with_the_path_and_not_retried() {
+    let srv = peex_tests::ftpd::ProftpdBuilder::new()
+        .deny_upload_in(&["www/locked"])
+        .start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    put(&src, "ok.txt", b"fine\n", 1_600_000_000);
+    put(&src, "locked/no.txt", b"refused\n", 1_600_000_000);
+    let dest = srv.root().join("www");
+    put(&dest, "obsolete.txt", b"old\n", 1_500_000_000);
+    chown_tree(srv.root());
+    let text = format!(
+        "[site]\nhost=127.0.0.1\nport={}\nuser={}\npass={}\nsource={}/\ndest=/www/\nretries=3\n",
+        srv.port(),
+        srv.user(),
+        srv.password(),
+        src.display()
+    );
+    let cfg = write_config(tmp.path(), "p.peex", &text);
+    let t = peex_deadline(&[cfg.to_str().unwrap()], Duration::from_secs(60));
+    assert_eq!(t.run.code, 1, "{}", t.run.all());
+    assert!(
+        t.run.stderr.contains("upload locked/no.txt") && t.run.stderr.contains("550"),
+        "{}",
+        t.run.all()
+    );
+    assert!(
+        !t.run.stderr.contains("retried"),
+        "a permanent error was retried\n{}",
+        t.run.all()
+    );
+    let stors = srv
+        .commands_settled()
+        .iter()
+        .filter(|c| c.command == "STOR" && c.arg.contains("locked/"))
+        .count();
+    assert_eq!(stors, 1, "STOR into locked/ sent {stors} times");
+    assert_eq!(fs::read(dest.join("ok.txt")).unwrap(), b"fine\n");
+    assert!(
+        dest.join("obsolete.txt").is_file(),
+        "deletes ran after an error"
+    );
 }

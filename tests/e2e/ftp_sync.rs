@@ -570,3 +570,56 @@ fn server_limiting_connections_shrinks_the_pool_instead_of_failing() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("0 files created"), "{}", r.all());
 }
+
+#[test]
+fn check_reports_what_the_server_offers_and_leaves_nothing_behind() {
+    let srv = ProftpdBuilder::new().max_clients_per_user(Some(3)).start();
+    let s = site_with(srv, "", "");
+    put(&s.src, "a.txt", b"a", 1_600_000_000);
+    let cfg = s.cfg.to_str().unwrap().to_owned();
+    let r = peex(&["check", "-j", "5", &cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for want in [
+        "MLSD",
+        "EPSV",
+        "set times (tried)        MFMT",
+        "probe: dotfiles listed   yes",
+        "probe: size and time     exact",
+        "probe: rename over       ok",
+        "probe: removed           ok",
+        "3 of 5 opened",
+    ] {
+        assert!(r.stdout.contains(want), "missing {want:?}:\n{}", r.all());
+    }
+    assert_eq!(
+        fs::read_dir(s.dest()).unwrap().count(),
+        0,
+        "the probe left something"
+    );
+    // --no-probe sends nothing that changes anything
+    s.srv.commands_settled();
+    s.srv.clear_log();
+    let r = peex(&["check", "--no-probe", "-j", "1", &cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(modifying(&s.srv.commands_settled()), Vec::<String>::new());
+}
+
+#[test]
+fn check_says_when_times_cannot_be_set() {
+    let srv = ProftpdBuilder::new()
+        .deny_commands(&["MFMT", "SITE_UTIME"])
+        .start();
+    let s = site_with(srv, "", "");
+    let r = peex(&["check", "-j", "1", s.cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(
+        r.stdout.contains("cannot set modification times"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        fs::read_dir(s.dest()).unwrap().count(),
+        0,
+        "the probe left something"
+    );
+}

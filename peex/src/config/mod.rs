@@ -439,7 +439,7 @@ fn permission_warning(path: &Path, what: &str) -> Option<String> {
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o077 != 0).then(|| {
         format!(
-            "peex: warning: {f} holds {what} and is readable by group/others (mode {mode:04o}); chmod 600 {f}",
+            "{f} holds {what} and is readable by group/others (mode {mode:04o}); chmod 600 {f}",
             f = path.display()
         )
     })
@@ -461,10 +461,8 @@ fn resolve_password(cfg: &mut SiteConfig, env: &Env) -> Result<(), ConfigError> 
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
-            cfg.warnings.push(format!(
-                "peex: warning: cannot read {}: {e}",
-                netrc_path.display()
-            ));
+            cfg.warnings
+                .push(format!("cannot read {}: {e}", netrc_path.display()));
             return Ok(());
         }
     };
@@ -678,7 +676,7 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
     };
     if !tls.verify {
         warnings.push(format!(
-            "peex: warning: {} turns off TLS certificate verification",
+            "{} turns off TLS certificate verification (tls verify: false); the server is not authenticated",
             origin.display()
         ));
     }
@@ -884,7 +882,10 @@ mod tests {
         let cfg = load_with(&open, &env(None, None)).expect("ok");
         assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
         let w = &cfg.warnings[0];
-        assert!(w.starts_with("peex: warning: "), "{w}");
+        assert!(
+            !w.starts_with("peex: warning: "),
+            "the reporter adds the prefix: {w}"
+        );
         assert!(w.contains("mysite.peex"), "{w}");
         assert!(w.contains("0644"), "{w}");
         assert!(w.contains("chmod 600"), "{w}");

@@ -290,6 +290,30 @@ impl RemoteFs for FtpFs {
         Ok(())
     }
 
+    fn server_info(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("greeting".to_owned(), self.s.greeting.clone()),
+            ("FEAT".to_owned(), self.s.features.lines.join(", ")),
+            (
+                "listing".to_owned(),
+                if self.s.features.has("MLST") {
+                    "MLSD".to_owned()
+                } else {
+                    "none (no MLSD)".to_owned()
+                },
+            ),
+            (
+                "passive mode".to_owned(),
+                if self.s.wire.epsv { "EPSV" } else { "PASV" }.to_owned(),
+            ),
+            ("root".to_owned(), self.s.root.clone()),
+        ];
+        if let Some(t) = &self.s.wire.tls_summary {
+            v.push(("TLS".to_owned(), t.clone()));
+        }
+        v
+    }
+
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
         let abs = self.abs(path);
         let r = self.s.command(&format!("MDTM {abs}"))?;

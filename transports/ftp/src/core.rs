@@ -255,6 +255,8 @@ fn absolute_root(root: &str) -> Option<String> {
 pub struct Session {
     /// The control connection (pipelining, data connections).
     pub wire: Wire,
+    /// The server's greeting (for `peex check`).
+    pub greeting: String,
     /// What FEAT said.
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
@@ -338,6 +340,7 @@ impl Session {
         }
         let mut s = Session {
             wire,
+            greeting: greeting.one_line(),
             features: Features::default(),
             root: String::new(),
         };

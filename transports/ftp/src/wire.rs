@@ -117,6 +117,8 @@ pub struct Wire {
     /// Ask for the next passive address together with other commands.
     pub prefetch: bool,
     data_tls: Option<DataTls>,
+    /// The TLS version and cipher suite of the control connection, once secured.
+    pub tls_summary: Option<String>,
 }
 
 /// Opens a TCP connection with a connect timeout, then read/write timeouts.
@@ -142,6 +144,7 @@ impl Wire {
             nat_workaround: true,
             prefetch: true,
             data_tls: None,
+            tls_summary: None,
         };
         let greeting = w.read_reply(Op::Connect)?;
         Ok((w, greeting))
@@ -174,6 +177,17 @@ impl Wire {
                 .complete_io(&mut s.sock)
                 .map_err(|e| map_io(e, Op::Connect))?;
         }
+        self.tls_summary = Some(format!(
+            "{} {}",
+            s.conn
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            s.conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default()
+        ));
         self.reader = BufReader::new(Stream::Tls(Box::new(s)));
         let replies = self.batch(&["PBSZ 0".to_owned(), "PROT P".to_owned()], Op::Connect)?;
         for r in replies {
