@@ -76,10 +76,11 @@ def parse_args(argv):
     ap.add_argument("--results", default=os.path.join(BENCH, "results"),
                     help="directory for <date>-<mode>.md/.json (default bench/results)")
     ap.add_argument("--tag", default="",
-                    help="suffix for the result files: <date>-<mode>-<tag>.md (default none)")
+                    help="suffix for the result files (<date>-<mode>-<tag>.md) and the scratch "
+                         "dir (bench/run/<mode>-<tag>/); default none")
     ap.add_argument("--report-from", metavar="JSON",
                     help="only re-render the report of an earlier run from its .json "
-                         "(re-counting commands from bench/run/<mode>/logs/ if present)")
+                         "(re-counting commands from its bench/run/<mode>[-tag]/logs/ if present)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny tree, 1 run, peex only, loopback; exits non-zero unless every "
                          "phase verified (report goes to bench/run/smoke/, not results/)")
@@ -148,7 +149,8 @@ def reset_dir(path, uid=None):
 
 def bench_mode(a):
     label = "smoke" if a.smoke else a.mode
-    run_dir = os.path.join(BENCH, "run", label)
+    # scratch per mode and tag, so a second run with another --tag keeps the first's logs
+    run_dir = os.path.join(BENCH, "run", label + (f"-{a.tag}" if a.tag and not a.smoke else ""))
     data_dir = os.path.join(BENCH, "data")
     logs = os.path.join(run_dir, "logs")
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -266,6 +268,7 @@ def bench_mode(a):
             "tree": {k: v for k, v in base.items() if k != "path"},
             "change": f"modify {a.change:g}%, delete {a.change / 2:g}%, add {a.change / 2:g}% of the files",
             "link": link_desc,
+            "logs": os.path.relpath(logs, BENCH),
             "tools": {t.name: t.display(ctx) for t in tools}}
     if incomplete:
         meta["note"] = (f"INCOMPLETE — the run stopped early ({incomplete}); only the runs "
@@ -289,8 +292,8 @@ def write_report(meta, records, tools, out_md):
         f"- `{n}`: `{c}`" for n, c in meta["tools"].items()) + "\n"
     md += ("\nSITE.peex is the generated PEEX INI `[site]` (host, port, user, pass, "
            "source=SRC/, dest=/dst/). Raw per-run records: the .json beside this file; "
-           "tool output and each phase's server command log: bench/run/" + meta["mode"] +
-           "/logs/.\n")
+           "tool output and each phase's server command log: bench/" +
+           meta.get("logs", f"run/{meta['mode']}/logs") + "/.\n")
     with open(out_md, "w") as f:
         f.write(md)
     with open(out_md[:-3] + ".json", "w") as f:
@@ -305,7 +308,7 @@ def rebuild_report(path):
     with open(path) as f:
         data = json.load(f)
     meta, records = data["meta"], data["records"]
-    logs = os.path.join(BENCH, "run", meta["mode"], "logs")
+    logs = os.path.join(BENCH, meta.get("logs", os.path.join("run", meta["mode"], "logs")))
     for r in records:
         p = os.path.join(logs, f"{r['tool']}-r{r['run']}-{r['phase']}.cmds")
         if os.path.exists(p):

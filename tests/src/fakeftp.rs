@@ -71,10 +71,10 @@ struct State {
 
 impl State {
     fn add_dir(&mut self, path: &str) {
-        let mut p = path.trim_end_matches('/').to_owned();
-        while !p.is_empty() {
-            self.dirs.insert(p.clone());
-            p = parent(&p).to_owned();
+        let mut p = path.trim_end_matches('/');
+        while !p.is_empty() && p != "/" {
+            self.dirs.insert(p.to_owned());
+            p = parent(p);
         }
         self.dirs.insert("/".to_owned());
     }

@@ -30,6 +30,7 @@
 //!         key_passphrase: "...",
 //!         accept_new_host_key: false,
 //!         agent: true,
+//!         host_key_check: true,     // false turns checking off (warned on every run)
 //!     ),
 //!     rules: [
 //!         (pattern: "uploads", action: protect),
@@ -37,7 +38,7 @@
 //!         (pattern: "\\.bak$", action: ignore, scope: name, applies_to: files),
 //!     ],
 //!     plugins: ["plugins/libpeex_gitignore_filter.so"],
-//!     filters: [(name: "gitignore", options: {"file": ".peexignore"})],
+//!     filters: [(name: "gitignore", options: {"files": ".peexignore"})],
 //!     options: {"some_plugin_option": "value"},
 //!     secret_options: {"some_plugin_token": "..."},
 //! )
@@ -468,7 +469,7 @@ mod tests {
             (r.action, r.scope, r.applies_to),
             (Action::Ignore, Scope::Name, AppliesTo::Files)
         );
-        assert_eq!(r.origin, "/sites/mysite.ron:25");
+        assert_eq!(r.origin, "/sites/mysite.ron:26");
         assert_eq!(cfg.rules[0].action, Action::Protect);
         assert_eq!(cfg.rules[0].scope, Scope::Path);
         assert_eq!(
@@ -478,7 +479,7 @@ mod tests {
         assert_eq!(cfg.filters.len(), 1);
         assert_eq!(cfg.filters[0].name, "gitignore");
         assert_eq!(
-            cfg.filters[0].options.get("file").map(String::as_str),
+            cfg.filters[0].options.get("files").map(String::as_str),
             Some(".peexignore")
         );
         let dbg = format!("{cfg:?}");
