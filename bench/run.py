@@ -150,7 +150,8 @@ def reset_dir(path, uid=None):
 def bench_mode(a):
     label = "smoke" if a.smoke else a.mode
     # scratch per mode and tag, so a second run with another --tag keeps the first's logs
-    run_dir = os.path.join(BENCH, "run", label + (f"-{a.tag}" if a.tag and not a.smoke else ""))
+    scratch = label + (f"-{a.tag}" if a.tag and not a.smoke else "")
+    run_dir = os.path.join(BENCH, "run", scratch)
     data_dir = os.path.join(BENCH, "data")
     logs = os.path.join(run_dir, "logs")
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -158,8 +159,8 @@ def bench_mode(a):
     os.makedirs(data_dir, exist_ok=True)
 
     base = tree.ensure_tree(data_dir, a.files, a.dirs, a.big, a.big_mib, a.seed, log=log)
-    work = os.path.join(data_dir, f"{label}-work", "src")
-    served = os.path.join(data_dir, f"{label}-server")
+    work = os.path.join(data_dir, f"{scratch}-work", "src")
+    served = os.path.join(data_dir, f"{scratch}-server")
     dest = os.path.join(served, "dst")
     reset_dir(served)
 
@@ -175,6 +176,12 @@ def bench_mode(a):
     link = server = None
     records = []
     incomplete = None
+    # run a private copy: a `cargo build` elsewhere must not swap the binary mid-benchmark
+    peex_fp = sysinfo.fingerprint(a.peex_bin)
+    machine = sysinfo.collect(REPO, a.peex_bin)      # git rev as of the copy, not the end
+    peex_copy = os.path.join(run_dir, "peex")
+    if os.path.exists(a.peex_bin):
+        shutil.copy2(a.peex_bin, peex_copy)
     try:
         if a.mode == "ns":
             link = LatencyLink(a.rtt, BENCH, run_dir, log=log).up()
@@ -201,7 +208,7 @@ def bench_mode(a):
             rclone_pass = subprocess.run(["rclone", "obscure", FTP_PASS], capture_output=True,
                                          text=True, env=env, check=True).stdout.strip()
         ctx = {"host": host, "port": port, "user": FTP_USER, "password": FTP_PASS,
-               "src": work + "/", "dest": "/dst", "peex_bin": a.peex_bin,
+               "src": work + "/", "dest": "/dst", "peex_bin": peex_copy,
                "peex_cfg": peex_cfg, "rclone_pass": rclone_pass or "\0"}
         tools = [Tool(t) for t in a.tools]
 
@@ -264,15 +271,17 @@ def bench_mode(a):
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.argv[0]) if
                                                          sys.argv[0] else "run.py"] + sys.argv[1:]),
-            "sysinfo": sysinfo.collect(REPO, a.peex_bin),
+            "sysinfo": machine,
             "tree": {k: v for k, v in base.items() if k != "path"},
             "change": f"modify {a.change:g}%, delete {a.change / 2:g}%, add {a.change / 2:g}% of the files",
             "link": link_desc,
             "logs": os.path.relpath(logs, BENCH),
             "tools": {t.name: t.display(ctx) for t in tools}}
+    meta["sysinfo"]["peex"] += (f", binary sha256 {peex_fp} (copied to the run dir "
+                                "before the first run)")
     if incomplete:
-        meta["note"] = (f"INCOMPLETE — the run stopped early ({incomplete}); only the runs "
-                        "listed were measured")
+        meta["note"] = (meta.get("note", "") + f" INCOMPLETE — the run stopped early "
+                        f"({incomplete}); only the runs listed were measured").strip()
     if a.smoke:
         out_md = os.path.join(run_dir, "report.md")
     else:
@@ -327,7 +336,11 @@ def main(argv=None):
         return rebuild_report(a.report_from)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup in finally
     ensure_prereqs(a)
-    bad = bench_mode(a)
+    try:
+        bad = bench_mode(a)
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        log(f"run.py: {e}")
+        return 2
     if bad:
         log(f"{len(bad)} tool run(s) failed or did not verify (see the report)")
         return 1

@@ -40,6 +40,16 @@ def git_rev(repo):
         return f"unknown ({e})"
 
 
+def fingerprint(path):
+    """First 12 hex digits of the file's sha256 (to notice a rebuild during a run)."""
+    import hashlib
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:12]
+    except OSError:
+        return "missing"
+
+
 def collect(repo, peex_bin):
     return {
         "nproc": os.cpu_count(),

@@ -23,7 +23,10 @@ pub struct CheckJob<'a> {
 }
 
 fn line(what: &str, value: impl std::fmt::Display) {
-    println!("  {what:<24} {value}");
+    println!(
+        "  {what:<24} {}",
+        crate::output::sanitize(&value.to_string())
+    );
 }
 
 /// Runs the check and prints the report; `Ok(Status::Refused)` when the server lacks what

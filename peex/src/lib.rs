@@ -38,7 +38,7 @@ pub fn run() -> ExitCode {
     match real_main(cli) {
         Ok(status) => status.into(),
         Err(stop) => {
-            eprintln!("peex: {}", stop.message);
+            eprintln!("peex: {}", output::sanitize(&stop.message));
             stop.status.into()
         }
     }

@@ -182,7 +182,8 @@ impl Reporter {
         detail: &str,
     ) {
         let slash = if dir { "/" } else { "" };
-        let mut s = self.paint(c, &format!("{mark} {path}{slash}"));
+        let shown = sanitize(path.as_str());
+        let mut s = self.paint(c, &format!("{mark} {shown}{slash}"));
         if self.verbosity >= 1 && !detail.is_empty() {
             s.push_str(&format!("  ({detail})"));
         }
@@ -254,7 +255,11 @@ impl Reporter {
 
     /// A directory being traversed (`-v`).
     pub fn traverse(&self, dir: &RelPath) {
-        let name = if dir.is_root() { "." } else { dir.as_str() };
+        let name = if dir.is_root() {
+            ".".to_owned()
+        } else {
+            sanitize(dir.as_str())
+        };
         let s = self.paint(Colour::Pink, &format!("> {name}/"));
         self.line(1, &s);
     }
@@ -276,7 +281,7 @@ impl Reporter {
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(Colour::BoldRed, &format!("peex: error: {text}"));
+        let s = self.paint(Colour::BoldRed, &format!("peex: error: {}", sanitize(text)));
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
 
@@ -286,7 +291,10 @@ impl Reporter {
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(Colour::Yellow, &format!("peex: warning: {text}"));
+        let s = self.paint(
+            Colour::Yellow,
+            &format!("peex: warning: {}", sanitize(text)),
+        );
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
 
@@ -330,6 +338,24 @@ impl Reporter {
     }
 }
 
+/// Escapes control characters (ESC, BEL, CR, …) so that a name or message coming from a
+/// server or a plugin cannot drive the user's terminal: `a\u{1b}[2Jb` is shown as
+/// `a\u{1b}[2Jb`, not executed.
+pub fn sanitize(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 {
         one
@@ -356,6 +382,13 @@ pub fn human_bytes(b: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_from_servers_are_escaped() {
+        assert_eq!(super::sanitize("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(super::sanitize("ok ünï"), "ok ünï");
+        assert!(!super::sanitize("x\u{7}\ry").chars().any(char::is_control));
+    }
+
     #[test]
     fn bytes_for_people() {
         assert_eq!(super::human_bytes(0), "0 B");

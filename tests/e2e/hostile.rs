@@ -212,26 +212,18 @@ fn nul_in_name_is_refused() {
 }
 
 #[test]
-fn file_named_dot_or_dotdot_is_refused() {
-    // A *file* (or symlink) called `.` or `..` is a lie, not a self/parent pseudo-entry.
-    refused_listing(&with_good(file_line(b"..")), &["unsafe name"]);
-    refused_listing(&with_good(file_line(b".")), &["unsafe name"]);
-    refused_listing(
-        &with_good(line(
-            &format!("type=OS.unix=slink:/;modify={MODIFY};"),
-            b"..",
-        )),
-        &["unsafe name"],
-    );
-}
-
-#[test]
-fn dir_entries_dot_and_dotdot_are_skipped_not_followed() {
-    // Some servers list `.` and `..` as plain `type=dir`: pseudo-entries, never followed,
-    // never deleted.
+fn dot_and_dotdot_entries_are_skipped_not_followed() {
+    // `.` and `..` are self/parent pseudo-entries whatever type the server gives them: never
+    // returned, so never followed, deleted or overwritten.
     let mut raw = file_line(b"a.txt");
     raw.extend(dir_line(b"."));
     raw.extend(dir_line(b".."));
+    raw.extend(file_line(b".."));
+    raw.extend(file_line(b"."));
+    raw.extend(line(
+        &format!("type=OS.unix=slink:/;modify={MODIFY};"),
+        b"..",
+    ));
     let c = hostile_sub_listing(&raw);
     let r = c.run(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -244,6 +236,24 @@ fn dir_entries_dot_and_dotdot_are_skipped_not_followed() {
     // the only delete is the obsolete file
     let deletes: Vec<&String> = cmds.iter().filter(|c| c.starts_with("DELE")).collect();
     assert_eq!(deletes, ["DELE /www/old.txt"], "{cmds:#?}");
+}
+
+#[test]
+fn name_with_cr_is_refused_before_any_change() {
+    // FTP cannot name such a file in a command (CR ends the line): refuse the listing, rather
+    // than plan a delete that can only fail half-way through the delete phase.
+    refused_listing(&with_good(file_line(b"x\ry")), &["unsafe name", "CR"]);
+    refused_listing(&with_good(file_line(b"x\r")), &["unsafe name", "CR"]);
+}
+
+#[test]
+fn name_listed_twice_is_an_error() {
+    // Which one is real? Neither is deleted nor overwritten.
+    let mut raw = file_line(b"a.txt");
+    raw.extend(file_line(b"dup"));
+    raw.extend(dir_line(b"dup"));
+    refused_listing(&raw, &["dup", "twice"]);
+    refused_listing(&with_good(file_line(b"a.txt")), &["a.txt", "twice"]);
 }
 
 // ---- broken listing lines ----
@@ -484,4 +494,22 @@ fn refused_stor_fails_without_deletes() {
     for (p, _) in &want {
         assert!(!files.contains_key(p), "{p} exists after a refused upload");
     }
+}
+
+#[test]
+fn escape_sequences_in_server_names_never_reach_the_terminal() {
+    // A valid (if hostile) name: an alien file whose name would clear the screen.
+    let srv = FakeFtp::builder()
+        .file("/www/a\u{1b}[2Jb.txt", b"x", MODIFY)
+        .start();
+    let c = Case::new(srv);
+    put(&c.src, "index.html", b"<h1>hi</h1>\n", MTIME);
+    let r = c.run(&["-d", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        !r.all().contains('\u{1b}'),
+        "raw ESC printed: {:?}",
+        r.all()
+    );
+    assert!(r.stdout.contains("a\\u{1b}[2Jb.txt"), "{}", r.all());
 }

@@ -408,12 +408,14 @@ impl Session {
             "STOR" => return self.stor(arg, &script),
             "MFMT" => {
                 let (ts, path) = arg.split_once(' ').unwrap_or((arg, ""));
-                match lock(&self.state).files.get_mut(path) {
+                let mut st = lock(&self.state);
+                let is_dir = st.is_dir(path);
+                match st.files.get_mut(path) {
                     Some(f) => {
                         f.modify = ts.to_owned();
                         format!("213 Modify={ts}; {path}")
                     }
-                    None if lock(&self.state).is_dir(path) => format!("213 Modify={ts}; {path}"),
+                    None if is_dir => format!("213 Modify={ts}; {path}"),
                     None => format!("550 {path}: No such file or directory"),
                 }
             }

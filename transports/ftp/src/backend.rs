@@ -116,7 +116,9 @@ impl RemoteFs for FtpFs {
             )
             .temporary());
         }
-        parse_mlsd(&data)
+        let entries = parse_mlsd(&data)?;
+        crate::lister::refuse_duplicates(&entries)?;
+        Ok(entries)
     }
 
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {

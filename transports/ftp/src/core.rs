@@ -151,7 +151,9 @@ pub fn map_io(io: std::io::Error, op: Op) -> Error {
             | K::UnexpectedEof
             | K::Interrupted
             | K::NotConnected
-    );
+    ) || (io.kind() == K::ConnectionRefused && op != Op::Connect);
+    // (A refused *data* connection — a passive port that closed — is worth a retry on a
+    // fresh session; a refused control connection means the server is not there.)
     let kind = if op == Op::Connect {
         ErrorKind::ConnectionFailed
     } else {
@@ -704,6 +706,11 @@ mod tests {
         assert!(e.message().contains("timed out"));
         let e = map_io(Io::from(K::ConnectionRefused), Op::Connect);
         assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
+        assert!(!e.is_temporary());
+        let e = map_io(Io::from(K::ConnectionRefused), Op::List);
+        assert!(e.is_temporary(), "refused data connection");
+        let e = map_io(Io::from(K::UnexpectedEof), Op::Upload);
+        assert!(e.is_temporary());
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let e = map_io(Io::new(K::InvalidData, tls), Op::Connect);
         assert_eq!(e.kind(), ErrorKind::HostIdentity);

@@ -34,11 +34,26 @@ pub fn parse_mlsd(data: &[u8]) -> Result<Vec<Entry>> {
                 ),
             )
         })?;
-        if let Some(e) = parse_mlsd_line(line)? {
+        // One CR was the line end; another one belongs to the name (and is refused).
+        if let Some(e) = parse_line(line)? {
             entries.push(e);
         }
     }
     Ok(entries)
+}
+
+/// Refuses a listing that names the same entry twice (which of the two is real?): an error
+/// of kind [`ErrorKind::Protocol`]. Used by `FtpFs::list`, so the engine never plans from an
+/// ambiguous listing.
+pub(crate) fn refuse_duplicates(entries: &[Entry]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    match entries.iter().find(|e| !seen.insert(e.name.as_str())) {
+        Some(e) => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("the MLSD listing names {:?} twice", e.name),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Parses one MLSD line: `fact=value;fact=value; name`.
@@ -46,15 +61,20 @@ pub fn parse_mlsd(data: &[u8]) -> Result<Vec<Entry>> {
 /// - Fact names are case-insensitive; the facts end at the first space and the rest of the
 ///   line is the name, which may contain spaces, `;` and `=`. A trailing CR is ignored.
 /// - `type` is required: `file` gives [`EntryKind::File`], `dir` [`EntryKind::Dir`], `cdir`
-///   and `pdir` (and `type=dir` named `.` or `..`) give `Ok(None)`, anything else
-///   (`OS.unix=slink:…`, …) [`EntryKind::Other`]. A file or other entry named `.` or `..`
-///   is an [`ErrorKind::InvalidName`] error.
+///   and `pdir` (and the names `.` and `..`, whatever their type) give `Ok(None)`, anything
+///   else (`OS.unix=slink:…`, …) [`EntryKind::Other`].
 /// - Files need `size` and `modify`; `modify` (`YYYYMMDDhhmmss[.sss]`, UTC) is truncated to
 ///   whole seconds. A missing or malformed fact is an error of kind [`ErrorKind::Protocol`].
-/// - The name must pass [`validate_name`] (error of kind [`ErrorKind::InvalidName`]).
+/// - The name must pass [`validate_name`] and hold no CR or LF, which no FTP command can
+///   carry (error of kind [`ErrorKind::InvalidName`]).
 pub fn parse_mlsd_line(line: &str) -> Result<Option<Entry>> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
+    parse_line(line)
+}
+
+/// [`parse_mlsd_line`] of a line whose end (CRLF) is already removed.
+fn parse_line(line: &str) -> Result<Option<Entry>> {
     let Some((facts, name)) = line.split_once(' ') else {
         return Err(bad_line(line, "no space between facts and name"));
     };
@@ -103,12 +123,16 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<Entry>> {
     let Some(kind) = kind else {
         return Ok(None); // cdir / pdir
     };
-    if (name == "." || name == "..") && kind == EntryKind::Dir {
-        // A sloppy server's self/parent pseudo-entries listed as plain `type=dir`. A *file*
-        // (or symlink, …) called `.` or `..` is no pseudo-entry: `validate_name` refuses it.
+    if name == "." || name == ".." {
         return Ok(None);
     }
     validate_name(name)?;
+    if name.contains(['\r', '\n']) {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            format!("refusing unsafe name {name:?}: name contains CR or LF (no FTP command can name it)"),
+        ));
+    }
     let entry = match kind {
         EntryKind::File => Entry {
             name: name.to_owned(),
@@ -185,13 +209,7 @@ mod tests {
         assert_eq!(parse("type=CDIR; ."), None);
         assert_eq!(parse("type=dir; ."), None);
         assert_eq!(parse("type=dir; .."), None);
-        for l in [
-            "type=file;size=1;modify=20200913122640; ..",
-            "type=file;size=1;modify=20200913122640; .",
-            "type=OS.unix=slink:/;modify=20200913122640; ..",
-        ] {
-            assert_eq!(err(l).kind(), ErrorKind::InvalidName, "{l}");
-        }
+        assert_eq!(parse("type=file;size=1;modify=20200913122640; .."), None);
     }
 
     #[test]
@@ -226,7 +244,7 @@ mod tests {
     #[test]
     fn unsafe_names_are_errors() {
         let t = "type=file;size=1;modify=20200913122640;";
-        for name in ["a/b", "../etc", "a\\b", "a\0b", "/etc/passwd", ""] {
+        for name in ["a/b", "../etc", "a\\b", "a\0b", "/etc/passwd", "", "a\rb"] {
             let e = err(&format!("{t} {name}"));
             assert_eq!(e.kind(), ErrorKind::InvalidName, "{name:?}: {e}");
         }
@@ -293,5 +311,17 @@ mod tests {
         assert!(e.message().contains("not UTF-8"));
         let e = parse_mlsd(b"type=file;size=3; x\r\n").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol);
+        // a CR before the CRLF belongs to the name
+        let e = parse_mlsd(b"type=file;size=3;modify=20200913122640; x\r\r\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName, "{e}");
+        let e =
+            parse_mlsd(b"type=file;size=3;modify=20200913122640; x\rDELE /etc\r\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName, "{e}");
+        // the same name twice (even as two kinds) is ambiguous
+        let v =
+            parse_mlsd(b"type=file;size=3;modify=20200913122640; x\r\ntype=dir; x\r\n").unwrap();
+        let e = refuse_duplicates(&v).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert!(e.message().contains("twice"), "{e}");
     }
 }
