@@ -502,6 +502,24 @@ fn wrong_password_gives_one_clear_line_and_never_prints_it() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(srv.root().join("a.txt").exists());
+    // and from ~/.netrc ($NETRC names it)
+    let netrc = tmp.path().join("netrc");
+    fs::write(
+        &netrc,
+        format!(
+            "machine elsewhere login x password y\nmachine 127.0.0.1 login {} password {}\n",
+            srv.user(),
+            srv.password()
+        ),
+    )
+    .unwrap();
+    put(tmp.path(), "src/b.txt", b"b", 1_600_000_000);
+    let r = peex_env(
+        &[cfg.to_str().unwrap()],
+        &[("NETRC", netrc.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(srv.root().join("b.txt").exists());
 }
 
 #[test]

@@ -38,6 +38,16 @@ pub fn peex(args: &[&str]) -> Run {
 /// Runs peex with `args` and extra environment variables.
 pub fn peex_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new(peex_bin());
+    // The suites run again with PEEX_E2E_JOBS=1 and =8 (scripts/test): same assertions,
+    // one connection or eight, unless the test chose its own.
+    if let Ok(jobs) = std::env::var("PEEX_E2E_JOBS") {
+        let sync = args
+            .first()
+            .is_some_and(|a| !["check", "plugins", "transports"].contains(a));
+        if sync && !args.iter().any(|a| *a == "-j" || a.starts_with("--jobs")) {
+            c.args(["-j", jobs.as_str()]);
+        }
+    }
     c.args(args)
         .env_remove("PEEX_PASSWORD")
         .env_remove("NETRC")
