@@ -3,7 +3,6 @@
 use peex_core::{Entry, EntryKind, Error, ErrorKind, RelPath, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 /// The local path of `rel` below `root`.
 pub fn local_path(root: &Path, rel: &RelPath) -> PathBuf {
@@ -15,20 +14,7 @@ pub fn local_path(root: &Path, rel: &RelPath) -> PathBuf {
 }
 
 /// Whole seconds since the epoch of a file time, sub-second part dropped (floor).
-pub fn secs(t: std::time::SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => {
-            let d = e.duration();
-            let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            if d.subsec_nanos() > 0 {
-                -s - 1
-            } else {
-                -s
-            }
-        }
-    }
-}
+pub use peex_local::system_time_secs as secs;
 
 /// One local directory's entries. Symbolic links are followed (a link to a file is uploaded
 /// as that file); broken links and special files come back as [`EntryKind::Other`], which
@@ -107,11 +93,7 @@ pub fn check_source(root: &Path) -> std::result::Result<(), String> {
 
 /// Sets a local file's modification time (used by `srcutime`).
 pub fn set_mtime(path: &Path, mtime: i64) -> Result<()> {
-    let t = if mtime >= 0 {
-        UNIX_EPOCH + std::time::Duration::from_secs(mtime.unsigned_abs())
-    } else {
-        UNIX_EPOCH - std::time::Duration::from_secs(mtime.unsigned_abs())
-    };
+    let t = peex_local::secs_to_system_time(mtime);
     let f = fs::File::options()
         .write(true)
         .open(path)
