@@ -323,3 +323,45 @@ fn conformance_suite_passes_on_the_dynamically_loaded_transport() {
         &|rel| fs::read(root.join(rel)).ok(),
     );
 }
+
+#[test]
+fn readme_filter_plugin_example_builds_loads_and_stays_under_50_lines() {
+    let ws = peex_tests::plugins::workspace();
+    let readme = fs::read_to_string(ws.join("plugins/README.md")).unwrap();
+    let block = |lang: &str| -> String {
+        let start = readme
+            .find(&format!("```{lang}\n"))
+            .unwrap_or_else(|| panic!("no {lang} block"))
+            + lang.len()
+            + 4;
+        let len = readme[start..].find("```").unwrap();
+        readme[start..start + len].to_owned()
+    };
+    let (toml, rust) = (block("toml"), block("rust"));
+    let lines = toml.lines().count() + rust.lines().count();
+    assert!(lines < 50, "the example has {lines} lines");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("no-tmp");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    // The README assumes a peex checkout next to the plugin's directory.
+    let root = format!("{}/", ws.canonicalize().unwrap().display());
+    let toml = toml.replace("../peex/", &root) + "\n[workspace]\n";
+    fs::write(dir.join("Cargo.toml"), toml).unwrap();
+    fs::write(dir.join("src/lib.rs"), rust).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(&dir)
+        .args(["build", "--offline", "--quiet"])
+        .env("CARGO_TARGET_DIR", ws.join("target/readme-plugin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README example does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = ws.join("target/readme-plugin/debug/libpeex_no_tmp.so");
+    let r = peex(&["plugins", "--plugin", lib.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("filter no-tmp"), "{}", r.all());
+}
