@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     match parse_str(text, Path::new("/fuzz/site.peex"), Format::Ini) {
         Ok(cfg) => {
             assert!(cfg.transport == "local" || !cfg.host.is_empty());
-            assert!(cfg.jobs.is_none_or(|j| (1..=MAX_JOBS as usize).contains(&j)));
+            assert!(cfg
+                .jobs
+                .is_none_or(|j| (1..=MAX_JOBS as usize).contains(&j)));
             assert!(cfg.port != Some(0));
             let _ = format!("{cfg:?}");
         }

@@ -252,17 +252,41 @@ impl<'a> Pool<'a> {
         errors
     }
 
-    /// Runs `f` on one open connection (opening one if none is).
-    pub fn with_first<T>(&mut self, f: impl FnOnce(&mut dyn RemoteFs) -> Result<T>) -> Result<T> {
-        if let Some(c) = self.slots.iter_mut().flatten().next() {
-            return f(c.as_mut());
+    /// Runs `f` on one open connection (opening one if none is). A temporary error drops
+    /// that connection and retries `f` on a new one, as the [`RetryPolicy`] says.
+    pub fn with_first<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn RemoteFs) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0u32;
+        loop {
+            let slot = match self.slots.iter().position(Option::is_some) {
+                Some(i) => i,
+                None => {
+                    let c = connect_retrying(self.connect, self.retry)?;
+                    let Some(first) = self.slots.first_mut() else {
+                        return Err(Error::new(ErrorKind::Unexpected, "the pool has no slots"));
+                    };
+                    *first = Some(c);
+                    0
+                }
+            };
+            let Some(c) = self.slots[slot].as_mut() else {
+                return Err(Error::new(
+                    ErrorKind::Unexpected,
+                    "the pool lost a connection",
+                ));
+            };
+            match f(c.as_mut()) {
+                Err(e) if e.is_temporary() && attempt < self.retry.retries => {
+                    self.slots[slot] = None;
+                    backoff(self.retry, attempt);
+                    attempt += 1;
+                    self.retried.fetch_add(1, Ordering::Relaxed);
+                }
+                r => return r,
+            }
         }
-        let mut c = (self.connect)()?;
-        let r = f(c.as_mut());
-        if let Some(slot) = self.slots.first_mut() {
-            *slot = Some(c);
-        }
-        r
     }
 
     /// Closes every connection politely.
@@ -353,6 +377,25 @@ fn worker<T, F>(
             }
         }
         queue.done();
+    }
+}
+
+/// Opens a connection, retrying temporary failures (resets, timeouts, 421, too many
+/// connections) with backoff as `retry` says; other failures are returned at once.
+pub fn connect_retrying(connect: &Connector<'_>, retry: RetryPolicy) -> Result<Box<dyn RemoteFs>> {
+    let mut attempt = 0u32;
+    loop {
+        match connect() {
+            Ok(c) => return Ok(c),
+            Err(e)
+                if (e.is_temporary() || e.kind() == ErrorKind::RateLimited)
+                    && attempt < retry.retries =>
+            {
+                backoff(retry, attempt);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -503,6 +546,37 @@ mod tests {
         assert!(o.errors[0].is_temporary());
         assert_eq!(o.calls, 3, "one try and two retries");
         assert_eq!(o.retried, 2);
+    }
+
+    #[test]
+    fn first_connection_and_probe_are_retried() {
+        let connects = AtomicU32::new(0);
+        let calls = Arc::new(AtomicU32::new(0));
+        let fail: Arc<FailFn> = Arc::new(|n| (n == 0).then(reset));
+        let connector = || -> Result<Box<dyn RemoteFs>> {
+            if connects.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(Error::new(ErrorKind::ConnectionFailed, "reset").temporary());
+            }
+            Ok(Box::new(Fake {
+                calls: calls.clone(),
+                fail: fail.clone(),
+            }))
+        };
+        let policy = RetryPolicy {
+            retries: 2,
+            base_delay: Duration::from_millis(1),
+        };
+        let first = connect_retrying(&connector, policy).unwrap();
+        assert_eq!(connects.load(Ordering::SeqCst), 3);
+        let mut pool = Pool::new(first, 2, &connector, policy);
+        let p = RelPath::parse("x").unwrap();
+        pool.with_first(|fs| fs.delete(&p)).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "probe retried once");
+        assert_eq!(connects.load(Ordering::SeqCst), 4, "on a fresh connection");
+        let refused = || -> Result<Box<dyn RemoteFs>> {
+            Err(Error::new(ErrorKind::AuthFailed, "530 Login incorrect"))
+        };
+        assert!(connect_retrying(&refused, policy).is_err());
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     };
     let connect = connector(job.dry_run);
-    let first = connect().map_err(|e| connect_stop(&e, &job.display_dest))?;
+    let first = crate::pool::connect_retrying(&connect, job.retry)
+        .map_err(|e| connect_stop(&e, &job.display_dest))?;
     let caps = first.capabilities();
     out.detail(
         2,

@@ -4,7 +4,7 @@
 //!
 //! - `random_cuts_never_break_the_invariants`: a short seeded series in the normal test
 //!   run. Each round mutates a tree of about 60 files in 8 directories, syncs it through the
-//!   cutting proxy (`--retries 2 -j 4`), and checks: no file at its final name holds content
+//!   cutting proxy (`--retries 0..=2 -j 4`), and checks: no file at its final name holds content
 //!   the source never had for that path (no partial uploads), nothing vanished that the plan
 //!   did not delete (and nothing at all when the run reported errors before the deletes),
 //!   protected files never vanish; then one clean run (no proxy) makes the tree equal to the
@@ -357,6 +357,8 @@ struct Figures {
     faulty_connections: u64,
     connections: u64,
     nonzero: u64,
+    /// Exit code -> runs.
+    codes: BTreeMap<i32, u64>,
     retries: u64,
     /// Temporary files found on the server right after a faulty run (interrupted uploads).
     temps_left: u64,
@@ -405,8 +407,11 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
                 },
             );
             let cfg = w.config("faulty.peex", proxy.port(), "timeout=10");
+            // 0 to 2 retries: with none, a cut usually fails the run, which must then
+            // delete nothing.
+            let retries = w.rng.below(3).to_string();
             let t = peex_deadline(
-                &["--retries", "2", "-j", "4", cfg.to_str().unwrap()],
+                &["--retries", &retries, "-j", "4", cfg.to_str().unwrap()],
                 Duration::from_secs(300),
             );
             let stats = proxy.stats();
@@ -426,6 +431,7 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
             if t.run.code != 0 {
                 fig.nonzero += 1;
             }
+            *fig.codes.entry(t.run.code).or_default() += 1;
             fig.temps_left += w.remote().0.keys().filter(|p| is_temp(p)).count() as u64;
             let bad = violations(&w, &before, &t.run);
             if verbose || !bad.is_empty() {
@@ -478,7 +484,7 @@ fn soak() {
     let fig = random_rounds(seed, n, std::env::var_os("PEEX_SOAK_VERBOSE").is_some());
     println!(
         "SOAK seed {seed}: {} rounds, {} faulty runs, {} proxied connections, {} faulty, {} cuts, \
-         {} non-zero exits, {} retries seen, {} temp files left by faulty runs, \
+         {} non-zero exits (exit code: runs {:?}), {} retries seen, {} temp files left by faulty runs, \
          {} invariant violations, slowest run {:?}, total {:?}",
         fig.rounds,
         fig.faulty_runs,
@@ -486,6 +492,7 @@ fn soak() {
         fig.faulty_connections,
         fig.cuts,
         fig.nonzero,
+        fig.codes,
         fig.retries,
         fig.temps_left,
         fig.violations.len(),

@@ -447,9 +447,32 @@ impl Wire {
     }
 
     /// Runs a command that sends data to us (`MLSD path`) and returns all of it.
+    ///
+    /// The command goes out before the data connection is made, so the TCP handshake
+    /// overlaps the command's round trip; and a plain data connection is half-closed at once
+    /// (we never send on it), so the server's lingering close does not wait for us.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
-        let mut data = self.open_data()?;
+        self.settle()?;
+        let addr = match self.prefetched.take() {
+            Some(a) => a,
+            None => self.fresh_passive()?,
+        };
         self.write_lines(&[line.to_owned()])?;
+        let tcp = match tcp_connect(&addr, self.timeout) {
+            Ok(t) => t,
+            Err(e) => return Err(self.after_failed_data_connect(e, op)),
+        };
+        let mut data = match &self.data_tls {
+            None => {
+                let _ = tcp.shutdown(Shutdown::Write);
+                Stream::Plain(tcp)
+            }
+            Some(tls) => {
+                let conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
+                    .map_err(|e| Error::new(ErrorKind::Protocol, format!("TLS: {e}")))?;
+                Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
+            }
+        };
         let first = self.read_reply(op)?;
         if !(100..200).contains(&first.code) {
             // Refused (or an immediate 2xx without data, which we accept as empty).
@@ -475,6 +498,29 @@ impl Wire {
         }
         self.prefetch_passive()?;
         Ok(buf)
+    }
+
+    /// The command was sent but its data connection could not be made: the server either
+    /// refused the command (its reply is on the way: return it) or is waiting for a
+    /// connection that will not come (then this session is out of step: a temporary error,
+    /// so the pool drops it and retries on a fresh one).
+    fn after_failed_data_connect(&mut self, e: std::io::Error, op: Op) -> Error {
+        let tcp = match self.reader.get_ref() {
+            Stream::Plain(t) => t.try_clone().ok(),
+            Stream::Tls(t) => t.get_ref().try_clone().ok(),
+            Stream::Closed => None,
+        };
+        if let Some(t) = &tcp {
+            let _ = t.set_read_timeout(Some(Duration::from_secs(2)));
+        }
+        let reply = self.read_reply(op);
+        if let Some(t) = &tcp {
+            let _ = t.set_read_timeout(Some(self.timeout));
+        }
+        match reply {
+            Ok(r) if !r.is_ok() => r.error(op),
+            _ => map_io(e, op).temporary(),
+        }
     }
 
     /// Stores exactly `size` bytes from `src` with `STOR abs`; returns the final reply.
