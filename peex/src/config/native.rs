@@ -469,7 +469,7 @@ mod tests {
             (r.action, r.scope, r.applies_to),
             (Action::Ignore, Scope::Name, AppliesTo::Files)
         );
-        assert_eq!(r.origin, "/sites/mysite.ron:26");
+        assert_eq!(r.origin, "/sites/mysite.ron:27");
         assert_eq!(cfg.rules[0].action, Action::Protect);
         assert_eq!(cfg.rules[0].scope, Scope::Path);
         assert_eq!(
