@@ -271,7 +271,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
     if let Some(n) = pool.shrunk_to {
         out.warn(&format!(
-            "the server limited connections: continued with {n} instead of {}",
+            "could not open more connections (the server limited or refused them): \
+             continued with {n} instead of {}",
             job.jobs
         ));
     }
@@ -518,8 +519,16 @@ fn transfer_phase(
             _ => initial.push(t),
         }
     }
-    // Directories first, so that their content can start early.
-    initial.sort_by_key(|t| !matches!(t, Transfer::Mkdir(_)));
+    // Directories first, so that their content can start early; then the largest files,
+    // so that a big file does not start last and keep one connection busy at the end.
+    let order = |t: &Transfer| match t {
+        Transfer::Mkdir(_) => (0, std::cmp::Reverse(0)),
+        Transfer::Upload(u) => (1, std::cmp::Reverse(u.size)),
+    };
+    initial.sort_by_key(order);
+    for children in waiting.values_mut() {
+        children.sort_by_key(order);
+    }
     let nonce = AtomicU64::new(0);
     pool.run(initial, |fs, task, queue| match task {
         Transfer::Mkdir(p) => {
