@@ -42,9 +42,6 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
         "connect and log in",
         format!("ok ({} ms)", t0.elapsed().as_millis()),
     );
-    for (what, value) in fs.server_info() {
-        line(&what, value);
-    }
     let caps = fs.capabilities();
     line("set times (advertised)", caps.set_mtime.describe());
     line(
@@ -74,6 +71,10 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
         ok &= probe(fs.as_mut(), method != MtimeMethod::Unsupported);
     } else {
         line("probe", "skipped (--no-probe)");
+    }
+    // After the probe: its transfers tell whether TLS data connections resume the session.
+    for (what, value) in fs.server_info() {
+        line(&what, value);
     }
     let (opened, limit) = connection_limit(job);
     line(

@@ -645,3 +645,84 @@ fn check_says_when_times_cannot_be_set() {
         "the probe left something"
     );
 }
+
+fn ftps_site(srv: Proftpd, extra: &str) -> Site {
+    let ca = srv
+        .ca_file()
+        .expect("a TLS server has a CA")
+        .display()
+        .to_string();
+    let s = site_with(
+        srv,
+        &format!("transport=ftps\nca_file={ca}\n{extra}"),
+        "keep=protect",
+    );
+    small_tree(&s.src);
+    s.remote_put("alien.txt", b"alien", 1_500_000_000);
+    s.remote_put("keep.txt", b"k", 1_500_000_000);
+    s
+}
+
+#[test]
+fn ftps_sync_verifies_the_certificate_and_reuses_the_tls_session() {
+    // proftpd's default: data connections must resume the control connection's TLS session
+    let s = ftps_site(ProftpdBuilder::new().tls(true).start(), "");
+    let r = s.run(&["-j", "3"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &|p: &str| p == "keep.txt");
+    assert!(!s.dest().join("alien.txt").exists());
+    let cmds = s.srv.commands_settled();
+    assert!(
+        cmds.iter().any(|c| c.command == "AUTH"),
+        "no AUTH TLS: {cmds:?}"
+    );
+    assert!(cmds.iter().any(|c| c.command == "PROT" && c.arg == "P"));
+    let r = peex(&["check", "-j", "1", s.cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("TLSv1_2"), "{}", r.all());
+    assert!(
+        r.stdout.contains("resume the control connection's session"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn ftps_refuses_an_unknown_certificate_unless_verification_is_turned_off() {
+    let srv = ProftpdBuilder::new().tls(true).start();
+    let s = site_with(srv, "transport=ftps", "");
+    small_tree(&s.src);
+    let r = s.run(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(!s.dest().join("index.html").exists());
+    let text = fs::read_to_string(&s.cfg).unwrap();
+    fs::write(
+        &s.cfg,
+        text.replace("transport=ftps", "transport=ftps\ntls_verify=false"),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let r = s.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stderr.contains("TLS certificate verification"),
+            "warned every run: {}",
+            r.all()
+        );
+    }
+    assert_same_tree(&s.src, &s.dest(), &none);
+}
+
+#[test]
+fn implicit_ftps_works() {
+    let srv = ProftpdBuilder::new().implicit_tls(true).start();
+    let s = ftps_site(srv, "implicit_tls=true");
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &|p: &str| p == "keep.txt");
+    let cmds = s.srv.commands_settled();
+    assert!(
+        !cmds.iter().any(|c| c.command == "AUTH"),
+        "implicit TLS sent AUTH: {cmds:?}"
+    );
+}

@@ -45,6 +45,7 @@ pub struct ProftpdBuilder {
     deny: Vec<String>,
     max_clients_per_user: Option<u32>,
     tls: bool,
+    implicit_tls: bool,
     deny_upload_dirs: Vec<String>,
     hide_facts: bool,
     extra: Vec<String>,
@@ -76,6 +77,13 @@ impl ProftpdBuilder {
     /// this server ([`Proftpd::ca_file`]).
     pub fn tls(mut self, on: bool) -> Self {
         self.tls = on;
+        self
+    }
+
+    /// Implicit TLS (`TLSOptions UseImplicitSSL`): TLS from the first byte, as on port 990.
+    pub fn implicit_tls(mut self, on: bool) -> Self {
+        self.implicit_tls = on;
+        self.tls |= on;
         self
     }
 
@@ -206,7 +214,15 @@ impl Proftpd {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", proftpd.display()));
             let mut child = Some(child);
-            if wait_for(Duration::from_secs(10), || greets(port).then_some(())).is_some() {
+            // An implicit-TLS server says nothing in clear text: it is up when it accepts.
+            let up = |port: u16| {
+                if b.implicit_tls {
+                    TcpStream::connect(("127.0.0.1", port)).is_ok()
+                } else {
+                    greets(port)
+                }
+            };
+            if wait_for(Duration::from_secs(10), || up(port).then_some(())).is_some() {
                 return Proftpd {
                     child,
                     dir,
@@ -486,7 +502,13 @@ TimeoutNoTransfer     600
   TLSRSACertificateKeyFile {d}/server.key
   TLSVerifyClient     off
   TLSLog              {d}/tls.log
-</IfModule>"#
+  {implicit}
+</IfModule>"#,
+            implicit = if b.implicit_tls {
+                "TLSOptions          UseImplicitSSL"
+            } else {
+                ""
+            }
         );
     }
     for l in &b.extra {

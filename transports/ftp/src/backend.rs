@@ -312,6 +312,16 @@ impl RemoteFs for FtpFs {
         ];
         if let Some(t) = &self.s.wire.tls_summary {
             v.push(("TLS".to_owned(), t.clone()));
+            v.push((
+                "TLS session reuse".to_owned(),
+                match self.s.wire.last_data_handshake {
+                    Some(rustls::HandshakeKind::Resumed) => {
+                        "data connections resume the control connection's session".to_owned()
+                    }
+                    Some(k) => format!("data connection handshake: {k:?} (not resumed)"),
+                    None => "no data connection made yet".to_owned(),
+                },
+            ));
         }
         v
     }

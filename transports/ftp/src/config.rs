@@ -47,6 +47,9 @@ pub struct FtpConfig {
     /// Forces how modification times are set (option `mtime_method`:
     /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
+    /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
+    /// `AUTH TLS`; the default port is then 990.
+    pub implicit_tls: bool,
 }
 
 impl FtpConfig {
@@ -63,11 +66,11 @@ impl FtpConfig {
         if site.host.trim().is_empty() {
             return Err(Error::new(ErrorKind::ConfigInvalid, "ftp: no host given"));
         }
-        if site.bool_option("implicit_tls", false)? {
+        let implicit_tls = site.bool_option("implicit_tls", false)?;
+        if implicit_tls && !tls {
             return Err(Error::new(
                 ErrorKind::ConfigInvalid,
-                "implicit_tls is not supported (the FTP library offers it only as deprecated \
-                 code); use the ftps scheme, which negotiates TLS explicitly (AUTH TLS)",
+                "implicit_tls applies to the ftps scheme only",
             ));
         }
         let mtime_method = match site.option("mtime_method") {
@@ -89,7 +92,8 @@ impl FtpConfig {
         };
         Ok(FtpConfig {
             host: site.host.trim().to_owned(),
-            port: site.port.unwrap_or(21),
+            // Implicit TLS listens on its own port (990) unless told otherwise.
+            port: site.port.unwrap_or(if implicit_tls { 990 } else { 21 }),
             user,
             password: site.password.clone().unwrap_or_default(),
             root: site.root.clone(),
@@ -103,6 +107,7 @@ impl FtpConfig {
             ca_file,
             passive_nat_workaround: site.bool_option("passive_nat_workaround", true)?,
             mtime_method,
+            implicit_tls,
         })
     }
 }
@@ -194,6 +199,12 @@ mod tests {
         assert!(FtpConfig::from_site(&s, false).is_err());
         let mut s = site();
         s.options.insert("implicit_tls".into(), "yes".into());
-        assert!(FtpConfig::from_site(&s, true).is_err());
+        assert!(
+            FtpConfig::from_site(&s, false).is_err(),
+            "implicit TLS on plain ftp"
+        );
+        let c = FtpConfig::from_site(&s, true).unwrap();
+        assert!(c.implicit_tls);
+        assert_eq!(c.port, 990);
     }
 }

@@ -271,12 +271,15 @@ impl Session {
     /// greeting, `USER`, `PASS`, `TYPE I` and `FEAT` go out in one write.
     pub fn open(cfg: &FtpConfig, tls: Option<DataTls>) -> Result<Session> {
         let tcp = tcp_connect(&cfg.host, cfg.port, cfg.timeout)?;
-        let (mut wire, greeting) = Wire::new(tcp, cfg.timeout)?;
+        let (mut wire, greeting) = match (&tls, cfg.implicit_tls) {
+            (Some(t), true) => Wire::new_implicit(tcp, cfg.timeout, t.clone())?,
+            _ => Wire::new(tcp, cfg.timeout)?,
+        };
         if greeting.code != 220 {
             return Err(greeting.error(Op::Connect));
         }
         wire.nat_workaround = cfg.passive_nat_workaround;
-        if let Some(tls) = tls {
+        if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
         let user = if cfg.user.is_empty() {

@@ -15,7 +15,10 @@
 //! (`EPSV` when offered, else `PASV`, whose address is replaced by the control connection's
 //! unless `passive_nat_workaround=false`).
 //!
-//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `passive_nat_workaround`,
+//! - `ftps` with `implicit_tls=true`: TLS from the first byte (no `AUTH TLS`), port 990 by
+//!   default.
+//!
+//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `passive_nat_workaround`,
 //! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set).
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines

@@ -119,6 +119,8 @@ pub struct Wire {
     data_tls: Option<DataTls>,
     /// The TLS version and cipher suite of the control connection, once secured.
     pub tls_summary: Option<String>,
+    /// Whether the last TLS data connection resumed the control connection's session.
+    pub last_data_handshake: Option<rustls::HandshakeKind>,
 }
 
 /// Opens a TCP connection with a connect timeout, then read/write timeouts.
@@ -145,8 +147,32 @@ impl Wire {
             prefetch: true,
             data_tls: None,
             tls_summary: None,
+            last_data_handshake: None,
         };
         let greeting = w.read_reply(Op::Connect)?;
+        Ok((w, greeting))
+    }
+
+    /// Implicit TLS: wraps a fresh control socket in TLS before anything is read, then reads
+    /// the greeting (through TLS) and sends `PBSZ 0` and `PROT P`.
+    pub fn new_implicit(tcp: TcpStream, timeout: Duration, tls: DataTls) -> Result<(Wire, Reply)> {
+        let peer = tcp.peer_addr().map_err(|e| map_io(e, Op::Connect))?.ip();
+        let mut w = Wire {
+            reader: BufReader::new(Stream::Plain(tcp)),
+            peer,
+            timeout,
+            owed: VecDeque::new(),
+            prefetched: None,
+            epsv: true,
+            nat_workaround: true,
+            prefetch: true,
+            data_tls: None,
+            tls_summary: None,
+            last_data_handshake: None,
+        };
+        w.handshake(&tls)?;
+        let greeting = w.read_reply(Op::Connect)?;
+        w.protect_data(tls)?;
         Ok((w, greeting))
     }
 
@@ -156,6 +182,24 @@ impl Wire {
         if r.code != 234 {
             return Err(r.error(Op::Connect));
         }
+        self.handshake(&tls)?;
+        self.protect_data(tls)
+    }
+
+    /// `PBSZ 0` and `PROT P`: data connections are encrypted too, resuming this session.
+    fn protect_data(&mut self, tls: DataTls) -> Result<()> {
+        let replies = self.batch(&["PBSZ 0".to_owned(), "PROT P".to_owned()], Op::Connect)?;
+        for r in replies {
+            if !r.is_ok() {
+                return Err(r.error(Op::Connect));
+            }
+        }
+        self.data_tls = Some(tls);
+        Ok(())
+    }
+
+    /// Moves the control socket into TLS and completes the handshake.
+    fn handshake(&mut self, tls: &DataTls) -> Result<()> {
         if !self.reader.buffer().is_empty() {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -189,13 +233,6 @@ impl Wire {
                 .unwrap_or_default()
         ));
         self.reader = BufReader::new(Stream::Tls(Box::new(s)));
-        let replies = self.batch(&["PBSZ 0".to_owned(), "PROT P".to_owned()], Op::Connect)?;
-        for r in replies {
-            if !r.is_ok() {
-                return Err(r.error(Op::Connect));
-            }
-        }
-        self.data_tls = Some(tls);
         Ok(())
     }
 
@@ -484,6 +521,9 @@ impl Wire {
         }
         let mut buf = Vec::new();
         let read = (&mut data).take(MAX_DATA).read_to_end(&mut buf);
+        if let Stream::Tls(t) = &data {
+            self.last_data_handshake = t.conn.handshake_kind();
+        }
         drop(data);
         let last = self.read_reply(op)?;
         match read {
@@ -549,6 +589,9 @@ impl Wire {
             }
             _ => Ok(()),
         };
+        if let Stream::Tls(t) = &data {
+            self.last_data_handshake = t.conn.handshake_kind();
+        }
         let copied = match handshake {
             Ok(()) => copy_exact(src, &mut data, size),
             Err(e) => Err(map_io(e, Op::Upload)),
