@@ -438,6 +438,27 @@ unsafe fn report(
     unsafe { ((*host).error_set)(err, status, flags, PeexStr::new(msg)) };
 }
 
+thread_local! {
+    /// True while this thread runs plugin code inside [`guard`].
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics caught by [`guard`]: their
+/// message reaches the host through the error slot, and the host reports it with the plugin
+/// and the operation. Panics elsewhere go to the previous hook as before. (A cdylib has its
+/// own copy of std, so this hook is the plugin's, not the host's.)
+fn quiet_panics_in_guard() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUARD.with(|g| g.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f`, catching panics, and turns the outcome into a status (filling `err`).
 /// Returns `(status, panicked)`.
 ///
@@ -448,7 +469,11 @@ unsafe fn guard(
     err: *mut PeexErrorSlot,
     f: impl FnOnce() -> Result<(), Fail>,
 ) -> (PeexStatus, bool) {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    quiet_panics_in_guard();
+    let was = IN_GUARD.with(|g| g.replace(true));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(was));
+    match outcome {
         Ok(Ok(())) => (PEEX_OK, false),
         Ok(Err(Fail::Status(s))) => (if s == PEEX_OK { PEEX_CANCELLED } else { s }, false),
         Ok(Err(Fail::Core(e))) => {
