@@ -227,6 +227,11 @@ fn a_panicking_transport_plugin_is_reported_and_no_deletes_run() {
         "the panic message is reported: {}",
         r.all()
     );
+    assert!(
+        !r.stderr.contains("thread '"),
+        "a raw panic banner leaked: {}",
+        r.all()
+    );
     assert!(d.srv.root().join("alien.txt").exists(), "a delete ran");
 }
 
@@ -298,6 +303,11 @@ fn filter_plugins_take_part_and_a_panicking_decide_stops_deletes() {
     assert_ne!(r.code, 0, "{}", r.all());
     assert_ne!(r.code, 101, "peex itself panicked: {}", r.all());
     assert!(r.stderr.contains("panicked in decide"), "{}", r.all());
+    assert!(
+        !r.stderr.contains("thread '"),
+        "a raw panic banner leaked: {}",
+        r.all()
+    );
     assert!(
         dest.join("alien2.txt").exists(),
         "a delete ran after a filter panicked"
