@@ -160,7 +160,7 @@ pub fn map_io(io: std::io::Error, op: Op) -> Error {
         ErrorKind::Unexpected
     };
     let msg = match io.kind() {
-        K::WouldBlock | K::TimedOut => format!("timed out: {io}"),
+        K::WouldBlock | K::TimedOut => "timed out: the server did not answer in time".to_owned(),
         _ => io.to_string(),
     };
     Error::new(kind, msg)
