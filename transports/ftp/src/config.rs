@@ -14,6 +14,7 @@ pub const OPTIONS: &[&str] = &[
     "tls_verify",
     "ca_file",
     "passive_nat_workaround",
+    "pipeline_passive",
     "mtime_method",
     "implicit_tls",
 ];
@@ -47,6 +48,9 @@ pub struct FtpConfig {
     /// Forces how modification times are set (option `mtime_method`:
     /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
+    /// Send a listing's next `EPSV` in the same write as its `MLSD` (option
+    /// `pipeline_passive`, default true; turn off for a server that mishandles it).
+    pub pipeline_passive: bool,
     /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
     /// `AUTH TLS`; the default port is then 990.
     pub implicit_tls: bool,
@@ -106,6 +110,7 @@ impl FtpConfig {
             tls_verify,
             ca_file,
             passive_nat_workaround: site.bool_option("passive_nat_workaround", true)?,
+            pipeline_passive: site.bool_option("pipeline_passive", true)?,
             mtime_method,
             implicit_tls,
         })

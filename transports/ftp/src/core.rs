@@ -279,6 +279,7 @@ impl Session {
             return Err(greeting.error(Op::Connect));
         }
         wire.nat_workaround = cfg.passive_nat_workaround;
+        wire.pipeline_passive = cfg.pipeline_passive;
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }

@@ -18,7 +18,8 @@
 //! - `ftps` with `implicit_tls=true`: TLS from the first byte (no `AUTH TLS`), port 990 by
 //!   default.
 //!
-//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `passive_nat_workaround`,
+//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
+//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`), `passive_nat_workaround`,
 //! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set).
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
