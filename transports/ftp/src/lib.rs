@@ -24,8 +24,9 @@
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
 //! commands whose replies do not decide the next one: an upload is `STOR` to a temporary
-//! name, then `MFMT`, `RNFR`, `RNTO` and the next transfer's `EPSV` in one write (about three
-//! round trips per file); a listing reuses the `EPSV` asked for after the previous transfer.
+//! name, an `MLST` of it (the stored size is checked: a cut data connection can still earn a
+//! `226`), then `MFMT`, `RNFR`, `RNTO` and the next transfer's `EPSV` in one write (four round
+//! trips per file); a listing's `MLSD` goes out with the next listing's `EPSV` (two).
 //! (suppaftp, the first choice, offers no way to pipeline.)
 //!
 //! Files: `config.rs` (options), `core.rs` (login, FEAT, the one error-mapping function),

@@ -4,7 +4,9 @@
 //! do not decide what comes next in one write and reads their replies afterwards, in order:
 //! the tail of an upload (`MFMT`, `RNFR`, `RNTO`) goes out together, and the passive address
 //! of the *next* transfer (`EPSV`) is asked for in the same write ("prefetched"), so an upload
-//! costs about three round trips (connect, `STOR`…`226`, the tail) instead of seven.
+//! costs four round trips (connect, `STOR`…`226`, the size check, the tail) instead of eight,
+//! and a listing two (its `MLSD` carries the next `EPSV`; the data connection is made while
+//! the command travels).
 //!
 //! Every reply the server owes is tracked in a queue; any command first reads the replies
 //! still owed, so the conversation never gets out of step. A prefetched passive address that
