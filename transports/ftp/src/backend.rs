@@ -221,10 +221,12 @@ impl RemoteFs for FtpFs {
             return Ok(MtimeMethod::Unsupported);
         }
         let root = self.abs(&RelPath::root());
-        let modify = self
-            .s
-            .fact(&root, "modify")?
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("{root}: no such directory")))?;
+        let modify = match self.s.root_modify.take() {
+            Some(m) => m,
+            None => self.s.fact(&root, "modify")?.ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("{root}: no such directory"))
+            })?,
+        };
         let secs = parse_ftp_time(&modify).ok_or_else(|| {
             Error::new(
                 ErrorKind::Protocol,

@@ -259,6 +259,8 @@ pub struct Session {
     pub wire: Wire,
     /// The server's greeting (for `peex check`).
     pub greeting: String,
+    /// The root directory's `modify` fact as read at login, if it was.
+    pub root_modify: Option<String>,
     /// What FEAT said.
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
@@ -347,6 +349,7 @@ impl Session {
         let mut s = Session {
             wire,
             greeting: greeting.one_line(),
+            root_modify: None,
             features: Features::default(),
             root: String::new(),
         };
@@ -404,7 +407,11 @@ impl Session {
             abs.push('/');
         }
         let kind = match early {
-            Some(r) => mlst_fact(&r, &abs, "type")?,
+            Some(r) => {
+                // Keep the root's time: the check that times can be set reuses it.
+                self.root_modify = mlst_fact(&r, &abs, "modify").ok().flatten();
+                mlst_fact(&r, &abs, "type")?
+            }
             None => self.fact(&abs, "type")?,
         };
         match kind.map(|k| k.to_ascii_lowercase()) {
