@@ -138,10 +138,10 @@ pub fn tcp_connect(addr: &SocketAddr, timeout: Duration) -> std::io::Result<TcpS
 }
 
 impl Wire {
-    /// Wraps a connected control socket and reads the greeting.
-    pub fn new(tcp: TcpStream, timeout: Duration) -> Result<(Wire, Reply)> {
+    /// A control connection over `tcp`, nothing read yet.
+    fn bare(tcp: TcpStream, timeout: Duration) -> Result<Wire> {
         let peer = tcp.peer_addr().map_err(|e| map_io(e, Op::Connect))?.ip();
-        let mut w = Wire {
+        Ok(Wire {
             reader: BufReader::new(Stream::Plain(tcp)),
             peer,
             timeout,
@@ -154,7 +154,12 @@ impl Wire {
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
-        };
+        })
+    }
+
+    /// Wraps a connected control socket and reads the greeting.
+    pub fn new(tcp: TcpStream, timeout: Duration) -> Result<(Wire, Reply)> {
+        let mut w = Wire::bare(tcp, timeout)?;
         let greeting = w.read_reply(Op::Connect)?;
         Ok((w, greeting))
     }
@@ -162,21 +167,7 @@ impl Wire {
     /// Implicit TLS: wraps a fresh control socket in TLS before anything is read, then reads
     /// the greeting (through TLS) and sends `PBSZ 0` and `PROT P`.
     pub fn new_implicit(tcp: TcpStream, timeout: Duration, tls: DataTls) -> Result<(Wire, Reply)> {
-        let peer = tcp.peer_addr().map_err(|e| map_io(e, Op::Connect))?.ip();
-        let mut w = Wire {
-            reader: BufReader::new(Stream::Plain(tcp)),
-            peer,
-            timeout,
-            owed: VecDeque::new(),
-            prefetched: None,
-            epsv: true,
-            nat_workaround: true,
-            prefetch: true,
-            pipeline_passive: true,
-            data_tls: None,
-            tls_summary: None,
-            last_data_handshake: None,
-        };
+        let mut w = Wire::bare(tcp, timeout)?;
         w.handshake(&tls)?;
         let greeting = w.read_reply(Op::Connect)?;
         w.protect_data(tls)?;
