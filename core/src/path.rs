@@ -105,6 +105,14 @@ impl RelPath {
         }
     }
 
+    /// True if this path is `root` or lies below it (component-wise: `ab` is not below `a`).
+    pub fn is_within(&self, root: &RelPath) -> bool {
+        let (p, r) = (self.as_str(), root.as_str());
+        r.is_empty()
+            || p == r
+            || (p.len() > r.len() && p.starts_with(r) && p.as_bytes()[r.len()] == b'/')
+    }
+
     /// Iterates over the components.
     pub fn components(&self) -> impl Iterator<Item = &str> {
         self.0.split('/').filter(|c| !c.is_empty())
@@ -174,5 +182,15 @@ mod tests {
         assert_eq!(RelPath::root().under("/www/"), "/www");
         assert_eq!(RelPath::root().under("/"), "/");
         assert_eq!(p.under(""), "/a/b/c.txt");
+    }
+
+    #[test]
+    fn within_checks_component_boundaries() {
+        let r = RelPath::parse("a/b").unwrap();
+        assert!(RelPath::parse("a/b").unwrap().is_within(&r));
+        assert!(RelPath::parse("a/b/c").unwrap().is_within(&r));
+        assert!(!RelPath::parse("a/bc").unwrap().is_within(&r));
+        assert!(!RelPath::parse("a").unwrap().is_within(&r));
+        assert!(r.is_within(&RelPath::root()));
     }
 }

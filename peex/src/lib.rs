@@ -30,7 +30,6 @@ use peex_core::{Filter, Transport};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The whole program: parses the command line, runs, and returns the exit code.
 pub fn run() -> ExitCode {
@@ -202,10 +201,7 @@ fn resolve(
         filters.push(f);
     }
 
-    let mut params = cfg.to_site_params();
-    if params.timeout.is_zero() {
-        params.timeout = Duration::from_secs(30);
-    }
+    let params = cfg.to_site_params();
     if params.option("host_key_check") == Some("false") {
         out.warn("SSH host key checking is OFF for this site (host_key_check: false)");
     }

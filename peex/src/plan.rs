@@ -272,15 +272,7 @@ pub fn plan_removal(dir: &RelPath, remote: &[Entry], rules: &dyn Decide) -> Resu
 /// Orders directory removals deepest first, and drops every directory that is an ancestor
 /// of (or equal to) a kept path.
 pub fn order_rmdirs(mut dirs: Vec<RelPath>, kept: &[RelPath]) -> Vec<RelPath> {
-    let keeps = |d: &RelPath| {
-        kept.iter().any(|k| {
-            k == d
-                || (k.as_str().len() > d.as_str().len()
-                    && k.as_str().starts_with(d.as_str())
-                    && k.as_str().as_bytes()[d.as_str().len()] == b'/')
-        })
-    };
-    dirs.retain(|d| !keeps(d));
+    dirs.retain(|d| !kept.iter().any(|k| k.is_within(d)));
     dirs.sort_by(|a, b| b.depth().cmp(&a.depth()).then_with(|| a.cmp(b)));
     dirs.dedup();
     dirs

@@ -126,6 +126,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }],
         |fs, task, queue| scan(job, out, fs, task, queue, &acc, &skipped_local),
     );
+    // Local entries that could not be read: their remote counterparts are unaffected (they
+    // cannot be named there either), so they are only reported.
     for s in lock(&skipped_local).iter() {
         out.warn(s);
     }
@@ -169,15 +171,10 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     let mut failed = !scan_errors.is_empty();
-    if !lock(&skipped_local).is_empty() {
-        // Entries we could not read locally: their remote counterparts are unaffected, so
-        // this is only reported.
-    }
-
     // ---- conflicts: remove what is in the way (only if the scan was complete) ----
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
-        if kept.iter().any(|k| is_within(k, root)) {
+        if kept.iter().any(|k| k.is_within(root)) {
             blocked_roots.insert(root.clone());
         }
     }
@@ -293,12 +290,6 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// True if `p` is `root` or below it.
-fn is_within(p: &RelPath, root: &RelPath) -> bool {
-    let (p, r) = (p.as_str(), root.as_str());
-    p == r || (p.len() > r.len() && p.starts_with(r) && p.as_bytes()[r.len()] == b'/')
 }
 
 fn no_mtime_stop(dest: &str) -> Stop {
@@ -621,13 +612,5 @@ mod tests {
         let long = "é".repeat(127);
         let t = temp_path(&RelPath::parse(&long).unwrap(), 1).unwrap();
         assert!(t.name().len() <= 255);
-    }
-
-    #[test]
-    fn within_checks_component_boundaries() {
-        let r = RelPath::parse("a/b").unwrap();
-        assert!(is_within(&RelPath::parse("a/b").unwrap(), &r));
-        assert!(is_within(&RelPath::parse("a/b/c").unwrap(), &r));
-        assert!(!is_within(&RelPath::parse("a/bc").unwrap(), &r));
     }
 }
