@@ -89,6 +89,8 @@ def markdown(meta, records, tools):
         f"{tr['bytes'] / 2**20:.1f} MiB, seed {tr['seed']}")
     add(f"- change before (c): {meta['change']} (seed = run number, same for every tool)")
     add(f"- link: {meta['link']}")
+    if meta.get('caches'):
+        add(f"- caches: {meta['caches']}")
     add(f"- runs: {runs} per tool and phase, interleaved (run 1 of every tool, then run 2, …); "
         "every run starts from a fresh copy of the tree and an empty dest")
     if meta.get("note"):

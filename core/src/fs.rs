@@ -154,6 +154,23 @@ impl fmt::Debug for SiteParams {
     }
 }
 
+/// One file for [`RemoteFs::upload_stream`]: the arguments of
+/// [`RemoteFs::upload_replace`], and the caller's name for it.
+pub struct ReplaceJob<'a> {
+    /// The caller's identifier, handed back with the job's outcome.
+    pub id: usize,
+    /// The temporary name, in the same directory as `path`, used by no one else.
+    pub tmp: RelPath,
+    /// The final name.
+    pub path: RelPath,
+    /// The content: exactly `size` bytes.
+    pub src: Box<dyn Read + 'a>,
+    /// The number of bytes `src` yields.
+    pub size: u64,
+    /// The modification time to set (whole seconds since the epoch, UTC), if any.
+    pub mtime: Option<i64>,
+}
+
 /// One open connection to a remote tree, rooted at [`SiteParams::root`].
 ///
 /// This trait *is* the contract between the engine and every backend, built-in or plugin.
@@ -196,6 +213,26 @@ pub trait RemoteFs: Send {
     /// Creating an existing directory succeeds.
     fn mkdir(&mut self, path: &RelPath) -> Result<()>;
 
+    /// Creates the directories `paths`, in order (a parent comes before its children), as
+    /// [`RemoteFs::mkdir`] would, and returns one result per directory attempted, in order.
+    /// The list is shorter than `paths` only after a temporary error: the connection may
+    /// be unusable, so the transport stops there. A transport may send them all before reading
+    /// any reply (FTP pipelines `MKD`): a directory whose parent failed then fails too.
+    ///
+    /// The default calls [`RemoteFs::mkdir`] for each in turn.
+    fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(paths.len());
+        for p in paths {
+            let r = self.mkdir(p);
+            let stop = matches!(&r, Err(e) if e.is_temporary());
+            results.push(r);
+            if stop {
+                break;
+            }
+        }
+        results
+    }
+
     /// Removes the empty directory `path`.
     /// Removing a missing directory succeeds; removing a non-empty one is an error (kind
     /// [`ErrorKind::DirectoryNotEmpty`] where the server says so).
@@ -229,6 +266,44 @@ pub trait RemoteFs: Send {
         }
         self.rename(tmp, path)
             .map_err(|e| e.with_op("rename into place", path))
+    }
+
+    /// Uploads files one after the other, each as [`RemoteFs::upload_replace`] would: takes
+    /// the next job from `next` until it returns `None`, and reports each job's outcome
+    /// through `done` (with the job's `id`) exactly once.
+    ///
+    /// - A job reported `Ok` is complete: in place under its final name, with its time set.
+    ///   A job's error promises what [`RemoteFs::upload_replace`]'s does: `path` untouched
+    ///   or complete.
+    /// - A transport may overlap the jobs to save round trips (FTP sends a file's size check
+    ///   and the previous file's rename in front of the next file's transfer), so outcomes
+    ///   may be reported a job or two late, and in any order.
+    /// - After a temporary error the connection may be unusable: the transport reports every
+    ///   job it has taken (those whose outcome is unknown with a temporary error), takes no
+    ///   more, and returns that error. `Ok` means `next` ran dry and everything taken was
+    ///   reported. After a permanent error (a refused name, say) it goes on.
+    /// - The jobs name different files whose directories exist.
+    ///
+    /// The default calls [`RemoteFs::upload_replace`] for each job in turn.
+    fn upload_stream<'a>(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        while let Some(mut j) = next() {
+            let r = self.upload_replace(&j.tmp, &j.path, &mut j.src, j.size, j.mtime);
+            let stop = match &r {
+                Err(e) if e.is_temporary() => {
+                    Some(Error::new(e.kind(), e.message().to_owned()).temporary())
+                }
+                _ => None,
+            };
+            done(j.id, r);
+            if let Some(e) = stop {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Sets the modification time of `path` to `mtime` (whole seconds since the epoch, UTC).

@@ -106,7 +106,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     }
     let job = sync::SyncJob {
         source: cfg.source.clone(),
-        transport: site.transport.as_ref(),
+        transport: site.transport.clone(),
         params: site.params,
         decide: &decide,
         jobs,

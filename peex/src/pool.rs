@@ -21,11 +21,73 @@
 use peex_core::{Error, ErrorKind, RemoteFs, Result};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Opens one new connection.
 pub type Connector<'a> = dyn Fn() -> Result<Box<dyn RemoteFs>> + Sync + 'a;
+
+/// Opens one new connection from a background thread (owns what it needs).
+pub type OwnedConnector = dyn Fn() -> Result<Box<dyn RemoteFs>> + Send + Sync + 'static;
+
+/// Connections opened in the background by [`Pool::warm_up`]: how many are still on their
+/// way, and those that arrived and no worker has taken yet.
+#[derive(Default)]
+struct Arrivals {
+    state: Mutex<ArrivalState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct ArrivalState {
+    pending: usize,
+    ready: Vec<Box<dyn RemoteFs>>,
+    /// Background connects that failed (the server limits connections, say).
+    refused: usize,
+}
+
+impl Arrivals {
+    fn deliver(&self, c: Result<Box<dyn RemoteFs>>) {
+        let mut st = lock(&self.state);
+        st.pending -= 1;
+        // A failed background connect is counted and dropped: a worker that still needs
+        // a connection connects itself, and meets the error (a limit, say) where the pool
+        // knows what to do.
+        match c {
+            Ok(c) => st.ready.push(c),
+            Err(_) => st.refused += 1,
+        }
+        self.cv.notify_all();
+    }
+
+    fn try_take(&self) -> Option<Box<dyn RemoteFs>> {
+        lock(&self.state).ready.pop()
+    }
+
+    /// For a worker without a connection: waits for a background connection while one is
+    /// on its way. `None` when none is (connect yourself) or when `wave_over` says the wave
+    /// has no work left, so a slow connect never holds up the end of a wave.
+    fn wait(&self, wave_over: impl Fn() -> bool) -> Option<Box<dyn RemoteFs>> {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(c) = st.ready.pop() {
+                return Some(c);
+            }
+            if st.pending == 0 || wave_over() {
+                return None;
+            }
+            st = self
+                .cv
+                .wait_timeout(st, Duration::from_millis(5))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    fn pending(&self) -> usize {
+        lock(&self.state).pending
+    }
+}
 
 /// How often and how patiently temporary errors are retried.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +111,8 @@ struct QueueState<T> {
     items: VecDeque<T>,
     in_flight: usize,
     live_workers: usize,
+    /// Workers whose running task reported progress ([`Queue::progress`]).
+    progressed: Vec<std::thread::ThreadId>,
 }
 
 /// The task queue of one wave; tasks push follow-up tasks through it.
@@ -70,6 +134,7 @@ impl<T> Queue<T> {
                 items: items.into(),
                 in_flight: 0,
                 live_workers: workers,
+                progressed: Vec::new(),
             }),
             cv: Condvar::new(),
         }
@@ -106,6 +171,32 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Called by a long task (a stream of uploads) that got something done: if it then
+    /// fails with a temporary error, its retry budget starts afresh, so a connection that
+    /// breaks now and then does not end a task that keeps making progress.
+    pub fn progress(&self) {
+        let me = std::thread::current().id();
+        let mut st = lock(&self.state);
+        if !st.progressed.contains(&me) {
+            st.progressed.push(me);
+        }
+    }
+
+    /// True (once) if the calling worker's task reported progress.
+    fn take_progress(&self) -> bool {
+        let me = std::thread::current().id();
+        let mut st = lock(&self.state);
+        let before = st.progressed.len();
+        st.progressed.retain(|t| *t != me);
+        st.progressed.len() != before
+    }
+
+    /// True when no task is queued or running: the wave is over.
+    fn finished(&self) -> bool {
+        let st = lock(&self.state);
+        st.items.is_empty() && st.in_flight == 0
+    }
+
     /// Gives a task back and retires the calling worker, unless it is the last one.
     /// Returns the task when the worker must keep it (it is the last).
     fn retire(&self, item: T) -> Option<T> {
@@ -132,9 +223,8 @@ pub struct Pool<'a> {
     down: AtomicBool,
     /// Retries made so far (all waves).
     retried: AtomicU64,
-    /// Open every worker's connection at the start of the next wave, in parallel, instead
-    /// of when it first has a task (a listing wave soon needs them all).
-    pub eager: bool,
+    /// Connections being opened in the background ([`Pool::warm_up`]).
+    arrivals: Arc<Arrivals>,
 }
 
 /// Shared state of the workers of one wave.
@@ -172,7 +262,30 @@ impl<'a> Pool<'a> {
             shrunk_to: None,
             down: AtomicBool::new(false),
             retried: AtomicU64::new(0),
-            eager: false,
+            arrivals: Arc::default(),
+        }
+    }
+
+    /// Starts opening every missing connection now, each in a thread of its own, instead
+    /// of when a worker first has a task (a listing wave soon needs them all). Workers of
+    /// later waves take them as they arrive; a wave whose work is done ends without waiting
+    /// for one still on its way (a server may take a moment to accept a connection).
+    pub fn warm_up(&mut self, connect: Arc<OwnedConnector>) {
+        let missing = self.slots.iter().filter(|s| s.is_none()).count();
+        if missing == 0 {
+            return;
+        }
+        lock(&self.arrivals.state).pending += missing;
+        for _ in 0..missing {
+            let (connect, arrivals) = (connect.clone(), self.arrivals.clone());
+            let spawned = std::thread::Builder::new()
+                .name("peex-connect".into())
+                .spawn(move || arrivals.deliver(connect()));
+            if spawned.is_err() {
+                // No thread: the worker connects itself when it needs to.
+                self.arrivals
+                    .deliver(Err(Error::new(ErrorKind::Unexpected, "no thread")));
+            }
         }
     }
 
@@ -215,21 +328,35 @@ impl<'a> Pool<'a> {
         };
         let connect = self.connect;
         let retry = self.retry;
-        let eager = std::mem::take(&mut self.eager);
+        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
+            match self.arrivals.try_take() {
+                Some(c) => *slot = Some(c),
+                None => break,
+            }
+        }
+        let arrivals = &*self.arrivals;
         std::thread::scope(|s| {
             for slot in self.slots.iter_mut() {
                 let (queue, shared, work) = (&queue, &shared, &work);
                 s.spawn(move || {
-                    if eager && slot.is_none() {
-                        // A failure here is not reported: the worker tries again (and
-                        // retires if the server limits connections) when it needs one.
-                        *slot = connect().ok();
+                    if slot.is_none() && arrivals.pending() > 0 {
+                        match arrivals.wait(|| queue.finished()) {
+                            Some(c) => *slot = Some(c),
+                            // The wave is over, and no task can come any more.
+                            None if queue.finished() => return,
+                            None => {}
+                        }
                     }
                     worker(slot, queue, work, connect, retry, shared);
                 });
             }
         });
         let retired = *lock(&shared.retired);
+        let refused = lock(&self.arrivals.state).refused;
+        if refused > 0 && retired == 0 {
+            let live = self.slots.iter().filter(|s| s.is_some()).count();
+            self.shrunk_to = Some(live.max(1));
+        }
         if retired > 0 {
             let live = self.slots.iter().filter(|s| s.is_some()).count();
             self.shrunk_to = Some(live.max(1));
@@ -289,9 +416,13 @@ impl<'a> Pool<'a> {
         }
     }
 
-    /// Closes every connection politely.
+    /// Closes every connection politely (those still being opened are dropped when they
+    /// arrive, or when the process ends).
     pub fn quit(&mut self) {
         for c in self.slots.iter_mut().flatten() {
+            let _ = c.quit();
+        }
+        while let Some(mut c) = self.arrivals.try_take() {
             let _ = c.quit();
         }
     }
@@ -351,7 +482,11 @@ fn worker<T, F>(
                     }
                 },
             };
-            match work(conn.as_mut(), &item, queue) {
+            let result = work(conn.as_mut(), &item, queue);
+            if queue.take_progress() {
+                attempt = 0;
+            }
+            match result {
                 Ok(()) => {
                     shared.failed_in_a_row.store(0, Ordering::Relaxed);
                     break;
@@ -609,6 +744,108 @@ mod tests {
             text.iter()
                 .any(|t| t.contains("49 operations not attempted")),
             "{text:?}"
+        );
+    }
+
+    fn never_fails() -> Arc<FailFn> {
+        Arc::new(|_| None)
+    }
+
+    #[test]
+    fn a_wave_does_not_wait_for_a_slow_background_connect() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let fake = {
+            let calls = calls.clone();
+            move || -> Box<dyn RemoteFs> {
+                Box::new(Fake {
+                    calls: calls.clone(),
+                    fail: never_fails(),
+                })
+            }
+        };
+        let first = fake();
+        let slow = {
+            let fake = fake.clone();
+            Arc::new(move || -> Result<Box<dyn RemoteFs>> {
+                std::thread::sleep(Duration::from_secs(3));
+                Ok(fake())
+            })
+        };
+        let connector = || -> Result<Box<dyn RemoteFs>> { Ok(fake()) };
+        let mut pool = Pool::new(first, 4, &connector, RetryPolicy::default());
+        pool.warm_up(slow);
+        let started = std::time::Instant::now();
+        let items: Vec<RelPath> = (0..20)
+            .map(|i| RelPath::parse(&format!("f{i}")).unwrap())
+            .collect();
+        let errors = pool.run(items, |fs, p, _| fs.delete(p));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 20);
+        // The first connection did the work; the three still connecting were not waited for.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the wave waited for the slow connects: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_task_that_makes_progress_gets_a_fresh_retry_budget() {
+        // A long task that breaks its connection five times, getting something done each
+        // time: with two retries per task it would fail without the progress rule.
+        let calls = Arc::new(AtomicU32::new(0));
+        let outcome = {
+            let connector = || -> Result<Box<dyn RemoteFs>> {
+                Ok(Box::new(Fake {
+                    calls: calls.clone(),
+                    fail: never_fails(),
+                }))
+            };
+            let first = connector().unwrap();
+            let policy = RetryPolicy {
+                retries: 2,
+                base_delay: Duration::from_millis(1),
+            };
+            let mut pool = Pool::new(first, 1, &connector, policy);
+            let failures = AtomicU32::new(0);
+            let errors = pool.run(vec![()], |_, _, queue| {
+                queue.progress();
+                if failures.fetch_add(1, Ordering::SeqCst) < 5 {
+                    Err(reset())
+                } else {
+                    Ok(())
+                }
+            });
+            (errors, failures.load(Ordering::SeqCst))
+        };
+        assert!(outcome.0.is_empty(), "{:?}", outcome.0);
+        assert_eq!(outcome.1, 6, "five failures, then success");
+    }
+
+    #[test]
+    fn a_task_without_progress_still_runs_out_of_retries() {
+        let connector = || -> Result<Box<dyn RemoteFs>> {
+            Ok(Box::new(Fake {
+                calls: Arc::new(AtomicU32::new(0)),
+                fail: never_fails(),
+            }))
+        };
+        let first = connector().unwrap();
+        let policy = RetryPolicy {
+            retries: 2,
+            base_delay: Duration::from_millis(1),
+        };
+        let mut pool = Pool::new(first, 1, &connector, policy);
+        let attempts = AtomicU32::new(0);
+        let errors = pool.run(vec![()], |_, _, _| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Err(reset())
+        });
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            3,
+            "one try and two retries"
         );
     }
 }

@@ -7,15 +7,17 @@ use crate::exit::{Status, Stop};
 use crate::local::{self, local_path};
 use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, Upload, UploadReason, TEMP_PREFIX};
-use crate::pool::{Pool, Queue, RetryPolicy};
+use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
 use crate::readonly::ReadOnly;
-use peex_core::{Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, SiteParams, Transport};
+use peex_core::{
+    Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Everything one run needs.
@@ -23,7 +25,7 @@ pub struct SyncJob<'a> {
     /// The local source directory.
     pub source: PathBuf,
     /// The transport to open connections with.
-    pub transport: &'a dyn Transport,
+    pub transport: Arc<dyn Transport>,
     /// Connection parameters (root = dest).
     pub params: SiteParams,
     /// The ignore/protect decision.
@@ -74,6 +76,15 @@ struct Acc {
     conflict_roots: Vec<RelPath>,
 }
 
+/// A connector that owns what it needs, for connections opened in the background.
+fn owned_connector(job: &SyncJob<'_>) -> Arc<OwnedConnector> {
+    let (transport, params, dry) = (job.transport.clone(), job.params.clone(), job.dry_run);
+    Arc::new(move || -> peex_core::Result<Box<dyn RemoteFs>> {
+        let c = transport.connect(&params)?;
+        Ok(if dry { Box::new(ReadOnly(c)) } else { c })
+    })
+}
+
 /// Runs the sync. `Err` means a guard stopped the run before any change.
 pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let started = Instant::now();
@@ -114,7 +125,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     let mut pool = Pool::new(first, job.jobs, &connect, job.retry);
-    pool.eager = true;
+    pool.warm_up(owned_connector(job));
 
     // ---- scan: list both trees, plan every directory ----
     let acc = Mutex::new(Acc::default());
@@ -476,64 +487,96 @@ fn delete_phase(
     errors
 }
 
-#[derive(Clone)]
-enum Transfer {
-    Mkdir(RelPath),
-    Upload(Upload),
+/// The uploads of one run, shared by the connections' upload streams
+/// ([`RemoteFs::upload_stream`]): each stream takes the next file when it is ready for one,
+/// so the connections stay busy to the end and finish together.
+struct UploadQueue {
+    uploads: Vec<Upload>,
+    /// Temporary failures so far, per upload.
+    failures: Vec<AtomicU64>,
+    /// Uploads not taken yet (or handed back after a temporary failure), largest first.
+    todo: Mutex<std::collections::VecDeque<usize>>,
 }
 
-/// Creates directories and uploads files; a directory's content is queued when the
-/// directory has been created.
+impl UploadQueue {
+    fn new(uploads: Vec<Upload>) -> Self {
+        UploadQueue {
+            failures: uploads.iter().map(|_| AtomicU64::new(0)).collect(),
+            todo: Mutex::new((0..uploads.len()).collect()),
+            uploads,
+        }
+    }
+}
+
+/// Creates the new directories (parents first, pipelined on one connection), then uploads
+/// the files in batches over all connections, the largest first so that a big file does
+/// not start last and keep one connection busy at the end. Files inside a directory that
+/// could not be created are not attempted (the directory's error says why).
 fn transfer_phase(
     job: &SyncJob<'_>,
     pool: &mut Pool<'_>,
     out: &Reporter,
-    mkdirs: Vec<RelPath>,
-    uploads: Vec<Upload>,
+    mut mkdirs: Vec<RelPath>,
+    mut uploads: Vec<Upload>,
 ) -> Vec<Error> {
-    let new_dirs: BTreeSet<RelPath> = mkdirs.iter().cloned().collect();
-    let mut waiting: BTreeMap<RelPath, Vec<Transfer>> = BTreeMap::new();
-    let mut initial = Vec::new();
-    let tasks = mkdirs
-        .into_iter()
-        .map(Transfer::Mkdir)
-        .chain(uploads.into_iter().map(Transfer::Upload));
-    for t in tasks {
-        let path = match &t {
-            Transfer::Mkdir(p) => p,
-            Transfer::Upload(u) => &u.path,
-        };
-        match path.parent() {
-            Some(parent) if new_dirs.contains(&parent) => {
-                waiting.entry(parent).or_default().push(t)
-            }
-            _ => initial.push(t),
-        }
-    }
-    // Directories first, so that their content can start early; then the largest files,
-    // so that a big file does not start last and keep one connection busy at the end.
-    let order = |t: &Transfer| match t {
-        Transfer::Mkdir(_) => (0, std::cmp::Reverse(0)),
-        Transfer::Upload(u) => (1, std::cmp::Reverse(u.size)),
-    };
-    initial.sort_by_key(order);
-    for children in waiting.values_mut() {
-        children.sort_by_key(order);
-    }
-    let nonce = AtomicU64::new(0);
-    pool.run(initial, |fs, task, queue| match task {
-        Transfer::Mkdir(p) => {
-            fs.mkdir(p).map_err(|e| e.with_op("mkdir", p))?;
-            out.dir_created(p);
-            if let Some(children) = waiting.get(p) {
-                for c in children {
-                    queue.push(c.clone());
+    mkdirs.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+    let failed_dirs = Mutex::new(Vec::<RelPath>::new());
+    let failed = Mutex::new(Vec::new());
+    let mut errors = Vec::new();
+    if !mkdirs.is_empty() {
+        // One task: what is left of it after a temporary error is tried again.
+        let task = Mutex::new(mkdirs);
+        errors = pool.run(vec![task], |fs, task, _| {
+            let mut left = lock(task);
+            let results = fs.mkdir_batch(&left);
+            let mut failed_dirs = lock(&failed_dirs);
+            let mut done = 0;
+            let mut stop = None;
+            for (d, r) in left.iter().zip(results) {
+                match r {
+                    Ok(()) => out.dir_created(d),
+                    Err(e) if e.is_temporary() => {
+                        stop = Some(e.with_op("mkdir", d));
+                        break;
+                    }
+                    Err(e) => {
+                        // Only the topmost failure is reported: below it, all fail alike.
+                        if !failed_dirs.iter().any(|f| d.is_within(f)) {
+                            lock(&failed).push(e.with_op("mkdir", d));
+                        }
+                        failed_dirs.push(d.clone());
+                    }
                 }
+                done += 1;
             }
-            Ok(())
-        }
-        Transfer::Upload(u) => upload_one(job, fs, u, out, &nonce),
-    })
+            left.drain(..done);
+            stop.map_or(Ok(()), Err)
+        });
+    }
+    let failed_dirs = failed_dirs
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    uploads.retain(|u| !failed_dirs.iter().any(|d| u.path.is_within(d)));
+    uploads.sort_by_key(|u| std::cmp::Reverse(u.size));
+    let nonce = AtomicU64::new(0);
+    let streams = job.jobs.min(uploads.len());
+    let q = UploadQueue::new(uploads);
+    errors.extend(pool.run((0..streams).collect(), |fs, _, queue| {
+        upload_stream(job, fs, &q, queue, out, &nonce, &failed)
+    }));
+    let left = lock(&q.todo).len();
+    if left > 0 {
+        errors.push(Error::new(
+            ErrorKind::Unexpected,
+            format!("{left} files were not uploaded: every connection kept failing"),
+        ));
+    }
+    errors.extend(
+        failed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    errors
 }
 
 /// The temporary name an upload is written to: same directory, recognisable prefix.
@@ -550,37 +593,112 @@ fn temp_path(path: &RelPath, n: u64) -> peex_core::Result<RelPath> {
     path.parent().unwrap_or_default().join(&tmp)
 }
 
-fn upload_one(
+/// One connection's upload stream: takes files from `q` until none is left. A file that
+/// fails for good goes to `failed`; one that fails with a temporary error is handed back
+/// to `q` (up to the retry limit) for whichever stream is next, and the stream ends with
+/// the error so the pool reconnects (with a fresh retry budget if files went up since).
+fn upload_stream(
     job: &SyncJob<'_>,
     fs: &mut dyn RemoteFs,
-    u: &Upload,
+    q: &UploadQueue,
+    queue: &Queue<usize>,
     out: &Reporter,
     nonce: &AtomicU64,
+    failed: &Mutex<Vec<Error>>,
 ) -> peex_core::Result<()> {
-    let local = local_path(&job.source, &u.path);
-    let file = File::open(&local)
-        .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
-    let tmp = temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed))?;
-    let mut reader = Counting {
-        inner: file.take(u.size.saturating_add(1)),
-        out,
+    let tmps = std::cell::RefCell::new(BTreeMap::<usize, RelPath>::new());
+    let mut cleanup = Vec::new();
+    let mut uploaded = Vec::new();
+    let mut next = || -> Option<ReplaceJob<'_>> {
+        loop {
+            let id = lock(&q.todo).pop_front()?;
+            let u = &q.uploads[id];
+            let local = local_path(&job.source, &u.path);
+            let file = match File::open(&local) {
+                Ok(f) => f,
+                Err(e) => {
+                    lock(failed).push(
+                        Error::from(e)
+                            .with_op("open local file", local.display())
+                            .with_op("upload", &u.path),
+                    );
+                    continue;
+                }
+            };
+            let tmp = match temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed)) {
+                Ok(t) => t,
+                Err(e) => {
+                    lock(failed).push(e.with_op("upload", &u.path));
+                    continue;
+                }
+            };
+            tmps.borrow_mut().insert(id, tmp.clone());
+            return Some(ReplaceJob {
+                id,
+                tmp,
+                path: u.path.clone(),
+                src: Box::new(Counting {
+                    inner: file.take(u.size.saturating_add(1)),
+                    out,
+                }),
+                size: u.size,
+                mtime: (!job.srcutime).then_some(u.mtime),
+            });
+        }
     };
-    let mtime = (!job.srcutime).then_some(u.mtime);
-    if let Err(e) = fs.upload_replace(&tmp, &u.path, &mut reader, u.size, mtime) {
-        if !e.is_temporary() {
+    let mut done = |id: usize, r: peex_core::Result<()>| {
+        let u = &q.uploads[id];
+        let tmp = tmps.borrow_mut().remove(&id);
+        match r {
+            Ok(()) => uploaded.push(id),
+            Err(e) if e.is_temporary() => {
+                let n = q.failures[id].fetch_add(1, Ordering::Relaxed) + 1;
+                if n <= u64::from(job.retry.retries) {
+                    lock(&q.todo).push_front(id);
+                } else {
+                    lock(failed).push(e.with_op("upload", &u.path));
+                }
+            }
+            Err(e) => {
+                cleanup.extend(tmp);
+                lock(failed).push(e.with_op("upload", &u.path));
+            }
+        }
+    };
+    let streamed = fs.upload_stream(&mut next, &mut done);
+    if !uploaded.is_empty() {
+        queue.progress();
+    }
+    for id in uploaded {
+        let u = &q.uploads[id];
+        match finish_upload(job, fs, u) {
+            Ok(()) => {
+                out.progress_file();
+                out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+            }
+            // The file is in place but its local time was not set (srcutime): upload it
+            // again on another connection.
+            Err(e) if e.is_temporary() => lock(&q.todo).push_front(id),
+            Err(e) => lock(failed).push(e),
+        }
+    }
+    if streamed.is_ok() {
+        for tmp in cleanup {
             // Best effort; a temporary file left behind is removed by the next run.
             let _ = fs.delete(&tmp);
         }
-        return Err(e.with_op("upload", &u.path));
     }
+    streamed.map_err(|e| e.with_op("upload", "(connection)"))
+}
+
+/// After a successful upload: with `srcutime`, the local file takes the server's time.
+fn finish_upload(job: &SyncJob<'_>, fs: &mut dyn RemoteFs, u: &Upload) -> peex_core::Result<()> {
     if job.srcutime {
         let t = fs
             .get_mtime(&u.path)
             .map_err(|e| e.with_op("read mtime", &u.path))?;
-        local::set_mtime(&local, t)?;
+        local::set_mtime(&local_path(&job.source, &u.path), t)?;
     }
-    out.progress_file();
-    out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
     Ok(())
 }
 

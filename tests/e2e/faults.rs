@@ -397,12 +397,18 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
                 .wrapping_mul(1_000_003)
                 .wrapping_add(round * 10 + k)
                 .wrapping_add(1);
+            // Every other proxy also delays each chunk by 2 ms each way: a round trip of
+            // 2 ms or more puts the FTP uploads in their slow-link mode (the next EPSV sent
+            // right after the data, before the 226), which must hold up under cuts too.
+            let delay = Duration::from_millis(2 * (proxy_seed % 2));
             let proxy = FaultProxy::start(
                 w.srv.host(),
                 w.srv.port(),
                 FaultConfig {
                     control_max_bytes: 2048,
                     data_max_bytes: 16 * 1024,
+                    control_delay: delay,
+                    data_delay: delay,
                     ..FaultConfig::cutting(proxy_seed, 0.35, 0.15)
                 },
             );

@@ -17,7 +17,9 @@
 //! that [`check_empty_root`] must run first (as [`run_all`] does). A failed check panics with
 //! a message naming the check and what the contract says.
 
-use peex_core::{validate_name, Entry, EntryKind, ErrorKind, MtimeMethod, RelPath, RemoteFs};
+use peex_core::{
+    validate_name, Entry, EntryKind, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob,
+};
 
 /// What the checks get: a way to connect and a way to read stored bytes back.
 pub struct Ctx<'a> {
@@ -44,6 +46,8 @@ pub const CHECKS: &[Check] = &[
     ("empty_upload", check_empty_upload),
     ("nested", check_nested),
     ("upload_size_mismatch", check_upload_size_mismatch),
+    ("upload_stream", check_upload_stream),
+    ("mkdir_batch", check_mkdir_batch),
 ];
 
 /// Runs every check of [`CHECKS`] against an empty root.
@@ -358,5 +362,128 @@ pub fn check_upload_size_mismatch(ctx: &Ctx) {
     );
     upload(fs.as_mut(), "mm/ok", b"ok");
     assert_content(ctx, "mm/ok", b"ok");
+    quit(fs);
+}
+
+/// `upload_stream`: every job taken is reported exactly once; the ones reported `Ok` are in
+/// place with their content and time (an existing file is replaced, an empty and a large
+/// file work); a job whose directory does not exist fails for good without stopping the
+/// stream; no temporary name is left behind.
+pub fn check_upload_stream(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "st");
+    upload(
+        fs.as_mut(),
+        "st/old.txt",
+        b"old content, longer than the new one",
+    );
+    let times = fs.capabilities().set_mtime != MtimeMethod::Unsupported;
+    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
+        ("st/a.txt", b"alpha".to_vec()),
+        ("st/old.txt", b"new".to_vec()),
+        ("st/empty", Vec::new()),
+        ("st/missing/x.txt", b"nowhere".to_vec()),
+        ("st/large.bin", large),
+    ];
+    for i in 0..6 {
+        files.push((
+            ["st/f0", "st/f1", "st/f2", "st/f3", "st/f4", "st/f5"][i],
+            format!("file {i}").into_bytes(),
+        ));
+    }
+    let mut queue: std::collections::VecDeque<usize> = (0..files.len()).collect();
+    let mut next = || {
+        let id = queue.pop_front()?;
+        let (path, data) = &files[id];
+        let path = p(path);
+        let tmp = path
+            .parent()
+            .unwrap_or_default()
+            .join(&format!(".st-tmp-{id}"))
+            .unwrap_or_else(|e| panic!("temp name: {e}"));
+        Some(ReplaceJob {
+            id,
+            tmp,
+            path,
+            src: Box::new(&data[..]),
+            size: data.len() as u64,
+            mtime: times.then_some(1_500_000_000 + id as i64),
+        })
+    };
+    let mut outcomes: Vec<Vec<bool>> = vec![Vec::new(); files.len()];
+    let mut done = |id: usize, r: peex_core::Result<()>| {
+        if let Err(e) = &r {
+            assert!(
+                !e.is_temporary(),
+                "upload_stream: job {id} failed with a temporary error on a healthy server: {e}"
+            );
+        }
+        outcomes[id].push(r.is_ok());
+    };
+    fs.upload_stream(&mut next, &mut done)
+        .unwrap_or_else(|e| panic!("upload_stream on a healthy server failed: {e}"));
+    for (id, o) in outcomes.iter().enumerate() {
+        assert_eq!(
+            o.len(),
+            1,
+            "upload_stream must report job {id} exactly once: {o:?}"
+        );
+        let want_ok = files[id].0 != "st/missing/x.txt";
+        assert_eq!(
+            o[0],
+            want_ok,
+            "upload_stream: job {id} ({}) reported {}",
+            files[id].0,
+            if o[0] { "Ok" } else { "an error" }
+        );
+    }
+    let e = list(fs.as_mut(), "st");
+    for (id, (path, data)) in files.iter().enumerate() {
+        if *path == "st/missing/x.txt" {
+            continue;
+        }
+        assert_content(ctx, path, data);
+        let name = path.trim_start_matches("st/");
+        let entry = must_find(&e, name, "st");
+        assert_eq!(entry.size, data.len() as u64, "size of {path}");
+        if times {
+            assert_eq!(
+                entry.mtime,
+                Some(1_500_000_000 + id as i64),
+                "mtime of {path}"
+            );
+        }
+    }
+    assert!(
+        !e.iter().any(|x| x.name.starts_with(".st-tmp")),
+        "upload_stream left temporary names behind: {:?}",
+        e.iter().map(|x| &x.name).collect::<Vec<_>>()
+    );
+    quit(fs);
+}
+
+/// `mkdir_batch`: creates parents before children, succeeds on an existing directory, and
+/// gives one result per directory.
+pub fn check_mkdir_batch(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "mb");
+    let dirs: Vec<RelPath> = ["mb", "mb/a", "mb/a/b", "mb/c", "mb/a/b/d"]
+        .iter()
+        .map(|d| p(d))
+        .collect();
+    let results = fs.mkdir_batch(&dirs);
+    assert_eq!(results.len(), dirs.len(), "one result per directory");
+    for (d, r) in dirs.iter().zip(&results) {
+        if let Err(e) = r {
+            panic!("mkdir_batch {d}: {e}");
+        }
+    }
+    let e = list(fs.as_mut(), "mb/a/b");
+    assert_eq!(must_find(&e, "d", "mb/a/b").kind, EntryKind::Dir);
+    assert_eq!(
+        must_find(&list(fs.as_mut(), "mb"), "c", "mb").kind,
+        EntryKind::Dir
+    );
     quit(fs);
 }

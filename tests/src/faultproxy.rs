@@ -125,6 +125,10 @@ pub struct FaultConfig {
     pub data_max_bytes: u64,
     /// Cut or stall.
     pub fault: Fault,
+    /// Added to every chunk forwarded on a control connection, each way (a slow link).
+    pub control_delay: Duration,
+    /// Added to every chunk forwarded on a data connection, each way.
+    pub data_delay: Duration,
 }
 
 impl FaultConfig {
@@ -137,6 +141,19 @@ impl FaultConfig {
             control_max_bytes: 0,
             data_max_bytes: 0,
             fault: Fault::Cut,
+            control_delay: Duration::ZERO,
+            data_delay: Duration::ZERO,
+        }
+    }
+
+    /// A pass-through proxy that delays every chunk it forwards by `control` on control
+    /// connections and `data` on data connections, each way: a link with a round trip of
+    /// about twice that (chunks are forwarded one after the other, so it is slow as well).
+    pub fn delaying(control: Duration, data: Duration) -> Self {
+        FaultConfig {
+            control_delay: control,
+            data_delay: data,
+            ..FaultConfig::pass_through()
         }
     }
 
@@ -150,6 +167,8 @@ impl FaultConfig {
             control_max_bytes: 4096,
             data_max_bytes: 64 * 1024,
             fault: Fault::Cut,
+            control_delay: Duration::ZERO,
+            data_delay: Duration::ZERO,
         }
     }
 
@@ -488,6 +507,13 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
         };
         if park_if_stalled(sh, conn) {
             return;
+        }
+        let delay = match conn.kind {
+            Kind::Control => sh.cfg.control_delay,
+            Kind::Data => sh.cfg.data_delay,
+        };
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
         }
         if n == 0 {
             // End of this direction: pass the half-close on (and any partial line).

@@ -4,18 +4,23 @@ use crate::core::{Op, Session};
 use crate::lister::parse_mlsd;
 use crate::time::{format_ftp_time, parse_ftp_time};
 use peex_core::{
-    Capabilities, Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver, Result,
+    Capabilities, Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver, ReplaceJob,
+    Result,
 };
 use std::io::Read;
+
+/// How many `MKD` commands go out in one write: replies are small, so the server never
+/// blocks writing them while we are still writing commands.
+const MKD_PIPELINE: usize = 256;
 
 /// One logged-in FTP(S) connection rooted at the site's `dest`.
 ///
 /// Every operation uses an absolute path below the root (no `CWD` per operation).
 pub struct FtpFs {
-    s: Session,
+    pub(crate) s: Session,
     /// How times are set now; starts from FEAT (or the `mtime_method` option) and moves down
     /// MFMT → SITE UTIME → SITE UTIME (5 arguments) → unsupported as the server refuses.
-    mtime: MtimeMethod,
+    pub(crate) mtime: MtimeMethod,
     /// True when `mtime_method` forced the method: no fallback then.
     forced: bool,
     /// What the server refused on the way down, for the final error message.
@@ -37,8 +42,28 @@ impl FtpFs {
         })
     }
 
-    fn abs(&self, p: &RelPath) -> String {
+    pub(crate) fn abs(&self, p: &RelPath) -> String {
         p.under(&self.s.root)
+    }
+
+    /// The outcome of `MKD abs` from its reply: an existing directory is success.
+    fn mkd_verdict(&mut self, abs: &str, r: &crate::core::Reply) -> Result<()> {
+        if r.is_ok() {
+            return Ok(());
+        }
+        if matches!(r.code, 550 | 521) {
+            match self.s.stat(abs)?.as_deref() {
+                Some("dir") | Some("cdir") => return Ok(()),
+                Some(_) => {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("{} (and it is not a directory)", r.one_line()),
+                    ))
+                }
+                None => {}
+            }
+        }
+        Err(r.error(Op::Change))
     }
 
     /// True if `abs` exists (MLST).
@@ -78,7 +103,7 @@ impl FtpFs {
 }
 
 /// The command that sets `abs`'s time to `ts` with `method`, if it is an FTP one.
-fn mtime_command(method: MtimeMethod, abs: &str, ts: &str) -> Option<String> {
+pub(crate) fn mtime_command(method: MtimeMethod, abs: &str, ts: &str) -> Option<String> {
     match method {
         MtimeMethod::Mfmt => Some(format!("MFMT {ts} {abs}")),
         MtimeMethod::SiteUtime => Some(format!("SITE UTIME {ts} {abs}")),
@@ -138,22 +163,32 @@ impl RemoteFs for FtpFs {
     fn mkdir(&mut self, path: &RelPath) -> Result<()> {
         let abs = self.abs(path);
         let r = self.s.command(&format!("MKD {abs}"))?;
-        if r.is_ok() {
-            return Ok(());
-        }
-        if matches!(r.code, 550 | 521) {
-            match self.s.stat(&abs)?.as_deref() {
-                Some("dir") | Some("cdir") => return Ok(()),
-                Some(_) => {
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!("{} (and it is not a directory)", r.one_line()),
-                    ))
+        self.mkd_verdict(&abs, &r)
+    }
+
+    /// `MKD` lines go out in writes of up to 256, replies read after each write.
+    fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(MKD_PIPELINE) {
+            let abs: Vec<String> = chunk.iter().map(|p| self.abs(p)).collect();
+            let lines: Vec<String> = abs.iter().map(|a| format!("MKD {a}")).collect();
+            let replies = match self.s.wire.batch(&lines, Op::Change) {
+                Ok(r) => r,
+                Err(e) => {
+                    results.push(Err(e));
+                    return results;
                 }
-                None => {}
+            };
+            for (a, r) in abs.iter().zip(&replies) {
+                let v = self.mkd_verdict(a, r);
+                let stop = matches!(&v, Err(e) if e.is_temporary());
+                results.push(v);
+                if stop {
+                    return results;
+                }
             }
         }
-        Err(r.error(Op::Change))
+        results
     }
 
     fn rmdir(&mut self, path: &RelPath) -> Result<()> {
@@ -240,10 +275,10 @@ impl RemoteFs for FtpFs {
         }
     }
 
-    /// `STOR tmp`, then `MFMT`, `RNFR` and `RNTO` pipelined in one write together with the
-    /// next transfer's `EPSV`: three round trips per file instead of seven. If the server
-    /// refuses the time command here, the time is set on the final name afterwards, going
-    /// down the usual MFMT → SITE UTIME fallback.
+    /// A stream of one (the `stream` module): `STOR tmp`, then `MLST` and `MFMT`, then `RNFR`,
+    /// `RNTO` and the next `EPSV` in one write.
+    /// If the server refuses the time command on the temporary name, the time is set on the
+    /// final name afterwards, going down the usual MFMT → SITE UTIME fallback.
     fn upload_replace(
         &mut self,
         tmp: &RelPath,
@@ -252,46 +287,30 @@ impl RemoteFs for FtpFs {
         size: u64,
         mtime: Option<i64>,
     ) -> Result<()> {
-        let abs_tmp = self.abs(tmp);
-        let abs = self.abs(path);
-        crate::writer::upload(&mut self.s, &abs_tmp, src, size)?;
-        let mut lines = Vec::with_capacity(3);
-        let mut pending_mtime = mtime;
-        let time_line = match mtime {
-            Some(t) => mtime_command(self.mtime, &abs_tmp, &format_ftp_time(t)?),
-            None => None,
-        };
-        if let Some(l) = &time_line {
-            lines.push(l.clone());
+        let mut job = Some(ReplaceJob {
+            id: 0,
+            tmp: tmp.clone(),
+            path: path.clone(),
+            src: Box::new(src),
+            size,
+            mtime,
+        });
+        let mut result = None;
+        let streamed = self.pipelined_stream(&mut || job.take(), &mut |_, r| result = Some(r));
+        match (result, streamed) {
+            (Some(r), _) => r,
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Err(Error::new(ErrorKind::Unexpected, "no upload result")),
         }
-        lines.push(format!("RNFR {abs_tmp}"));
-        lines.push(format!("RNTO {abs}"));
-        let replies = self.s.wire.batch_and_prefetch(&lines, Op::Change)?;
-        let mut rest = replies.iter();
-        if time_line.is_some() {
-            if let Some(r) = rest.next() {
-                if (200..300).contains(&r.code) {
-                    pending_mtime = None;
-                }
-            }
-        }
-        let (Some(rnfr), Some(rnto)) = (rest.next(), rest.next()) else {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "missing replies to RNFR/RNTO",
-            ));
-        };
-        if rnfr.code != 350 {
-            return Err(rnfr.error(Op::Change).with_op("rename into place", path));
-        }
-        if !(200..300).contains(&rnto.code) {
-            return Err(rnto.error(Op::Change).with_op("rename into place", path));
-        }
-        if let Some(t) = pending_mtime {
-            self.set_mtime(path, t)
-                .map_err(|e| e.with_op("set mtime", path))?;
-        }
-        Ok(())
+    }
+
+    /// Two round trips per file on a slow link, three on a fast one: see the `stream` module.
+    fn upload_stream<'a>(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        self.pipelined_stream(next, done)
     }
 
     fn server_info(&self) -> Vec<(String, String)> {
@@ -312,6 +331,19 @@ impl RemoteFs for FtpFs {
             ),
             ("root".to_owned(), self.s.root.clone()),
         ];
+        let (sent, refused) = self.s.wire.early_passive;
+        if sent > 0 {
+            v.push((
+                "early passive requests".to_owned(),
+                format!("{sent} sent after the data, {refused} refused during a transfer"),
+            ));
+        }
+        if let Some(rtt) = self.s.wire.rtt() {
+            v.push((
+                "round trip".to_owned(),
+                format!("{:.1} ms (shortest seen)", rtt.as_secs_f64() * 1000.0),
+            ));
+        }
         if let Some(t) = &self.s.wire.tls_summary {
             v.push(("TLS".to_owned(), t.clone()));
             v.push((

@@ -48,8 +48,9 @@ pub struct FtpConfig {
     /// Forces how modification times are set (option `mtime_method`:
     /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
-    /// Send a listing's next `EPSV` in the same write as its `MLSD` (option
-    /// `pipeline_passive`, default true; turn off for a server that mishandles it).
+    /// Send a listing's next `EPSV` in the same write as its `MLSD`, and on a slow link an
+    /// upload's next `EPSV` right after its data, before the `226` (option
+    /// `pipeline_passive`, default true; turn off for a server that mishandles either).
     pub pipeline_passive: bool,
     /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
     /// `AUTH TLS`; the default port is then 990.

@@ -298,6 +298,9 @@ impl Session {
             "FEAT".to_owned(),
             // Harmless where unsupported (500), and it saves a round trip to send it now.
             "OPTS UTF8 ON".to_owned(),
+            // Only the facts peex reads: the server then skips the rest (owner and group
+            // names, permissions) for every entry it lists. Harmless where unsupported.
+            "OPTS MLST type;size;modify;".to_owned(),
         ];
         let root_abs = absolute_root(&cfg.root);
         if let Some(abs) = &root_abs {
@@ -444,7 +447,7 @@ impl Session {
 
 /// The value of fact `name` in the reply `r` to `MLST abs`: `None` if the path does not
 /// exist (550), an error if the reply lacks the fact.
-fn mlst_fact(r: &Reply, abs: &str, name: &str) -> Result<Option<String>> {
+pub fn mlst_fact(r: &Reply, abs: &str, name: &str) -> Result<Option<String>> {
     if r.code == 550 {
         return Ok(None);
     }

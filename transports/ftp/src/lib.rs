@@ -19,25 +19,31 @@
 //!   default.
 //!
 //! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
-//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`), `passive_nat_workaround`,
+//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`, and on a slow
+//! link an upload's next `EPSV` right after its data), `passive_nat_workaround`,
 //! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set).
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
-//! commands whose replies do not decide the next one: an upload is `STOR` to a temporary
-//! name, an `MLST` of it (the stored size is checked: a cut data connection can still earn a
-//! `226`), then `MFMT`, `RNFR`, `RNTO` and the next transfer's `EPSV` in one write (four round
-//! trips per file); a listing's `MLSD` goes out with the next listing's `EPSV` (two).
-//! (suppaftp, the first choice, offers no way to pipeline.)
+//! commands whose replies do not decide the next one. Uploads stream (`stream.rs`): a file
+//! goes to a temporary name with `STOR`; its size check (`SIZE`, else `MLST`: a cut data
+//! connection can still earn a `226`) and `MFMT` ride in front of the next file's `STOR`,
+//! and its `RNFR` and `RNTO` in front of the one after, once the check said yes: two round
+//! trips per file on a slow link (connect, then the write with `STOR`; the next `EPSV`
+//! goes right after the data), three on a fast one. A listing's `MLSD` goes out with the next listing's
+//! `EPSV` (two). `MKD`s are pipelined. (suppaftp, the first choice, offers no way to
+//! pipeline.)
 //!
 //! Files: `config.rs` (options), `core.rs` (login, FEAT, the one error-mapping function),
 //! `wire.rs` (control and data connections, pipelining), `lister.rs` (MLSD parser),
-//! `writer.rs` (upload), `backend.rs` (the `RemoteFs`), `time.rs` (FTP timestamps).
+//! `writer.rs` (single upload, size check), `stream.rs` (pipelined uploads), `backend.rs`
+//! (the `RemoteFs`), `time.rs` (FTP timestamps).
 #![deny(missing_docs)]
 
 mod backend;
 mod config;
 mod core;
 mod lister;
+mod stream;
 mod time;
 mod wire;
 mod writer;

@@ -1,12 +1,12 @@
 //! The FTP wire: a control connection that can pipeline commands, and data connections.
 //!
 //! Deploying a site is dominated by round trips, so this layer sends commands whose replies
-//! do not decide what comes next in one write and reads their replies afterwards, in order:
-//! the tail of an upload (`MFMT`, `RNFR`, `RNTO`) goes out together, and the passive address
-//! of the *next* transfer (`EPSV`) is asked for in the same write ("prefetched"), so an upload
-//! costs four round trips (connect, `STOR`…`226`, the size check, the tail) instead of eight,
-//! and a listing two (its `MLSD` carries the next `EPSV`; the data connection is made while
-//! the command travels).
+//! do not decide what comes next in one write and reads their replies afterwards, in order.
+//! The passive address of the *next* transfer (`EPSV`) is asked for ahead of time
+//! ("prefetched"); a listing costs two round trips (its `MLSD` carries the next `EPSV`; the
+//! data connection is made while the command travels); an upload round sends commands that
+//! finish earlier files in front of its `STOR` ([`Wire::store_round`], driven by
+//! `crate::stream`), and on a slow link asks for the next address right after the data.
 //!
 //! Every reply the server owes is tracked in a queue; any command first reads the replies
 //! still owed, so the conversation never gets out of step. A prefetched passive address that
@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest reply line accepted (a hostile server cannot make us buffer without end).
 const MAX_LINE: usize = 64 * 1024;
@@ -95,6 +95,46 @@ enum Owed {
     Passive,
 }
 
+/// A `STOR` whose data went out and whose replies are still to be read
+/// ([`Wire::store_replies`]).
+pub struct StoreSent {
+    got_150: bool,
+    copied: Result<()>,
+    finished: std::io::Result<()>,
+    /// The `STOR` was refused before any data went out (`copied` holds the reply).
+    refused: bool,
+}
+
+/// The replies of one [`Wire::store_round`].
+pub struct StoreRound {
+    /// The replies to the commands sent before `STOR`, in order.
+    pub pre: Vec<Reply>,
+    /// The transfer's verdict.
+    pub stored: Result<()>,
+}
+
+/// What a fresh TCP connection sends in its first round trip: an initial window of ten
+/// segments (Linux and most systems), about 14 kB.
+const INITIAL_WINDOW: u64 = 14_000;
+
+/// How many round trips after the first a fresh connection needs to send `size` bytes,
+/// the window doubling each round trip (slow start).
+fn extra_flights(size: u64) -> u32 {
+    let (mut window, mut sent, mut extra) = (INITIAL_WINDOW, INITIAL_WINDOW, 0);
+    while sent < size {
+        window = window.saturating_mul(2);
+        sent = sent.saturating_add(window);
+        extra += 1;
+    }
+    extra
+}
+
+/// After this many early `EPSV`s in a row refused, a connection stops sending them for
+/// [`EARLY_PAUSE`] uploads.
+const EARLY_PAUSE_AFTER: u32 = 8;
+/// How many uploads a connection waits for the `226` before it tries early `EPSV`s again.
+const EARLY_PAUSE: u32 = 32;
+
 /// TLS settings for data connections (`PROT P`): the control connection's config, so that
 /// data connections resume its session (proftpd requires it by default).
 #[derive(Clone)]
@@ -126,6 +166,22 @@ pub struct Wire {
     pub tls_summary: Option<String>,
     /// Whether the last TLS data connection resumed the control connection's session.
     pub last_data_handshake: Option<rustls::HandshakeKind>,
+    /// When the last write went out while no reply was awaited: the next reply times the
+    /// round trip.
+    timing: Option<Instant>,
+    /// The shortest round trip seen (write to first reply line).
+    rtt_min: Option<Duration>,
+    /// How long after a small upload's data the next `EPSV` goes out
+    /// ([`Wire::store_round`]).
+    early_delay: Duration,
+    /// Early `EPSV`s sent, and how many of them the server refused (they arrived during the
+    /// transfer), for `peex check` and the tests.
+    pub early_passive: (u64, u64),
+    /// Early `EPSV`s refused since the last one that was not: at [`EARLY_PAUSE_AFTER`]
+    /// this connection stops sending them for [`EARLY_PAUSE`] uploads.
+    early_refused_in_a_row: u32,
+    /// Uploads left before early `EPSV`s are tried again.
+    early_pause: u32,
 }
 
 /// Opens a TCP connection with a connect timeout, then read/write timeouts.
@@ -154,6 +210,12 @@ impl Wire {
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
+            timing: None,
+            rtt_min: None,
+            early_delay: Duration::from_millis(1),
+            early_passive: (0, 0),
+            early_refused_in_a_row: 0,
+            early_pause: 0,
         })
     }
 
@@ -308,6 +370,10 @@ impl Wire {
             .take(MAX_LINE as u64)
             .read_until(b'\n', &mut raw)
             .map_err(|e| map_io(e, op))?;
+        if let Some(t) = self.timing.take() {
+            let rtt = t.elapsed();
+            self.rtt_min = Some(self.rtt_min.map_or(rtt, |m| m.min(rtt)));
+        }
         if n == 0 {
             return Err(map_io(
                 std::io::Error::new(
@@ -351,6 +417,7 @@ impl Wire {
     pub fn command(&mut self, line: &str, op: Op) -> Result<Reply> {
         self.settle()?;
         self.write_lines(&[line.to_owned()])?;
+        self.timing = Some(Instant::now());
         self.read_reply(op)
     }
 
@@ -358,7 +425,41 @@ impl Wire {
     pub fn batch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
         self.settle()?;
         self.write_lines(lines)?;
+        self.timing = Some(Instant::now());
         lines.iter().map(|_| self.read_reply(op)).collect()
+    }
+
+    /// Opens a data connection. Once the round trip is known, a connection that has not
+    /// been made after four round trips (at least 100 ms) is given up and tried once more:
+    /// a lost SYN then costs that instead of the kernel's one-second retransmission.
+    fn connect_data(&self, addr: &SocketAddr) -> std::io::Result<TcpStream> {
+        let quick = self
+            .rtt_min
+            .map(|r| (r * 4).max(Duration::from_millis(100)))
+            .filter(|q| *q < self.timeout);
+        match quick {
+            Some(q) => match tcp_connect(addr, q) {
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    tcp_connect(addr, self.timeout)
+                }
+                r => r,
+            },
+            None => tcp_connect(addr, self.timeout),
+        }
+    }
+
+    /// The longest wait before an early `EPSV` ([`Wire::store_round`]): half a round trip,
+    /// at most 10 ms.
+    fn max_early_delay(&self) -> Duration {
+        self.rtt_min
+            .map_or(Duration::from_millis(10), |r| r / 2)
+            .min(Duration::from_millis(10))
+    }
+
+    /// The shortest round trip seen on this connection (a command and its reply), once
+    /// one was timed.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt_min
     }
 
     /// Like [`Wire::batch`], and also asks for the next transfer's passive address in the
@@ -456,19 +557,19 @@ impl Wire {
 
     /// Opens a data connection: the prefetched passive address if it still answers, else a
     /// fresh one.
-    fn open_data(&mut self) -> Result<Stream> {
+    pub fn open_data(&mut self) -> Result<Stream> {
         self.settle()?;
         let tcp = match self.prefetched.take() {
-            Some(addr) => match tcp_connect(&addr, self.timeout) {
+            Some(addr) => match self.connect_data(&addr) {
                 Ok(t) => t,
                 Err(_) => {
                     let addr = self.fresh_passive()?;
-                    tcp_connect(&addr, self.timeout).map_err(|e| map_io(e, Op::List))?
+                    self.connect_data(&addr).map_err(|e| map_io(e, Op::List))?
                 }
             },
             None => {
                 let addr = self.fresh_passive()?;
-                tcp_connect(&addr, self.timeout).map_err(|e| map_io(e, Op::List))?
+                self.connect_data(&addr).map_err(|e| map_io(e, Op::List))?
             }
         };
         match &self.data_tls {
@@ -501,7 +602,7 @@ impl Wire {
             lines.push(self.passive_command().to_owned());
         }
         self.write_lines(&lines)?;
-        let tcp = match tcp_connect(&addr, self.timeout) {
+        let tcp = match self.connect_data(&addr) {
             Ok(t) => t,
             Err(e) => {
                 let e = self.after_failed_data_connect(e, op);
@@ -587,13 +688,51 @@ impl Wire {
     /// If `src` has fewer or more bytes, the transfer is ended normally and the error
     /// returned (the partial file is the caller's to remove).
     pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
-        let mut data = self.open_data()?;
-        self.write_lines(&[format!("STOR {abs}")])?;
+        let sent = self.store_send(abs, src, size)?;
+        self.store_replies(sent)?
+    }
+
+    /// The first half of [`Wire::store`]: opens the data connection, sends `STOR abs` and
+    /// the data, and closes the data connection, without reading the transfer's replies.
+    pub fn store_send(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<StoreSent> {
+        let data = self.open_data()?;
+        let (sent, _) = self.store_into(data, &[], abs, src, size)?;
+        Ok(sent)
+    }
+
+    /// Sends `pre` and `STOR abs` in one write on `data` (from [`Wire::open_data`]), then
+    /// the data. Returns the transfer state and the replies to `pre` if they had to be read
+    /// already (a file too big to be written before the `150`).
+    fn store_into(
+        &mut self,
+        mut data: Stream,
+        pre: &[String],
+        abs: &str,
+        src: &mut dyn Read,
+        size: u64,
+    ) -> Result<(StoreSent, Option<Vec<Reply>>)> {
+        let mut lines = pre.to_vec();
+        lines.push(format!("STOR {abs}"));
+        self.write_lines(&lines)?;
         let mut got_150 = false;
+        let mut pre_replies = None;
         if size > EAGER_WRITE {
+            let mut v = Vec::with_capacity(pre.len());
+            for _ in pre {
+                v.push(self.read_reply(Op::Change)?);
+            }
+            pre_replies = Some(v);
             let r = self.read_reply(Op::Upload)?;
             if !(100..200).contains(&r.code) {
-                return Err(r.error(Op::Upload));
+                return Ok((
+                    StoreSent {
+                        got_150: true,
+                        copied: Err(r.error(Op::Upload)),
+                        finished: Ok(()),
+                        refused: true,
+                    },
+                    pre_replies,
+                ));
             }
             got_150 = true;
         }
@@ -618,20 +757,138 @@ impl Wire {
         };
         let finished = data.finish_write();
         drop(data);
-        if !got_150 {
-            let r = self.read_reply(Op::Upload)?;
-            if !(100..200).contains(&r.code) {
-                // Refused: no transfer took place, so no completion reply follows.
-                return Err(r.error(Op::Upload));
+        Ok((
+            StoreSent {
+                got_150,
+                copied,
+                finished,
+                refused: false,
+            },
+            pre_replies,
+        ))
+    }
+
+    /// The second half of [`Wire::store`]: reads the transfer's replies. The outer error
+    /// means the control connection failed (the conversation is lost); the inner one is
+    /// the transfer's verdict (refused, cut, or `src` had the wrong size).
+    pub fn store_replies(&mut self, sent: StoreSent) -> Result<Result<()>> {
+        self.store_replies_with(sent, false)
+    }
+
+    /// [`Wire::store_replies`] when an `EPSV` may have followed the data (`passive_sent`):
+    /// a server that reads commands during a transfer refuses it then (`450`, before the
+    /// transfer's last reply); otherwise its reply follows, and gives the next transfer's
+    /// address.
+    fn store_replies_with(&mut self, sent: StoreSent, passive_sent: bool) -> Result<Result<()>> {
+        let mut passive_pending = passive_sent;
+        let verdict = if sent.refused {
+            sent.copied
+        } else {
+            let mut refused = None;
+            if !sent.got_150 {
+                let r = self.read_reply(Op::Upload)?;
+                if !(100..200).contains(&r.code) {
+                    // Refused: no transfer took place, so no completion reply follows.
+                    refused = Some(r.error(Op::Upload));
+                }
             }
+            match refused {
+                Some(e) => Err(e),
+                None => {
+                    let mut last = self.read_reply(Op::Upload)?;
+                    if passive_pending && last.code == 450 {
+                        // The EPSV arrived during the transfer and was refused: ask later,
+                        // and wait longer next time.
+                        passive_pending = false;
+                        self.early_passive.1 += 1;
+                        self.early_refused_in_a_row += 1;
+                        if self.early_refused_in_a_row >= EARLY_PAUSE_AFTER {
+                            // Transfers outlast any reasonable delay just now (a busy
+                            // link, say): wait for the 226 for a while, then try again.
+                            self.early_pause = EARLY_PAUSE;
+                            self.early_refused_in_a_row = EARLY_PAUSE_AFTER / 2;
+                        }
+                        self.early_delay = (self.early_delay * 2).min(self.max_early_delay());
+                        last = self.read_reply(Op::Upload)?;
+                    } else if passive_pending {
+                        self.early_refused_in_a_row = 0;
+                        self.early_delay = (self.early_delay - self.early_delay / 64)
+                            .max(Duration::from_micros(200));
+                    }
+                    sent.copied
+                        .and_then(|()| sent.finished.map_err(|e| map_io(e, Op::Upload)))
+                        .and_then(|()| {
+                            if matches!(last.code, 226 | 250) {
+                                Ok(())
+                            } else {
+                                Err(last.error(Op::Upload))
+                            }
+                        })
+                }
+            }
+        };
+        if passive_pending {
+            let r = self.read_reply(Op::Upload)?;
+            self.prefetched = self.parse_passive(&r).ok();
         }
-        let last = self.read_reply(Op::Upload)?;
-        copied?;
-        finished.map_err(|e| map_io(e, Op::Upload))?;
-        if !matches!(last.code, 226 | 250) {
-            return Err(last.error(Op::Upload));
+        Ok(verdict)
+    }
+
+    /// One round of a pipelined upload: sends `pre` and `STOR abs` in one write on `data`
+    /// (from [`Wire::open_data`]), then the data, and reads the replies.
+    ///
+    /// With `early_passive`, a link of 2 ms or more and a file small enough to be written
+    /// at once, the next passive address is asked for shortly after the data went out,
+    /// without waiting for the transfer's `226`: one round trip less per file when the
+    /// request reaches the server after the transfer ended; a refusal (`450`, read here)
+    /// when it arrived during the transfer, and the address is asked for normally later.
+    /// The delay adapts: doubled after a refusal, shortened slowly after a success.
+    ///
+    /// `Err` means the control connection failed: the outcome of `pre` is unknown.
+    pub fn store_round(
+        &mut self,
+        data: Stream,
+        pre: &[String],
+        abs: &str,
+        src: &mut dyn Read,
+        size: u64,
+        early_passive: bool,
+    ) -> Result<StoreRound> {
+        let (sent, pre_read) = self.store_into(data, pre, abs, src, size)?;
+        let slow_link = self.rtt_min.is_some_and(|r| r >= Duration::from_millis(2));
+        let paused = self.early_pause > 0;
+        self.early_pause = self.early_pause.saturating_sub(1);
+        let early = early_passive
+            && !paused
+            && slow_link
+            && self.prefetch
+            && size <= EAGER_WRITE
+            && self.prefetched.is_none()
+            && !sent.refused;
+        if early {
+            self.early_passive.0 += 1;
+            // A fresh connection sends a larger file in several flights (TCP slow start):
+            // wait until the last one is on its way.
+            let flights = self.rtt_min.unwrap_or_default() * extra_flights(size);
+            std::thread::sleep(self.early_delay + flights);
+            let cmd = self.passive_command().to_owned();
+            self.write_lines(&[cmd])?;
         }
-        Ok(())
+        let pre_replies = match pre_read {
+            Some(v) => v,
+            None => {
+                let mut v = Vec::with_capacity(pre.len());
+                for _ in pre {
+                    v.push(self.read_reply(Op::Change)?);
+                }
+                v
+            }
+        };
+        let stored = self.store_replies_with(sent, early)?;
+        Ok(StoreRound {
+            pre: pre_replies,
+            stored,
+        })
     }
 
     /// Sends `QUIT` (after reading what is owed) and reads the goodbye.
@@ -699,6 +956,16 @@ mod tests {
         assert_eq!(greeting.text, "220-multi\n line two\n220 ready");
         t.join().unwrap();
         w
+    }
+
+    #[test]
+    fn slow_start_flights_grow_with_the_size() {
+        assert_eq!(extra_flights(0), 0);
+        assert_eq!(extra_flights(14_000), 0);
+        assert_eq!(extra_flights(14_001), 1);
+        assert_eq!(extra_flights(42_000), 1);
+        assert_eq!(extra_flights(64 * 1024), 2);
+        assert!(extra_flights(u64::MAX) < 64, "ends for any size");
     }
 
     #[test]

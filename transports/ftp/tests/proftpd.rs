@@ -2,9 +2,10 @@
 //!
 //! Needs root and `proftpd-basic` (the tests fail with the install command otherwise).
 
-use peex_core::{ErrorKind, MtimeMethod, RelPath, RemoteFs, SiteParams, Transport};
+use peex_core::{ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport};
 use peex_ftp::{FtpTransport, FtpsTransport};
 use peex_tests::conformance;
+use peex_tests::faultproxy::{FaultConfig, FaultProxy};
 use peex_tests::ftpd::{chown_tree, Proftpd, ProftpdBuilder};
 use std::path::Path;
 
@@ -307,4 +308,91 @@ fn server_without_mlsd_is_unsupported() {
     let e = connect_err(&FtpTransport, &ftpd.site_params("/"));
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.message().contains("MLSD"), "{e}");
+}
+
+/// Uploads `n` small files in one `upload_stream` through `proxy`, checks every result and
+/// the bytes on disk, and returns the `early passive requests` line of `server_info`.
+fn stream_through(ftpd: &Proftpd, proxy: &FaultProxy, n: usize) -> (u64, u64) {
+    let mut site = ftpd.site_params("/");
+    site.host = proxy.host().to_owned();
+    site.port = Some(proxy.port());
+    let mut fs = connect(&FtpTransport, &site);
+    fs.mkdir(&p("s")).expect("mkdir");
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("file {i} ").repeat(i * 37 + 1).into_bytes())
+        .collect();
+    let mut ids = 0..n;
+    let mut next = || {
+        let id = ids.next()?;
+        Some(ReplaceJob {
+            id,
+            tmp: p(&format!("s/.tmp-{id}")),
+            path: p(&format!("s/f{id}")),
+            src: Box::new(&bodies[id][..]),
+            size: bodies[id].len() as u64,
+            mtime: Some(1_600_000_000 + id as i64),
+        })
+    };
+    let mut ok = vec![0; n];
+    let mut done = |id: usize, r: peex_core::Result<()>| {
+        if let Err(e) = r {
+            panic!("upload {id}: {e}");
+        }
+        ok[id] += 1;
+    };
+    fs.upload_stream(&mut next, &mut done)
+        .expect("upload_stream");
+    assert!(ok.iter().all(|c| *c == 1), "each job reported once: {ok:?}");
+    for (id, body) in bodies.iter().enumerate() {
+        let got = std::fs::read(ftpd.root().join(format!("s/f{id}"))).expect("read back");
+        assert_eq!(&got, body, "content of s/f{id}");
+    }
+    let info = fs.server_info();
+    fs.quit().expect("quit");
+    let line = info
+        .iter()
+        .find(|(k, _)| k == "early passive requests")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no early passive requests on a slow link: {info:?}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn early_passive_request_saves_a_round_trip_per_file_on_a_slow_link() {
+    let ftpd = Proftpd::start();
+    let ms = std::time::Duration::from_millis;
+    let proxy = FaultProxy::start(
+        ftpd.host(),
+        ftpd.port(),
+        FaultConfig::delaying(ms(3), ms(3)),
+    );
+    let (sent, refused) = stream_through(&ftpd, &proxy, 30);
+    eprintln!("early EPSV: {sent} sent, {refused} refused");
+    // One per file (the stream does not know whether more will come after the last).
+    assert!(sent >= 29, "early EPSV sent {sent} times for 30 files");
+    assert!(
+        refused * 4 <= sent,
+        "most early EPSVs must arrive after the transfer: {refused} of {sent} refused"
+    );
+}
+
+#[test]
+fn early_passive_request_refused_during_a_transfer_is_asked_again() {
+    let ftpd = Proftpd::start();
+    let ms = std::time::Duration::from_millis;
+    // Data much slower than commands: the EPSV reaches the server mid-transfer (450).
+    let proxy = FaultProxy::start(
+        ftpd.host(),
+        ftpd.port(),
+        FaultConfig::delaying(ms(2), ms(40)),
+    );
+    let (sent, refused) = stream_through(&ftpd, &proxy, 12);
+    eprintln!("early EPSV: {sent} sent, {refused} refused");
+    assert!(refused > 0, "no early EPSV was refused ({sent} sent)");
+    // Refused every time: the connection stops trying after 8 in a row (for 32 uploads).
+    assert_eq!((sent, refused), (8, 8), "early EPSVs sent and refused");
 }
