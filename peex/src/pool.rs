@@ -789,41 +789,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_task_that_makes_progress_gets_a_fresh_retry_budget() {
-        // A long task that breaks its connection five times, getting something done each
-        // time: with two retries per task it would fail without the progress rule.
-        let calls = Arc::new(AtomicU32::new(0));
-        let outcome = {
-            let connector = || -> Result<Box<dyn RemoteFs>> {
-                Ok(Box::new(Fake {
-                    calls: calls.clone(),
-                    fail: never_fails(),
-                }))
-            };
-            let first = connector().unwrap();
-            let policy = RetryPolicy {
-                retries: 2,
-                base_delay: Duration::from_millis(1),
-            };
-            let mut pool = Pool::new(first, 1, &connector, policy);
-            let failures = AtomicU32::new(0);
-            let errors = pool.run(vec![()], |_, _, queue| {
-                queue.progress();
-                if failures.fetch_add(1, Ordering::SeqCst) < 5 {
-                    Err(reset())
-                } else {
-                    Ok(())
-                }
-            });
-            (errors, failures.load(Ordering::SeqCst))
-        };
-        assert!(outcome.0.is_empty(), "{:?}", outcome.0);
-        assert_eq!(outcome.1, 6, "five failures, then success");
-    }
-
-    #[test]
-    fn a_task_without_progress_still_runs_out_of_retries() {
+    /// Runs one task over a single connection with two retries; `fail_first` of its
+    /// attempts fail with a temporary error, each after reporting progress if `progress`.
+    /// Returns the wave's errors and how many attempts were made.
+    fn one_long_task(fail_first: u32, progress: bool) -> (Vec<Error>, u32) {
         let connector = || -> Result<Box<dyn RemoteFs>> {
             Ok(Box::new(Fake {
                 calls: Arc::new(AtomicU32::new(0)),
@@ -837,15 +806,32 @@ mod tests {
         };
         let mut pool = Pool::new(first, 1, &connector, policy);
         let attempts = AtomicU32::new(0);
-        let errors = pool.run(vec![()], |_, _, _| {
-            attempts.fetch_add(1, Ordering::SeqCst);
-            Err(reset())
+        let errors = pool.run(vec![()], |_, _, queue| {
+            if progress {
+                queue.progress();
+            }
+            if attempts.fetch_add(1, Ordering::SeqCst) < fail_first {
+                Err(reset())
+            } else {
+                Ok(())
+            }
         });
+        (errors, attempts.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_task_that_makes_progress_gets_a_fresh_retry_budget() {
+        // A long task that breaks its connection five times, getting something done each
+        // time: with two retries per task it would fail without the progress rule.
+        let (errors, attempts) = one_long_task(5, true);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(attempts, 6, "five failures, then success");
+    }
+
+    #[test]
+    fn a_task_without_progress_still_runs_out_of_retries() {
+        let (errors, attempts) = one_long_task(5, false);
         assert_eq!(errors.len(), 1);
-        assert_eq!(
-            attempts.load(Ordering::SeqCst),
-            3,
-            "one try and two retries"
-        );
+        assert_eq!(attempts, 3, "one try and two retries");
     }
 }

@@ -310,9 +310,17 @@ fn server_without_mlsd_is_unsupported() {
     assert!(e.message().contains("MLSD"), "{e}");
 }
 
-/// Uploads `n` small files in one `upload_stream` through `proxy`, checks every result and
-/// the bytes on disk, and returns the `early passive requests` line of `server_info`.
-fn stream_through(ftpd: &Proftpd, proxy: &FaultProxy, n: usize) -> (u64, u64) {
+/// Uploads `n` small files in one `upload_stream` through a proxy that delays control and
+/// data chunks by `control_ms` and `data_ms` each way, checks every result and the bytes on
+/// disk, and returns the early passive requests sent and refused (from `server_info`).
+fn stream_through(control_ms: u64, data_ms: u64, n: usize) -> (u64, u64) {
+    let ftpd = Proftpd::start();
+    let ms = std::time::Duration::from_millis;
+    let proxy = FaultProxy::start(
+        ftpd.host(),
+        ftpd.port(),
+        FaultConfig::delaying(ms(control_ms), ms(data_ms)),
+    );
     let mut site = ftpd.site_params("/");
     site.host = proxy.host().to_owned();
     site.port = Some(proxy.port());
@@ -363,14 +371,7 @@ fn stream_through(ftpd: &Proftpd, proxy: &FaultProxy, n: usize) -> (u64, u64) {
 
 #[test]
 fn early_passive_request_saves_a_round_trip_per_file_on_a_slow_link() {
-    let ftpd = Proftpd::start();
-    let ms = std::time::Duration::from_millis;
-    let proxy = FaultProxy::start(
-        ftpd.host(),
-        ftpd.port(),
-        FaultConfig::delaying(ms(3), ms(3)),
-    );
-    let (sent, refused) = stream_through(&ftpd, &proxy, 30);
+    let (sent, refused) = stream_through(3, 3, 30);
     eprintln!("early EPSV: {sent} sent, {refused} refused");
     // One per file (the stream does not know whether more will come after the last).
     assert!(sent >= 29, "early EPSV sent {sent} times for 30 files");
@@ -382,15 +383,8 @@ fn early_passive_request_saves_a_round_trip_per_file_on_a_slow_link() {
 
 #[test]
 fn early_passive_request_refused_during_a_transfer_is_asked_again() {
-    let ftpd = Proftpd::start();
-    let ms = std::time::Duration::from_millis;
     // Data much slower than commands: the EPSV reaches the server mid-transfer (450).
-    let proxy = FaultProxy::start(
-        ftpd.host(),
-        ftpd.port(),
-        FaultConfig::delaying(ms(2), ms(40)),
-    );
-    let (sent, refused) = stream_through(&ftpd, &proxy, 12);
+    let (sent, refused) = stream_through(2, 40, 12);
     eprintln!("early EPSV: {sent} sent, {refused} refused");
     assert!(refused > 0, "no early EPSV was refused ({sent} sent)");
     // Refused every time: the connection stops trying after 8 in a row (for 32 uploads).
