@@ -609,6 +609,7 @@ fn upload_stream(
     let tmps = std::cell::RefCell::new(BTreeMap::<usize, RelPath>::new());
     let mut cleanup = Vec::new();
     let mut uploaded = Vec::new();
+    let mut progressed = false;
     let mut next = || -> Option<ReplaceJob<'_>> {
         loop {
             let id = lock(&q.todo).pop_front()?;
@@ -650,7 +651,14 @@ fn upload_stream(
         let u = &q.uploads[id];
         let tmp = tmps.borrow_mut().remove(&id);
         match r {
-            Ok(()) => uploaded.push(id),
+            // Reported as it happens (the progress bar counts it); with srcutime the local
+            // time is set first, after the stream, on this connection.
+            Ok(()) if job.srcutime => uploaded.push(id),
+            Ok(()) => {
+                progressed = true;
+                out.progress_file();
+                out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+            }
             Err(e) if e.is_temporary() => {
                 let n = q.failures[id].fetch_add(1, Ordering::Relaxed) + 1;
                 if n <= u64::from(job.retry.retries) {
@@ -666,9 +674,11 @@ fn upload_stream(
         }
     };
     let streamed = fs.upload_stream(&mut next, &mut done);
-    if !uploaded.is_empty() {
+    if progressed || !uploaded.is_empty() {
         queue.progress();
     }
+    // srcutime: the local file takes the server's time.
+    let mut lost_time = None;
     for id in uploaded {
         let u = &q.uploads[id];
         match finish_upload(job, fs, u) {
@@ -676,11 +686,17 @@ fn upload_stream(
                 out.progress_file();
                 out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
             }
-            // The file is in place but its local time was not set (srcutime): upload it
-            // again on another connection.
-            Err(e) if e.is_temporary() => lock(&q.todo).push_front(id),
+            // The file is in place but its local time was not set: upload it again, on a
+            // new connection (the pool makes one when this task fails).
+            Err(e) if e.is_temporary() => {
+                lock(&q.todo).push_front(id);
+                lost_time.get_or_insert(e);
+            }
             Err(e) => lock(failed).push(e),
         }
+    }
+    if let (Ok(()), Some(e)) = (&streamed, lost_time) {
+        return Err(e.with_op("read mtime", "(connection)"));
     }
     if streamed.is_ok() {
         for tmp in cleanup {
