@@ -352,14 +352,12 @@ impl<'a> Pool<'a> {
             }
         });
         let retired = *lock(&shared.retired);
-        let refused = lock(&self.arrivals.state).refused;
-        if refused > 0 && retired == 0 {
+        // A limit met by a worker (it retired) or by a background connect.
+        if retired > 0 || lock(&self.arrivals.state).refused > 0 {
             let live = self.slots.iter().filter(|s| s.is_some()).count();
             self.shrunk_to = Some(live.max(1));
         }
         if retired > 0 {
-            let live = self.slots.iter().filter(|s| s.is_some()).count();
-            self.shrunk_to = Some(live.max(1));
             // Retired workers stay retired for the rest of the run: keep only live slots.
             let mut kept: Vec<Option<Box<dyn RemoteFs>>> =
                 self.slots.drain(..).filter(|s| s.is_some()).collect();

@@ -76,7 +76,8 @@ struct Acc {
     conflict_roots: Vec<RelPath>,
 }
 
-/// A connector that owns what it needs, for connections opened in the background.
+/// Opens a connection (read-only in a dry run); it owns what it needs, so that connections
+/// can also be opened in the background.
 fn owned_connector(job: &SyncJob<'_>) -> Arc<OwnedConnector> {
     let (transport, params, dry) = (job.transport.clone(), job.params.clone(), job.dry_run);
     Arc::new(move || -> peex_core::Result<Box<dyn RemoteFs>> {
@@ -90,13 +91,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let started = Instant::now();
     local::check_source(&job.source).map_err(|m| Stop::new(Status::Refused, m))?;
 
-    let connector = |dry: bool| {
-        move || -> peex_core::Result<Box<dyn RemoteFs>> {
-            let c = job.transport.connect(&job.params)?;
-            Ok(if dry { Box::new(ReadOnly(c)) } else { c })
-        }
-    };
-    let connect = connector(job.dry_run);
+    let connector = owned_connector(job);
+    let connect = || connector();
     let first = crate::pool::connect_retrying(&connect, job.retry)
         .map_err(|e| connect_stop(&e, &job.display_dest))?;
     let caps = first.capabilities();
@@ -125,7 +121,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     let mut pool = Pool::new(first, job.jobs, &connect, job.retry);
-    pool.warm_up(owned_connector(job));
+    pool.warm_up(connector.clone());
 
     // ---- scan: list both trees, plan every directory ----
     let acc = Mutex::new(Acc::default());
@@ -509,8 +505,8 @@ impl UploadQueue {
 }
 
 /// Creates the new directories (parents first, pipelined on one connection), then uploads
-/// the files in batches over all connections, the largest first so that a big file does
-/// not start last and keep one connection busy at the end. Files inside a directory that
+/// the files over all connections, each pulling the next file when it is ready, the largest
+/// first so that a big file does not start last and keep one connection busy at the end. Files inside a directory that
 /// could not be created are not attempted (the directory's error says why).
 fn transfer_phase(
     job: &SyncJob<'_>,

@@ -275,8 +275,8 @@ impl RemoteFs for FtpFs {
         }
     }
 
-    /// A stream of one (the `stream` module): `STOR tmp`, then `MLST` and `MFMT`, then `RNFR`,
-    /// `RNTO` and the next `EPSV` in one write.
+    /// A stream of one (the `stream` module): `STOR tmp`, then its size check (`SIZE`, else
+    /// `MLST`) and `MFMT`, then `RNFR`, `RNTO` and the next `EPSV` in one write.
     /// If the server refuses the time command on the temporary name, the time is set on the
     /// final name afterwards, going down the usual MFMT → SITE UTIME fallback.
     fn upload_replace(
@@ -331,7 +331,7 @@ impl RemoteFs for FtpFs {
             ),
             ("root".to_owned(), self.s.root.clone()),
         ];
-        let (sent, refused) = self.s.wire.early_passive;
+        let (sent, refused) = self.s.wire.early_passive_counts();
         if sent > 0 {
             v.push((
                 "early passive requests".to_owned(),

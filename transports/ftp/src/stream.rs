@@ -94,17 +94,7 @@ impl FtpFs {
         }
         // The last two files: their size check and rename, then the last rename (with the
         // next transfer's EPSV).
-        while !flight.is_empty() {
-            let pre = self.pre_lines(&mut flight);
-            match self.s.wire.batch_and_prefetch(&pre, Op::Change) {
-                Ok(replies) => self.settle_flight(&mut flight, &replies, done),
-                Err(e) => {
-                    abandon(&mut flight, &e, done);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        self.finish_flight(&mut flight, done, true)
     }
 
     /// The time command for `job` on its temporary name, if one is to be sent.
@@ -202,7 +192,8 @@ impl FtpFs {
                 }
                 let stop = stop_error(&e);
                 done(job.id, Err(e));
-                self.finish_flight(flight, done);
+                // The stream stops with this round's error either way.
+                let _ = self.finish_flight(flight, done, false);
                 return Err(stop);
             }
         };
@@ -235,7 +226,8 @@ impl FtpFs {
                     // Finish the others while the connection may still work.
                     let stop = stop_error(&e);
                     done(job.id, Err(e));
-                    self.finish_flight(flight, done);
+                    // The stream stops with this round's error either way.
+                    let _ = self.finish_flight(flight, done, false);
                     return Err(stop);
                 }
                 done(job.id, Err(e));
@@ -244,22 +236,31 @@ impl FtpFs {
         }
     }
 
-    /// Finishes what is in flight with plain writes (after a transfer failed).
+    /// Finishes what is in flight with writes of their own: at the end of the stream (with
+    /// the next transfer's `EPSV` when `prefetch`), or after a transfer failed. `Err` when
+    /// the connection failed (what was in flight is reported lost).
     fn finish_flight<'a>(
         &mut self,
         flight: &mut Flight<'a>,
         done: &mut dyn FnMut(usize, Result<()>),
-    ) {
+        prefetch: bool,
+    ) -> Result<()> {
         while !flight.is_empty() {
             let pre = self.pre_lines(flight);
-            match self.s.wire.batch(&pre, Op::Change) {
+            let replies = if prefetch {
+                self.s.wire.batch_and_prefetch(&pre, Op::Change)
+            } else {
+                self.s.wire.batch(&pre, Op::Change)
+            };
+            match replies {
                 Ok(replies) => self.settle_flight(flight, &replies, done),
                 Err(e) => {
                     abandon(flight, &e, done);
-                    return;
+                    return Err(e);
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -95,9 +95,8 @@ enum Owed {
     Passive,
 }
 
-/// A `STOR` whose data went out and whose replies are still to be read
-/// ([`Wire::store_replies`]).
-pub struct StoreSent {
+/// A `STOR` whose data went out and whose replies are still to be read.
+struct StoreSent {
     got_150: bool,
     copied: Result<()>,
     finished: std::io::Result<()>,
@@ -135,6 +134,60 @@ const EARLY_PAUSE_AFTER: u32 = 8;
 /// How many uploads a connection waits for the `226` before it tries early `EPSV`s again.
 const EARLY_PAUSE: u32 = 32;
 
+/// When an upload's next `EPSV` goes out right after its data ([`Wire::store_round`]): the
+/// delay after the data, which adapts to what the server says, and a pause after too many
+/// refusals.
+struct EarlyPassive {
+    /// How long after the data (and its slow-start flights) the `EPSV` goes out.
+    delay: Duration,
+    /// Sent, and refused because they arrived during the transfer (for `peex check` and
+    /// the tests).
+    sent: u64,
+    refused: u64,
+    /// Refused since the last one that was not.
+    refused_in_a_row: u32,
+    /// Uploads left before early `EPSV`s are tried again.
+    pause: u32,
+}
+
+impl EarlyPassive {
+    fn new() -> Self {
+        EarlyPassive {
+            delay: Duration::from_millis(1),
+            sent: 0,
+            refused: 0,
+            refused_in_a_row: 0,
+            pause: 0,
+        }
+    }
+
+    /// One upload's turn: false while paused (the pause counts down).
+    fn turn(&mut self) -> bool {
+        let paused = self.pause > 0;
+        self.pause = self.pause.saturating_sub(1);
+        !paused
+    }
+
+    /// The server refused one (it arrived during the transfer): wait longer next time, up
+    /// to `max`; after [`EARLY_PAUSE_AFTER`] in a row, pause for [`EARLY_PAUSE`] uploads
+    /// (transfers outlast any reasonable delay just now: a busy link, say).
+    fn refused(&mut self, max: Duration) {
+        self.refused += 1;
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row >= EARLY_PAUSE_AFTER {
+            self.pause = EARLY_PAUSE;
+            self.refused_in_a_row = EARLY_PAUSE_AFTER / 2;
+        }
+        self.delay = (self.delay * 2).min(max);
+    }
+
+    /// The server answered one after the transfer: shorten the delay, slowly.
+    fn accepted(&mut self) {
+        self.refused_in_a_row = 0;
+        self.delay = (self.delay - self.delay / 64).max(Duration::from_micros(200));
+    }
+}
+
 /// TLS settings for data connections (`PROT P`): the control connection's config, so that
 /// data connections resume its session (proftpd requires it by default).
 #[derive(Clone)]
@@ -171,17 +224,8 @@ pub struct Wire {
     timing: Option<Instant>,
     /// The shortest round trip seen (write to first reply line).
     rtt_min: Option<Duration>,
-    /// How long after a small upload's data the next `EPSV` goes out
-    /// ([`Wire::store_round`]).
-    early_delay: Duration,
-    /// Early `EPSV`s sent, and how many of them the server refused (they arrived during the
-    /// transfer), for `peex check` and the tests.
-    pub early_passive: (u64, u64),
-    /// Early `EPSV`s refused since the last one that was not: at [`EARLY_PAUSE_AFTER`]
-    /// this connection stops sending them for [`EARLY_PAUSE`] uploads.
-    early_refused_in_a_row: u32,
-    /// Uploads left before early `EPSV`s are tried again.
-    early_pause: u32,
+    /// When an upload's next `EPSV` goes out before its `226` ([`Wire::store_round`]).
+    early: EarlyPassive,
 }
 
 /// Opens a TCP connection with a connect timeout, then read/write timeouts.
@@ -212,10 +256,7 @@ impl Wire {
             last_data_handshake: None,
             timing: None,
             rtt_min: None,
-            early_delay: Duration::from_millis(1),
-            early_passive: (0, 0),
-            early_refused_in_a_row: 0,
-            early_pause: 0,
+            early: EarlyPassive::new(),
         })
     }
 
@@ -426,7 +467,12 @@ impl Wire {
         self.settle()?;
         self.write_lines(lines)?;
         self.timing = Some(Instant::now());
-        lines.iter().map(|_| self.read_reply(op)).collect()
+        self.read_replies(lines.len(), op)
+    }
+
+    /// Reads `n` replies, in order.
+    fn read_replies(&mut self, n: usize, op: Op) -> Result<Vec<Reply>> {
+        (0..n).map(|_| self.read_reply(op)).collect()
     }
 
     /// Opens a data connection. Once the round trip is known, a connection that has not
@@ -456,6 +502,12 @@ impl Wire {
             .min(Duration::from_millis(10))
     }
 
+    /// Early `EPSV`s sent after an upload's data, and how many the server refused because
+    /// they arrived during the transfer ([`Wire::store_round`]).
+    pub fn early_passive_counts(&self) -> (u64, u64) {
+        (self.early.sent, self.early.refused)
+    }
+
     /// The shortest round trip seen on this connection (a command and its reply), once
     /// one was timed.
     pub fn rtt(&self) -> Option<Duration> {
@@ -472,10 +524,7 @@ impl Wire {
             all.push(self.passive_command().to_owned());
         }
         self.write_lines(&all)?;
-        let replies = lines
-            .iter()
-            .map(|_| self.read_reply(op))
-            .collect::<Result<Vec<_>>>()?;
+        let replies = self.read_replies(lines.len(), op)?;
         if prefetch {
             self.owed.push_back(Owed::Passive);
         }
@@ -688,16 +737,8 @@ impl Wire {
     /// If `src` has fewer or more bytes, the transfer is ended normally and the error
     /// returned (the partial file is the caller's to remove).
     pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
-        let sent = self.store_send(abs, src, size)?;
-        self.store_replies(sent)?
-    }
-
-    /// The first half of [`Wire::store`]: opens the data connection, sends `STOR abs` and
-    /// the data, and closes the data connection, without reading the transfer's replies.
-    pub fn store_send(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<StoreSent> {
         let data = self.open_data()?;
-        let (sent, _) = self.store_into(data, &[], abs, src, size)?;
-        Ok(sent)
+        self.store_round(data, &[], abs, src, size, false)?.stored
     }
 
     /// Sends `pre` and `STOR abs` in one write on `data` (from [`Wire::open_data`]), then
@@ -717,11 +758,7 @@ impl Wire {
         let mut got_150 = false;
         let mut pre_replies = None;
         if size > EAGER_WRITE {
-            let mut v = Vec::with_capacity(pre.len());
-            for _ in pre {
-                v.push(self.read_reply(Op::Change)?);
-            }
-            pre_replies = Some(v);
+            pre_replies = Some(self.read_replies(pre.len(), Op::Change)?);
             let r = self.read_reply(Op::Upload)?;
             if !(100..200).contains(&r.code) {
                 return Ok((
@@ -768,18 +805,13 @@ impl Wire {
         ))
     }
 
-    /// The second half of [`Wire::store`]: reads the transfer's replies. The outer error
-    /// means the control connection failed (the conversation is lost); the inner one is
-    /// the transfer's verdict (refused, cut, or `src` had the wrong size).
-    pub fn store_replies(&mut self, sent: StoreSent) -> Result<Result<()>> {
-        self.store_replies_with(sent, false)
-    }
-
-    /// [`Wire::store_replies`] when an `EPSV` may have followed the data (`passive_sent`):
-    /// a server that reads commands during a transfer refuses it then (`450`, before the
+    /// Reads a transfer's replies. The outer error means the control connection failed
+    /// (the conversation is lost); the inner one is the transfer's verdict (refused, cut,
+    /// or `src` had the wrong size). When an `EPSV` followed the data (`passive_sent`), a
+    /// server that reads commands during a transfer refuses it then (`450`, before the
     /// transfer's last reply); otherwise its reply follows, and gives the next transfer's
     /// address.
-    fn store_replies_with(&mut self, sent: StoreSent, passive_sent: bool) -> Result<Result<()>> {
+    fn store_replies(&mut self, sent: StoreSent, passive_sent: bool) -> Result<Result<()>> {
         let mut passive_pending = passive_sent;
         let verdict = if sent.refused {
             sent.copied
@@ -797,23 +829,14 @@ impl Wire {
                 None => {
                     let mut last = self.read_reply(Op::Upload)?;
                     if passive_pending && last.code == 450 {
-                        // The EPSV arrived during the transfer and was refused: ask later,
-                        // and wait longer next time.
+                        // The EPSV arrived during the transfer and was refused: the address
+                        // is asked for normally later.
                         passive_pending = false;
-                        self.early_passive.1 += 1;
-                        self.early_refused_in_a_row += 1;
-                        if self.early_refused_in_a_row >= EARLY_PAUSE_AFTER {
-                            // Transfers outlast any reasonable delay just now (a busy
-                            // link, say): wait for the 226 for a while, then try again.
-                            self.early_pause = EARLY_PAUSE;
-                            self.early_refused_in_a_row = EARLY_PAUSE_AFTER / 2;
-                        }
-                        self.early_delay = (self.early_delay * 2).min(self.max_early_delay());
+                        let max = self.max_early_delay();
+                        self.early.refused(max);
                         last = self.read_reply(Op::Upload)?;
                     } else if passive_pending {
-                        self.early_refused_in_a_row = 0;
-                        self.early_delay = (self.early_delay - self.early_delay / 64)
-                            .max(Duration::from_micros(200));
+                        self.early.accepted();
                     }
                     sent.copied
                         .and_then(|()| sent.finished.map_err(|e| map_io(e, Op::Upload)))
@@ -856,35 +879,27 @@ impl Wire {
     ) -> Result<StoreRound> {
         let (sent, pre_read) = self.store_into(data, pre, abs, src, size)?;
         let slow_link = self.rtt_min.is_some_and(|r| r >= Duration::from_millis(2));
-        let paused = self.early_pause > 0;
-        self.early_pause = self.early_pause.saturating_sub(1);
         let early = early_passive
-            && !paused
+            && self.early.turn()
             && slow_link
             && self.prefetch
             && size <= EAGER_WRITE
             && self.prefetched.is_none()
             && !sent.refused;
         if early {
-            self.early_passive.0 += 1;
+            self.early.sent += 1;
             // A fresh connection sends a larger file in several flights (TCP slow start):
             // wait until the last one is on its way.
             let flights = self.rtt_min.unwrap_or_default() * extra_flights(size);
-            std::thread::sleep(self.early_delay + flights);
+            std::thread::sleep(self.early.delay + flights);
             let cmd = self.passive_command().to_owned();
             self.write_lines(&[cmd])?;
         }
         let pre_replies = match pre_read {
             Some(v) => v,
-            None => {
-                let mut v = Vec::with_capacity(pre.len());
-                for _ in pre {
-                    v.push(self.read_reply(Op::Change)?);
-                }
-                v
-            }
+            None => self.read_replies(pre.len(), Op::Change)?,
         };
-        let stored = self.store_replies_with(sent, early)?;
+        let stored = self.store_replies(sent, early)?;
         Ok(StoreRound {
             pre: pre_replies,
             stored,
