@@ -88,6 +88,12 @@ pub struct Capabilities {
     pub get_mtime: bool,
     /// How [`RemoteFs::rename`] replaces an existing file.
     pub rename_over: RenameOver,
+    /// True if [`RemoteFs::rename`] also moves directories (with everything in them). The
+    /// engine then builds each new directory tree under a temporary name and renames it into
+    /// place whole once its content is complete, writing the files inside it directly (no
+    /// temporary name and rename per file). False: every file goes through its own
+    /// temporary name.
+    pub rename_dirs: bool,
 }
 
 /// The connection parameters of one site, as resolved from its configuration.
@@ -159,9 +165,15 @@ impl fmt::Debug for SiteParams {
 pub struct ReplaceJob<'a> {
     /// The caller's identifier, handed back with the job's outcome.
     pub id: usize,
-    /// The temporary name, in the same directory as `path`, used by no one else.
-    pub tmp: RelPath,
-    /// The final name.
+    /// The temporary name, in the same directory as `path`, used by no one else; the file is
+    /// written there, checked, timed and renamed over `path`.
+    ///
+    /// `None`: `path` is written directly (checked and timed, not renamed). The engine does
+    /// this only for a new file inside a directory tree it is building under a temporary
+    /// name ([`Capabilities::rename_dirs`]): no visitor can reach `path` until that tree is
+    /// renamed into place, after every file in it was reported `Ok`.
+    pub tmp: Option<RelPath>,
+    /// The final name (or, when `tmp` is `None`, the name written to).
     pub path: RelPath,
     /// The content: exactly `size` bytes.
     pub src: Box<dyn Read + 'a>,
@@ -169,6 +181,13 @@ pub struct ReplaceJob<'a> {
     pub size: u64,
     /// The modification time to set (whole seconds since the epoch, UTC), if any.
     pub mtime: Option<i64>,
+}
+
+impl ReplaceJob<'_> {
+    /// Where the data goes: the temporary name, or `path` for a direct job.
+    pub fn write_path(&self) -> &RelPath {
+        self.tmp.as_ref().unwrap_or(&self.path)
+    }
 }
 
 /// One open connection to a remote tree, rooted at [`SiteParams::root`].
@@ -241,6 +260,10 @@ pub trait RemoteFs: Send {
     /// Renames the file `from` to `to` (same directory in practice). An existing file at
     /// `to` is replaced, as [`Capabilities::rename_over`] says: atomically, or by removing
     /// it first where the server refuses to rename onto an existing file.
+    ///
+    /// Where [`Capabilities::rename_dirs`] is true, `from` may also be a directory: it moves
+    /// with everything in it. The engine renames a directory only onto a name where nothing
+    /// exists.
     fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()>;
 
     /// Uploads atomically: writes `size` bytes from `src` to the temporary file `tmp` (same
@@ -283,15 +306,28 @@ pub trait RemoteFs: Send {
     ///   more, and returns that error. `Ok` means `next` ran dry and everything taken was
     ///   reported. After a permanent error (a refused name, say) it goes on.
     /// - The jobs name different files whose directories exist.
+    /// - A job without a temporary name ([`ReplaceJob::tmp`] `None`) is written to its `path`
+    ///   directly, its size checked and its time set as for the others, and not renamed.
     ///
-    /// The default calls [`RemoteFs::upload_replace`] for each job in turn.
+    /// The default calls [`RemoteFs::upload_replace`] for each job in turn (for a direct job:
+    /// [`RemoteFs::upload`] and [`RemoteFs::set_mtime`]).
     fn upload_stream<'a>(
         &mut self,
         next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
         done: &mut dyn FnMut(usize, Result<()>),
     ) -> Result<()> {
         while let Some(mut j) = next() {
-            let r = self.upload_replace(&j.tmp, &j.path, &mut j.src, j.size, j.mtime);
+            let r = match &j.tmp {
+                Some(tmp) => self.upload_replace(tmp, &j.path, &mut j.src, j.size, j.mtime),
+                None => self
+                    .upload(&j.path, &mut j.src, j.size)
+                    .and_then(|()| match j.mtime {
+                        Some(t) => self
+                            .set_mtime(&j.path, t)
+                            .map_err(|e| e.with_op("set mtime", &j.path)),
+                        None => Ok(()),
+                    }),
+            };
             let stop = match &r {
                 Err(e) if e.is_temporary() => {
                     Some(Error::new(e.kind(), e.message().to_owned()).temporary())

@@ -22,6 +22,7 @@ pub mod plugin_host;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
+pub mod staging;
 pub mod sync;
 
 use clap::Parser;

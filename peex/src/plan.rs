@@ -15,6 +15,16 @@ pub trait Decide {
     fn decide(&self, path: &RelPath, entry: &Entry, side: Side) -> Result<Verdict>;
 }
 
+/// No rules at all: every entry [`Verdict::NoOpinion`] (for stale temporary trees, which
+/// peex made and removes whatever the site's rules say about names inside them).
+pub struct NoRules;
+
+impl Decide for NoRules {
+    fn decide(&self, _path: &RelPath, _entry: &Entry, _side: Side) -> Result<Verdict> {
+        Ok(Verdict::NoOpinion)
+    }
+}
+
 /// Why a file is uploaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadReason {
@@ -74,6 +84,9 @@ pub struct DirPlan {
     pub remove_trees: Vec<RelPath>,
     /// Stale temporary files of an earlier, interrupted run.
     pub stale_temps: Vec<RelPath>,
+    /// Stale temporary directories (new trees an interrupted run was building): removed
+    /// with everything in them, whatever the rules say about what is inside.
+    pub stale_temp_dirs: Vec<RelPath>,
     /// Local entries ignored by a rule (reported in blue).
     pub ignored: Vec<(RelPath, EntryKind)>,
     /// Remote entries a rule protects that the sync would otherwise have changed or removed
@@ -197,8 +210,13 @@ pub fn plan_dir(
     // What is left on the remote side has no local counterpart.
     for (name, r) in remote_by_name {
         let path = dir.join(name)?;
-        if name.starts_with(TEMP_PREFIX) && r.kind == EntryKind::File {
-            plan.stale_temps.push(path);
+        // peex makes temporary files and directories, never anything else.
+        if name.starts_with(TEMP_PREFIX) && r.kind != EntryKind::Other {
+            if r.kind == EntryKind::File {
+                plan.stale_temps.push(path);
+            } else {
+                plan.stale_temp_dirs.push(path);
+            }
             continue;
         }
         match rules.decide(&path, r, Side::Remote)? {
@@ -442,6 +460,16 @@ mod tests {
         let plan = plan_dir(&RelPath::root(), &[], &[f(&name, 1, 1)], &none()).unwrap();
         assert_eq!(plan.stale_temps, vec![p(&name)]);
         assert!(plan.delete_files.is_empty());
+    }
+
+    #[test]
+    fn stale_temp_dirs_are_collected_whatever_the_rules_say() {
+        let name = format!("{TEMP_PREFIX}1f-3.docs");
+        let rules = Rules(vec![("docs", Verdict::Protect)]);
+        let plan = plan_dir(&RelPath::root(), &[d("docs")], &[d(&name)], &rules).unwrap();
+        assert_eq!(plan.stale_temp_dirs, vec![p(&name)]);
+        assert!(plan.remove_trees.is_empty() && plan.protected.is_empty());
+        assert_eq!(plan.mkdirs, vec![p("docs")]);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! One sync run: connect, scan (list both trees and plan), check the guards, then execute
 //! in order — conflicting entries removed, directories created before their content,
-//! uploads (to a temporary name, timestamped, renamed into place), and deletes last, only
-//! when nothing failed.
+//! uploads (to a temporary name, timestamped, renamed into place; new trees built under a
+//! temporary name and renamed into place whole, see [`crate::staging`]), and deletes last,
+//! only when nothing failed.
 
 use crate::exit::{Status, Stop};
 use crate::local::{self, local_path};
 use crate::output::Reporter;
-use crate::plan::{self, Decide, DirPlan, Upload, UploadReason, TEMP_PREFIX};
+use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
 use crate::readonly::ReadOnly;
+use crate::staging::{temp_path, Staging};
 use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
@@ -56,7 +58,18 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 enum Scan {
     Dir { path: RelPath, remote_exists: bool },
-    Removal { path: RelPath, conflict: bool },
+    Removal { path: RelPath, why: Removal },
+}
+
+/// Why a remote tree is scanned for removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// No local counterpart: removed in the final delete phase.
+    Alien,
+    /// In the way of a local file: removed before the uploads.
+    Conflict,
+    /// A temporary tree of an interrupted run: removed at the end, rules not consulted.
+    Stale,
 }
 
 #[derive(Default)]
@@ -68,6 +81,8 @@ struct Acc {
     /// Files in the way of a new directory, or inside a directory in the way of a file.
     conflict_files: Vec<RelPath>,
     stale_temps: Vec<RelPath>,
+    /// Directories of stale temporary trees.
+    stale_rmdirs: Vec<RelPath>,
     rmdirs: Vec<RelPath>,
     conflict_rmdirs: Vec<RelPath>,
     /// Paths inside removal trees that must stay (protected or left alone).
@@ -191,10 +206,10 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     } else if !job.dry_run {
         let errs = delete_phase(
             &mut pool,
-            out,
             &acc.conflict_files,
             &conflict_rmdirs,
-            "replaced",
+            &|p| out.file_removed(p, "replaced"),
+            &|p| out.dir_removed(p),
         );
         failed |= !errs.is_empty();
         for e in errs {
@@ -235,7 +250,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     } else {
         let total: u64 = uploads.iter().map(|u| u.size).sum();
         out.start_progress(uploads.len() as u64, total);
-        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads);
+        let staging = caps.rename_dirs;
+        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, staging);
         out.finish_progress();
         failed |= !errs.is_empty();
         for e in errs {
@@ -258,19 +274,30 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         report_deletes(out, &files, &rmdirs, "");
     } else {
         files.sort();
-        let errs = delete_phase(&mut pool, out, &files, &rmdirs, "");
+        let errs = delete_phase(
+            &mut pool,
+            &files,
+            &rmdirs,
+            &|p| out.file_removed(p, ""),
+            &|p| out.dir_removed(p),
+        );
         failed |= !errs.is_empty();
         for e in errs {
             out.error(&e.to_string());
         }
-        let errs = pool.run(stale, |fs, p, _| {
-            fs.delete(p)
-                .map_err(|e| e.with_op("remove stale temporary file", p))?;
-            out.detail(1, &format!("removed stale temporary file {p}"));
-            Ok(())
-        });
+        // Best effort: what is left is removed by the next run.
+        let stale_dirs = plan::order_rmdirs(std::mem::take(&mut acc.stale_rmdirs), &[]);
+        let errs = delete_phase(
+            &mut pool,
+            &stale,
+            &stale_dirs,
+            &|p| out.detail(1, &format!("removed stale temporary file {p}")),
+            &|p| out.detail(1, &format!("removed stale temporary directory {p}")),
+        );
         for e in errs {
-            out.warn(&e.to_string());
+            out.warn(&format!(
+                "{e} (a stale temporary entry; the next run tries again)"
+            ));
         }
     }
     if let Some(n) = pool.shrunk_to {
@@ -384,7 +411,17 @@ fn scan(
             for t in &p.remove_trees {
                 queue.push(Scan::Removal {
                     path: t.clone(),
-                    conflict: conflict_trees.contains(t),
+                    why: if conflict_trees.contains(t) {
+                        Removal::Conflict
+                    } else {
+                        Removal::Alien
+                    },
+                });
+            }
+            for t in &p.stale_temp_dirs {
+                queue.push(Scan::Removal {
+                    path: t.clone(),
+                    why: Removal::Stale,
                 });
             }
             let mut a = lock(acc);
@@ -405,10 +442,15 @@ fn scan(
             a.stale_temps.extend(p.stale_temps);
             Ok(())
         }
-        Scan::Removal { path, conflict } => {
+        Scan::Removal { path, why } => {
             let remote = fs.list(path).map_err(|e| e.with_op("list", path))?;
-            let p = plan::plan_removal(path, &remote, job.decide)
-                .map_err(|e| e.with_op("plan", path))?;
+            let rules: &dyn Decide = if *why == Removal::Stale {
+                &NoRules
+            } else {
+                job.decide
+            };
+            let p =
+                plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
             for (p, k) in &p.protected {
                 out.protected(p, *k);
             }
@@ -418,18 +460,25 @@ fn scan(
             for d in &p.subdirs {
                 queue.push(Scan::Removal {
                     path: d.clone(),
-                    conflict: *conflict,
+                    why: *why,
                 });
             }
             let mut a = lock(acc);
             a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
             a.kept.extend(p.left_alone);
-            if *conflict {
-                a.conflict_files.extend(p.delete_files);
-                a.conflict_rmdirs.push(path.clone());
-            } else {
-                a.delete_files.extend(p.delete_files);
-                a.rmdirs.push(path.clone());
+            match why {
+                Removal::Conflict => {
+                    a.conflict_files.extend(p.delete_files);
+                    a.conflict_rmdirs.push(path.clone());
+                }
+                Removal::Alien => {
+                    a.delete_files.extend(p.delete_files);
+                    a.rmdirs.push(path.clone());
+                }
+                Removal::Stale => {
+                    a.stale_temps.extend(p.delete_files);
+                    a.stale_rmdirs.push(path.clone());
+                }
             }
             Ok(())
         }
@@ -447,17 +496,18 @@ fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &
     }
 }
 
-/// Deletes files (in parallel), then directories deepest first (in parallel per depth).
+/// Deletes files (in parallel), then directories deepest first (in parallel per depth),
+/// reporting each one removed.
 fn delete_phase(
     pool: &mut Pool<'_>,
-    out: &Reporter,
     files: &[RelPath],
     dirs: &[RelPath],
-    detail: &str,
+    file_removed: &(dyn Fn(&RelPath) + Sync),
+    dir_removed: &(dyn Fn(&RelPath) + Sync),
 ) -> Vec<Error> {
     let mut errors = pool.run(files.to_vec(), |fs, p, _| {
         fs.delete(p).map_err(|e| e.with_op("delete", p))?;
-        out.file_removed(p, detail);
+        file_removed(p);
         Ok(())
     });
     if !errors.is_empty() {
@@ -473,7 +523,7 @@ fn delete_phase(
     for (_, level) in by_depth {
         errors.extend(pool.run(level, |fs, p, _| {
             fs.rmdir(p).map_err(|e| e.with_op("rmdir", p))?;
-            out.dir_removed(p);
+            dir_removed(p);
             Ok(())
         }));
         if !errors.is_empty() {
@@ -506,29 +556,51 @@ impl UploadQueue {
 
 /// Creates the new directories (parents first, pipelined on one connection), then uploads
 /// the files over all connections, each pulling the next file when it is ready, the largest
-/// first so that a big file does not start last and keep one connection busy at the end. Files inside a directory that
-/// could not be created are not attempted (the directory's error says why).
+/// first so that a big file does not start last and keep one connection busy at the end.
+/// Files inside a directory that could not be created are not attempted (the directory's
+/// error says why).
+///
+/// With `stage` (the backend renames directories), new trees are built under temporary
+/// names and renamed into place at the end (see [`crate::staging`]); a tree in which a file
+/// failed and its partial copy could not be removed stays out of sight.
 fn transfer_phase(
     job: &SyncJob<'_>,
     pool: &mut Pool<'_>,
     out: &Reporter,
     mut mkdirs: Vec<RelPath>,
     mut uploads: Vec<Upload>,
+    stage: bool,
 ) -> Vec<Error> {
     mkdirs.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+    let nonce = AtomicU64::new(0);
+    let staging = if stage {
+        Staging::new(&mkdirs, |d| {
+            temp_path(d, nonce.fetch_add(1, Ordering::Relaxed))
+        })
+    } else {
+        Staging::none()
+    };
     let failed_dirs = Mutex::new(Vec::<RelPath>::new());
     let failed = Mutex::new(Vec::new());
     let mut errors = Vec::new();
-    if !mkdirs.is_empty() {
+    let mut pairs = Vec::with_capacity(mkdirs.len());
+    for d in mkdirs {
+        match staging.remote(&d) {
+            Ok(r) => pairs.push((d, r)),
+            Err(e) => errors.push(e.with_op("mkdir", &d)),
+        }
+    }
+    if !pairs.is_empty() {
         // One task: what is left of it after a temporary error is tried again.
-        let task = Mutex::new(mkdirs);
-        errors = pool.run(vec![task], |fs, task, _| {
+        let task = Mutex::new(pairs);
+        errors.extend(pool.run(vec![task], |fs, task, _| {
             let mut left = lock(task);
-            let results = fs.mkdir_batch(&left);
+            let remote: Vec<RelPath> = left.iter().map(|(_, r)| r.clone()).collect();
+            let results = fs.mkdir_batch(&remote);
             let mut failed_dirs = lock(&failed_dirs);
             let mut done = 0;
             let mut stop = None;
-            for (d, r) in left.iter().zip(results) {
+            for ((d, _), r) in left.iter().zip(results) {
                 match r {
                     Ok(()) => out.dir_created(d),
                     Err(e) if e.is_temporary() => {
@@ -547,26 +619,48 @@ fn transfer_phase(
             }
             left.drain(..done);
             stop.map_or(Ok(()), Err)
-        });
+        }));
     }
     let failed_dirs = failed_dirs
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     uploads.retain(|u| !failed_dirs.iter().any(|d| u.path.is_within(d)));
     uploads.sort_by_key(|u| std::cmp::Reverse(u.size));
-    let nonce = AtomicU64::new(0);
     let streams = job.jobs.min(uploads.len());
     let q = UploadQueue::new(uploads);
+    let partial = Mutex::new(Vec::new());
+    let ctx = StreamCtx {
+        job,
+        q: &q,
+        out,
+        nonce: &nonce,
+        staging: &staging,
+        failed: &failed,
+        partial: &partial,
+    };
     errors.extend(pool.run((0..streams).collect(), |fs, _, queue| {
-        upload_stream(job, fs, &q, queue, out, &nonce, &failed)
+        upload_stream(&ctx, fs, queue)
     }));
-    let left = lock(&q.todo).len();
-    if left > 0 {
+    let left: Vec<usize> = lock(&q.todo).drain(..).collect();
+    if !left.is_empty() {
         errors.push(Error::new(
             ErrorKind::Unexpected,
-            format!("{left} files were not uploaded: every connection kept failing"),
+            format!(
+                "{} files were not uploaded: every connection kept failing",
+                left.len()
+            ),
         ));
     }
+    let mut partial = partial
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    partial.extend(
+        left.iter()
+            .map(|&id| &q.uploads[id].path)
+            .filter(|p| staging.is_staged(p))
+            .cloned(),
+    );
+    errors.extend(unstage(pool, out, &staging, &failed_dirs, partial));
     errors.extend(
         failed
             .into_inner()
@@ -575,33 +669,120 @@ fn transfer_phase(
     errors
 }
 
-/// The temporary name an upload is written to: same directory, recognisable prefix.
-fn temp_path(path: &RelPath, n: u64) -> peex_core::Result<RelPath> {
-    let name = path.name();
-    let mut short = String::new();
-    for ch in name.chars() {
-        if short.len() + ch.len_utf8() > 180 {
-            break;
-        }
-        short.push(ch);
+/// Puts the staged trees in place: first removes what failed uploads may have left inside
+/// them (a tree where that fails stays out of sight, with an error), then renames each
+/// root to its final name.
+fn unstage(
+    pool: &mut Pool<'_>,
+    out: &Reporter,
+    staging: &Staging,
+    failed_dirs: &[RelPath],
+    partial: Vec<RelPath>,
+) -> Vec<Error> {
+    let removed = Mutex::new(BTreeSet::new());
+    let mut errors = pool.run(partial.clone(), |fs, p, _| {
+        let r = staging.remote(p)?;
+        fs.delete(&r)
+            .map_err(|e| e.with_op("remove the partial upload", p))?;
+        lock(&removed).insert(p.clone());
+        Ok(())
+    });
+    let removed = removed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut blocked = BTreeSet::new();
+    for p in partial.iter().filter(|p| !removed.contains(*p)) {
+        blocked.extend(staging.root_of(p).cloned());
     }
-    let tmp = format!("{TEMP_PREFIX}{:x}-{n:x}.{short}", std::process::id());
-    path.parent().unwrap_or_default().join(&tmp)
+    let mut renames = Vec::new();
+    for (root, tmp) in staging.roots() {
+        if failed_dirs.contains(root) {
+            continue; // never created
+        }
+        if blocked.contains(root) {
+            errors.push(Error::new(
+                ErrorKind::Unexpected,
+                format!(
+                    "{root}: not put in place, because a file below it failed and what it left \
+                     could not be removed; the new directory waits under {} (the next run \
+                     removes it and uploads it again)",
+                    tmp.name()
+                ),
+            ));
+        } else {
+            renames.push((root.clone(), tmp.clone()));
+        }
+    }
+    errors.extend(pool.run(renames, |fs, (root, tmp), _| {
+        fs.rename(tmp, root)
+            .map_err(|e| e.with_op("rename the new directory into place", root))?;
+        out.detail(2, &format!("renamed {tmp} to {root}"));
+        Ok(())
+    }));
+    errors
 }
 
-/// One connection's upload stream: takes files from `q` until none is left. A file that
-/// fails for good goes to `failed`; one that fails with a temporary error is handed back
-/// to `q` (up to the retry limit) for whichever stream is next, and the stream ends with
+/// What every upload stream of a run shares.
+struct StreamCtx<'r, 'j> {
+    job: &'r SyncJob<'j>,
+    q: &'r UploadQueue,
+    out: &'r Reporter,
+    /// Numbers the temporary names.
+    nonce: &'r AtomicU64,
+    staging: &'r Staging,
+    /// Uploads that failed for good.
+    failed: &'r Mutex<Vec<Error>>,
+    /// Staged files whose upload failed after it was started: their partial copies must be
+    /// removed before their tree is put in place.
+    partial: &'r Mutex<Vec<RelPath>>,
+}
+
+impl StreamCtx<'_, '_> {
+    /// The upload failed for good.
+    fn give_up(&self, u: &Upload, e: Error, started: bool) {
+        if started && self.staging.is_staged(&u.path) {
+            lock(self.partial).push(u.path.clone());
+        }
+        lock(self.failed).push(e.with_op("upload", &u.path));
+    }
+
+    /// The job for upload `id`: a temporary name beside it, or, in a staged tree, its place
+    /// there.
+    fn job_for(&self, id: usize) -> peex_core::Result<ReplaceJob<'_>> {
+        let u = &self.q.uploads[id];
+        let local = local_path(&self.job.source, &u.path);
+        let file = File::open(&local)
+            .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
+        let (tmp, path) = if self.staging.is_staged(&u.path) {
+            (None, self.staging.remote(&u.path)?)
+        } else {
+            let n = self.nonce.fetch_add(1, Ordering::Relaxed);
+            (Some(temp_path(&u.path, n)?), u.path.clone())
+        };
+        Ok(ReplaceJob {
+            id,
+            tmp,
+            path,
+            src: Box::new(Counting {
+                inner: file.take(u.size.saturating_add(1)),
+                out: self.out,
+            }),
+            size: u.size,
+            mtime: (!self.job.srcutime).then_some(u.mtime),
+        })
+    }
+}
+
+/// One connection's upload stream: takes files from the queue until none is left. A file
+/// that fails for good is reported; one that fails with a temporary error is handed back to
+/// the queue (up to the retry limit) for whichever stream is next, and the stream ends with
 /// the error so the pool reconnects (with a fresh retry budget if files went up since).
 fn upload_stream(
-    job: &SyncJob<'_>,
+    ctx: &StreamCtx<'_, '_>,
     fs: &mut dyn RemoteFs,
-    q: &UploadQueue,
     queue: &Queue<usize>,
-    out: &Reporter,
-    nonce: &AtomicU64,
-    failed: &Mutex<Vec<Error>>,
 ) -> peex_core::Result<()> {
+    let (job, q, out) = (ctx.job, ctx.q, ctx.out);
     let tmps = std::cell::RefCell::new(BTreeMap::<usize, RelPath>::new());
     let mut cleanup = Vec::new();
     let mut uploaded = Vec::new();
@@ -609,38 +790,15 @@ fn upload_stream(
     let mut next = || -> Option<ReplaceJob<'_>> {
         loop {
             let id = lock(&q.todo).pop_front()?;
-            let u = &q.uploads[id];
-            let local = local_path(&job.source, &u.path);
-            let file = match File::open(&local) {
-                Ok(f) => f,
-                Err(e) => {
-                    lock(failed).push(
-                        Error::from(e)
-                            .with_op("open local file", local.display())
-                            .with_op("upload", &u.path),
-                    );
-                    continue;
+            match ctx.job_for(id) {
+                Ok(j) => {
+                    if let Some(t) = &j.tmp {
+                        tmps.borrow_mut().insert(id, t.clone());
+                    }
+                    return Some(j);
                 }
-            };
-            let tmp = match temp_path(&u.path, nonce.fetch_add(1, Ordering::Relaxed)) {
-                Ok(t) => t,
-                Err(e) => {
-                    lock(failed).push(e.with_op("upload", &u.path));
-                    continue;
-                }
-            };
-            tmps.borrow_mut().insert(id, tmp.clone());
-            return Some(ReplaceJob {
-                id,
-                tmp,
-                path: u.path.clone(),
-                src: Box::new(Counting {
-                    inner: file.take(u.size.saturating_add(1)),
-                    out,
-                }),
-                size: u.size,
-                mtime: (!job.srcutime).then_some(u.mtime),
-            });
+                Err(e) => ctx.give_up(&q.uploads[id], e, false),
+            }
         }
     };
     let mut done = |id: usize, r: peex_core::Result<()>| {
@@ -660,12 +818,12 @@ fn upload_stream(
                 if n <= u64::from(job.retry.retries) {
                     lock(&q.todo).push_front(id);
                 } else {
-                    lock(failed).push(e.with_op("upload", &u.path));
+                    ctx.give_up(u, e, true);
                 }
             }
             Err(e) => {
                 cleanup.extend(tmp);
-                lock(failed).push(e.with_op("upload", &u.path));
+                ctx.give_up(u, e, true);
             }
         }
     };
@@ -677,7 +835,7 @@ fn upload_stream(
     let mut lost_time = None;
     for id in uploaded {
         let u = &q.uploads[id];
-        match finish_upload(job, fs, u) {
+        match finish_upload(ctx, fs, u) {
             Ok(()) => {
                 out.progress_file();
                 out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
@@ -688,7 +846,7 @@ fn upload_stream(
                 lock(&q.todo).push_front(id);
                 lost_time.get_or_insert(e);
             }
-            Err(e) => lock(failed).push(e),
+            Err(e) => lock(ctx.failed).push(e),
         }
     }
     if let (Ok(()), Some(e)) = (&streamed, lost_time) {
@@ -704,12 +862,16 @@ fn upload_stream(
 }
 
 /// After a successful upload: with `srcutime`, the local file takes the server's time.
-fn finish_upload(job: &SyncJob<'_>, fs: &mut dyn RemoteFs, u: &Upload) -> peex_core::Result<()> {
-    if job.srcutime {
+fn finish_upload(
+    ctx: &StreamCtx<'_, '_>,
+    fs: &mut dyn RemoteFs,
+    u: &Upload,
+) -> peex_core::Result<()> {
+    if ctx.job.srcutime {
         let t = fs
-            .get_mtime(&u.path)
+            .get_mtime(&ctx.staging.remote(&u.path)?)
             .map_err(|e| e.with_op("read mtime", &u.path))?;
-        local::set_mtime(&local_path(&job.source, &u.path), t)?;
+        local::set_mtime(&local_path(&ctx.job.source, &u.path), t)?;
     }
     Ok(())
 }
@@ -725,22 +887,5 @@ impl<R: Read> Read for Counting<'_, R> {
         let n = self.inner.read(buf)?;
         self.out.progress_bytes(n as u64);
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_stay_in_the_same_directory_and_short() {
-        let p = RelPath::parse("a/b/index.html").unwrap();
-        let t = temp_path(&p, 7).unwrap();
-        assert_eq!(t.parent(), p.parent());
-        assert!(t.name().starts_with(TEMP_PREFIX));
-        assert!(t.name().ends_with(".index.html"));
-        let long = "é".repeat(127);
-        let t = temp_path(&RelPath::parse(&long).unwrap(), 1).unwrap();
-        assert!(t.name().len() <= 255);
     }
 }

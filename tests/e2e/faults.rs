@@ -280,10 +280,9 @@ impl World {
     }
 }
 
+/// A temporary file, or anything inside a new directory built under a temporary name.
 fn is_temp(path: &str) -> bool {
-    path.rsplit('/')
-        .next()
-        .is_some_and(|n| n.starts_with(TEMP_PREFIX))
+    path.split('/').any(|n| n.starts_with(TEMP_PREFIX))
 }
 
 /// Checks the invariants after a faulty run; returns the violations found.

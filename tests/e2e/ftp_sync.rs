@@ -726,3 +726,151 @@ fn implicit_ftps_works() {
         "implicit TLS sent AUTH: {cmds:?}"
     );
 }
+
+/// A new directory is built under a temporary name, its files written there directly (no
+/// temporary name and rename per file), and renamed into place once, after all of them
+/// are stored and timed; a file in an existing directory still gets its own temporary name.
+#[test]
+fn new_directories_are_built_out_of_sight_and_renamed_into_place_whole() {
+    let s = site("");
+    put(&s.src, "top.html", b"top", 1_600_000_000);
+    put(&s.src, "docs/a.html", b"a", 1_600_000_001);
+    put(&s.src, "docs/img/b.png", b"png", 1_600_000_002);
+    put(&s.src, "docs/img/c.png", b"png c", 1_600_000_003);
+    s.srv.clear_log();
+    let r = s.run(&["-j", "2"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    let cmds = s.srv.commands_settled();
+    let staged = |c: &LoggedCommand| c.arg.contains("/www/.peex-tmp.") && c.arg.contains(".docs");
+    let mkd: Vec<&LoggedCommand> = cmds.iter().filter(|c| c.command == "MKD").collect();
+    assert_eq!(mkd.len(), 2, "{cmds:#?}");
+    assert!(
+        mkd.iter().all(|c| staged(c)),
+        "MKD outside the staged tree: {mkd:#?}"
+    );
+    let stor: Vec<&LoggedCommand> = cmds.iter().filter(|c| c.command == "STOR").collect();
+    assert_eq!(stor.len(), 4, "{cmds:#?}");
+    for name in ["/a.html", "/img/b.png", "/img/c.png"] {
+        assert!(
+            stor.iter().any(|c| staged(c) && c.arg.ends_with(name)),
+            "docs{name} was not written in the staged tree under its own name: {stor:#?}"
+        );
+    }
+    let rnto: Vec<&LoggedCommand> = cmds.iter().filter(|c| c.command == "RNTO").collect();
+    let rnto_args: Vec<&str> = rnto.iter().map(|c| c.arg.as_str()).collect();
+    assert_eq!(
+        rnto_args.len(),
+        2,
+        "one rename per file outside the tree, one for the tree: {rnto_args:?}"
+    );
+    assert!(
+        rnto_args.contains(&"/www/top.html") && rnto_args.contains(&"/www/docs"),
+        "{rnto_args:?}"
+    );
+    let at = |pred: &dyn Fn(&LoggedCommand) -> bool| cmds.iter().rposition(pred).unwrap();
+    let tree_renamed = cmds
+        .iter()
+        .position(|c| c.command == "RNTO" && c.arg == "/www/docs")
+        .unwrap();
+    assert!(
+        at(&|c| c.command == "STOR" && staged(c)) < tree_renamed,
+        "{cmds:#?}"
+    );
+    assert!(
+        at(&|c| c.command == "MFMT" && staged(c)) < tree_renamed,
+        "{cmds:#?}"
+    );
+    assert!(
+        at(&|c| c.command == "SIZE" && staged(c)) < tree_renamed,
+        "the sizes must be checked before the tree is put in place: {cmds:#?}"
+    );
+    assert!(!fs::read_dir(s.dest()).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".peex-tmp.")));
+    // And a second run has nothing to do.
+    s.srv.clear_log();
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(modifying(&s.srv.commands_settled()), Vec::<String>::new());
+}
+
+/// A tree an interrupted run was building is removed with everything in it, whatever the
+/// rules say about the names inside (a protect rule for `a.html` does not keep it).
+#[test]
+fn a_stale_temporary_directory_is_removed_with_its_content() {
+    let s = site("a\\.html=protect");
+    put(&s.src, "docs/a.html", b"a", 1_600_000_000);
+    s.remote_put(".peex-tmp.dead-2.docs/a.html", b"half", 1_500_000_000);
+    s.remote_put(".peex-tmp.dead-2.docs/sub/b.html", b"b", 1_500_000_000);
+    let r = s.run(&["-v"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        !s.dest().join(".peex-tmp.dead-2.docs").exists(),
+        "{}",
+        r.all()
+    );
+    assert_same_tree(&s.src, &s.dest(), &none);
+}
+
+/// Over this size proftpd aborts a `STOR` (`552`) and keeps what it received.
+const STORE_LIMIT: &str = "MaxStoreFileSize 4 Kb";
+
+/// A file of a new directory that fails half way does not keep the rest of the directory
+/// out of sight: what it left is removed, the tree is renamed into place, and the run
+/// reports the file and fails.
+#[test]
+fn a_failed_file_in_a_new_directory_is_removed_and_the_rest_put_in_place() {
+    let srv = ProftpdBuilder::new().config_line(STORE_LIMIT).start();
+    let s = site_with(srv, "", "");
+    put(&s.src, "docs/ok.html", b"ok", 1_600_000_000);
+    put(&s.src, "docs/sub/big.bin", &[7u8; 200_000], 1_600_000_000);
+    s.srv.clear_log();
+    let r = s.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("docs/sub/big.bin"), "{}", r.all());
+    assert_eq!(fs::read(s.dest().join("docs/ok.html")).unwrap(), b"ok");
+    assert!(s.dest().join("docs/sub").is_dir());
+    assert!(
+        !s.dest().join("docs/sub/big.bin").exists(),
+        "a partial file was put in place"
+    );
+    let cmds = s.srv.commands_settled();
+    assert!(
+        cmds.iter().any(|c| c.command == "DELE"
+            && c.arg.contains(".peex-tmp.")
+            && c.arg.ends_with("/sub/big.bin")),
+        "the partial upload was not removed before the rename: {cmds:#?}"
+    );
+}
+
+/// When what a failed upload left cannot be removed, its new directory stays under its
+/// temporary name (never visible half right), and the run says so.
+#[test]
+fn a_new_directory_with_a_partial_file_it_cannot_remove_stays_out_of_sight() {
+    let srv = ProftpdBuilder::new()
+        .config_line(STORE_LIMIT)
+        .deny_commands(&["DELE"])
+        .start();
+    let s = site_with(srv, "", "");
+    put(&s.src, "docs/ok.html", b"ok", 1_600_000_000);
+    put(&s.src, "docs/big.bin", &[7u8; 200_000], 1_600_000_000);
+    let r = s.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("docs: not put in place"), "{}", r.all());
+    assert!(!s.dest().join("docs").exists(), "{}", r.all());
+    let waiting: Vec<String> = fs::read_dir(s.dest())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        waiting.len() == 1 && waiting[0].starts_with(".peex-tmp.") && waiting[0].ends_with(".docs"),
+        "{waiting:?}"
+    );
+    assert_eq!(
+        fs::read(s.dest().join(&waiting[0]).join("ok.html")).unwrap(),
+        b"ok"
+    );
+}

@@ -47,6 +47,7 @@ pub const CHECKS: &[Check] = &[
     ("nested", check_nested),
     ("upload_size_mismatch", check_upload_size_mismatch),
     ("upload_stream", check_upload_stream),
+    ("rename_dir", check_rename_dir),
     ("mkdir_batch", check_mkdir_batch),
 ];
 
@@ -384,7 +385,10 @@ pub fn check_upload_stream(ctx: &Ctx) {
         ("st/old.txt", b"new".to_vec()),
         ("st/empty", Vec::new()),
         ("st/missing/x.txt", b"nowhere".to_vec()),
-        ("st/large.bin", large),
+        ("st/missing/direct.txt", b"nowhere either".to_vec()),
+        ("st/large.bin", large.clone()),
+        ("st/direct-large.bin", large.iter().rev().copied().collect()),
+        ("st/direct-empty", Vec::new()),
     ];
     for i in 0..6 {
         files.push((
@@ -392,16 +396,22 @@ pub fn check_upload_stream(ctx: &Ctx) {
             format!("file {i}").into_bytes(),
         ));
     }
+    // Direct jobs (no temporary name) are mixed in between the others.
+    let direct = |path: &str, id: usize| {
+        path.contains("direct") || (path.starts_with("st/f") && id % 2 == 1)
+    };
     let mut queue: std::collections::VecDeque<usize> = (0..files.len()).collect();
     let mut next = || {
         let id = queue.pop_front()?;
         let (path, data) = &files[id];
+        let is_direct = direct(path, id);
         let path = p(path);
-        let tmp = path
-            .parent()
-            .unwrap_or_default()
-            .join(&format!(".st-tmp-{id}"))
-            .unwrap_or_else(|e| panic!("temp name: {e}"));
+        let tmp = (!is_direct).then(|| {
+            path.parent()
+                .unwrap_or_default()
+                .join(&format!(".st-tmp-{id}"))
+                .unwrap_or_else(|e| panic!("temp name: {e}"))
+        });
         Some(ReplaceJob {
             id,
             tmp,
@@ -429,7 +439,7 @@ pub fn check_upload_stream(ctx: &Ctx) {
             1,
             "upload_stream must report job {id} exactly once: {o:?}"
         );
-        let want_ok = files[id].0 != "st/missing/x.txt";
+        let want_ok = !files[id].0.starts_with("st/missing/");
         assert_eq!(
             o[0],
             want_ok,
@@ -440,7 +450,7 @@ pub fn check_upload_stream(ctx: &Ctx) {
     }
     let e = list(fs.as_mut(), "st");
     for (id, (path, data)) in files.iter().enumerate() {
-        if *path == "st/missing/x.txt" {
+        if path.starts_with("st/missing/") {
             continue;
         }
         assert_content(ctx, path, data);
@@ -460,6 +470,44 @@ pub fn check_upload_stream(ctx: &Ctx) {
         "upload_stream left temporary names behind: {:?}",
         e.iter().map(|x| &x.name).collect::<Vec<_>>()
     );
+    quit(fs);
+}
+
+/// `rename` of a directory ([`peex_core::Capabilities::rename_dirs`]): a tree built under
+/// one name appears whole under another, files, subdirectories and times unchanged. A
+/// transport that does not claim it has nothing to check here.
+pub fn check_rename_dir(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    if !fs.capabilities().rename_dirs {
+        quit(fs);
+        return;
+    }
+    let times = fs.capabilities().set_mtime != MtimeMethod::Unsupported;
+    mkdir(fs.as_mut(), "rd");
+    mkdir(fs.as_mut(), "rd/.stage");
+    mkdir(fs.as_mut(), "rd/.stage/sub");
+    upload(fs.as_mut(), "rd/.stage/top.txt", b"top");
+    upload(fs.as_mut(), "rd/.stage/sub/f.txt", b"deep file");
+    if times {
+        fs.set_mtime(&p("rd/.stage/sub/f.txt"), 1_400_000_000)
+            .unwrap_or_else(|e| panic!("set_mtime: {e}"));
+    }
+    fs.rename(&p("rd/.stage"), &p("rd/new"))
+        .unwrap_or_else(|e| panic!("rename of a directory (rename_dirs is claimed): {e}"));
+    let e = list(fs.as_mut(), "rd");
+    assert_eq!(
+        e.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+        vec!["new"],
+        "after renaming rd/.stage to rd/new"
+    );
+    assert_eq!(must_find(&e, "new", "rd").kind, EntryKind::Dir);
+    let sub = list(fs.as_mut(), "rd/new/sub");
+    let f = must_find(&sub, "f.txt", "rd/new/sub");
+    if times {
+        assert_eq!(f.mtime, Some(1_400_000_000), "mtime kept by the rename");
+    }
+    assert_content(ctx, "rd/new/sub/f.txt", b"deep file");
+    assert_content(ctx, "rd/new/top.txt", b"top");
     quit(fs);
 }
 

@@ -439,6 +439,30 @@ impl Session {
                     if let Some(f) = st.files.remove(&from) {
                         st.files.insert(arg.to_owned(), f);
                     } else if st.dirs.remove(&from) {
+                        // A directory moves with everything below it.
+                        let below = format!("{from}/");
+                        let moved = |p: &String| format!("{arg}/{}", &p[below.len()..]);
+                        let dirs: Vec<String> = st
+                            .dirs
+                            .iter()
+                            .filter(|d| d.starts_with(&below))
+                            .cloned()
+                            .collect();
+                        for d in dirs {
+                            st.dirs.remove(&d);
+                            st.dirs.insert(moved(&d));
+                        }
+                        let files: Vec<String> = st
+                            .files
+                            .keys()
+                            .filter(|f| f.starts_with(&below))
+                            .cloned()
+                            .collect();
+                        for f in files {
+                            if let Some(v) = st.files.remove(&f) {
+                                st.files.insert(moved(&f), v);
+                            }
+                        }
                         st.dirs.insert(arg.to_owned());
                     }
                     "250 Rename successful".to_owned()

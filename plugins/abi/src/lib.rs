@@ -258,6 +258,8 @@ impl PeexCaps {
             } else {
                 RenameOver::RemoveThenRename
             },
+            // Not in this ABI version: the engine gives every file its own temporary name.
+            rename_dirs: false,
         }
     }
 }

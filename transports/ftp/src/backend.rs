@@ -126,6 +126,7 @@ impl RemoteFs for FtpFs {
             set_mtime: self.mtime,
             get_mtime: self.s.features.has("MDTM"),
             rename_over: RenameOver::Atomic,
+            rename_dirs: true,
         }
     }
 
@@ -289,7 +290,7 @@ impl RemoteFs for FtpFs {
     ) -> Result<()> {
         let mut job = Some(ReplaceJob {
             id: 0,
-            tmp: tmp.clone(),
+            tmp: Some(tmp.clone()),
             path: path.clone(),
             src: Box::new(src),
             size,

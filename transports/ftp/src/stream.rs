@@ -14,6 +14,10 @@
 //! complete `226`) never puts a truncated file in place. When the stream runs dry, the
 //! last two files are finished with two more writes.
 //!
+//! A direct job (no temporary name: a new file inside a directory tree the engine builds
+//! under a temporary name) is stored under its final name and complete after its size
+//! check and time, one round later; it never takes part in a rename round.
+//!
 //! The next `EPSV` is the chain: the server refuses it during a transfer (proftpd answers
 //! `450` to an `EPSV` that arrives while a `STOR` is running, and runs other commands at
 //! once, which is why nothing else is sent after the data). Waiting for the `226` before
@@ -100,7 +104,7 @@ impl FtpFs {
     /// The time command for `job` on its temporary name, if one is to be sent.
     fn time_line(&self, job: &ReplaceJob<'_>) -> Option<String> {
         let ts = format_ftp_time(job.mtime?).ok()?;
-        mtime_command(self.mtime, &self.abs(&job.tmp), &ts)
+        mtime_command(self.mtime, &self.abs(job.write_path()), &ts)
     }
 
     /// The commands that finish what is in flight: the size check (and time) of the stored
@@ -108,14 +112,16 @@ impl FtpFs {
     fn pre_lines(&self, f: &mut Flight<'_>) -> Vec<String> {
         let mut lines = Vec::with_capacity(4);
         if let Some((job, time_sent)) = &mut f.stored {
-            lines.push(size_command(&self.s, &self.abs(&job.tmp)));
+            lines.push(size_command(&self.s, &self.abs(job.write_path())));
             let time = self.time_line(job);
             *time_sent = time.is_some();
             lines.extend(time);
         }
         if let Some((job, _)) = &f.checked {
-            lines.push(format!("RNFR {}", self.abs(&job.tmp)));
-            lines.push(format!("RNTO {}", self.abs(&job.path)));
+            if let Some(tmp) = &job.tmp {
+                lines.push(format!("RNFR {}", self.abs(tmp)));
+                lines.push(format!("RNTO {}", self.abs(&job.path)));
+            }
         }
         lines
     }
@@ -131,7 +137,7 @@ impl FtpFs {
         let mut it = replies.iter();
         let mut next_checked = None;
         if let Some((job, time_sent)) = f.stored.take() {
-            let abs_tmp = self.abs(&job.tmp);
+            let abs_tmp = self.abs(job.write_path());
             let check = it.next();
             let time_ok = time_sent && it.next().is_some_and(Reply::is_ok);
             let verdict = match check {
@@ -144,7 +150,13 @@ impl FtpFs {
             match verdict {
                 Ok(()) => {
                     let late = job.mtime.filter(|_| !time_ok);
-                    next_checked = Some((job, late));
+                    if job.tmp.is_some() {
+                        next_checked = Some((job, late));
+                    } else {
+                        // Written in place: complete once its size and time are right.
+                        let r = late.map_or(Ok(()), |t| self.late_mtime(&job.path, t));
+                        done(job.id, r);
+                    }
                 }
                 Err(e) => {
                     if remove_after(&e) {
@@ -156,15 +168,17 @@ impl FtpFs {
         }
         if let Some((job, late_mtime)) = f.checked.take() {
             let path = &job.path;
-            let r = rename_verdict(it.next(), it.next(), path).and_then(|()| match late_mtime {
-                Some(t) => self
-                    .set_mtime(path, t)
-                    .map_err(|e| e.with_op("set mtime", path)),
-                None => Ok(()),
-            });
+            let r = rename_verdict(it.next(), it.next(), path)
+                .and_then(|()| late_mtime.map_or(Ok(()), |t| self.late_mtime(path, t)));
             done(job.id, r);
         }
         f.checked = next_checked;
+    }
+
+    /// Sets the time on the final name when the server refused it on the name written to.
+    fn late_mtime(&mut self, path: &RelPath, t: i64) -> Result<()> {
+        self.set_mtime(path, t)
+            .map_err(|e| e.with_op("set mtime", path))
     }
 
     /// One round: uploads `job` with what is in flight finished in front of it. `Err` (a
@@ -181,7 +195,7 @@ impl FtpFs {
                 return Ok(());
             }
         }
-        let abs_tmp = self.abs(&job.tmp);
+        let abs_tmp = self.abs(job.write_path());
         let data = match self.s.wire.open_data() {
             Ok(d) => d,
             Err(e) => {

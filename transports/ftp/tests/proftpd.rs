@@ -334,7 +334,7 @@ fn stream_through(control_ms: u64, data_ms: u64, n: usize) -> (u64, u64) {
         let id = ids.next()?;
         Some(ReplaceJob {
             id,
-            tmp: p(&format!("s/.tmp-{id}")),
+            tmp: Some(p(&format!("s/.tmp-{id}"))),
             path: p(&format!("s/f{id}")),
             src: Box::new(&bodies[id][..]),
             size: bodies[id].len() as u64,

@@ -131,6 +131,7 @@ impl RemoteFs for LocalFs {
             set_mtime: MtimeMethod::Native,
             get_mtime: true,
             rename_over: RenameOver::Atomic,
+            rename_dirs: true,
         }
     }
 

@@ -208,6 +208,7 @@ impl SftpFs {
             } else {
                 RenameOver::RemoveThenRename
             },
+            rename_dirs: true,
         };
         Ok(SftpFs {
             sftp,

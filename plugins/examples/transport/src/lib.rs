@@ -39,6 +39,8 @@ pub const CAPS: Capabilities = Capabilities {
     get_mtime: true,
     // Overwrite: T makes the server delete the target, then move.
     rename_over: RenameOver::RemoveThenRename,
+    // The ABI has no way to say so yet: every file gets its own temporary name.
+    rename_dirs: false,
 };
 
 impl Transport for WebDav {
