@@ -443,7 +443,19 @@ fn scan(
             Ok(())
         }
         Scan::Removal { path, why } => {
-            let remote = fs.list(path).map_err(|e| e.with_op("list", path))?;
+            let remote = match fs.list(path) {
+                Ok(r) => r,
+                // A stale temporary tree that cannot be listed is left for a later run; it
+                // must not hold up this run's deletes.
+                Err(e) if *why == Removal::Stale && !e.is_temporary() => {
+                    lock(skipped).push(format!(
+                        "{} (a stale temporary directory; left for a later run)",
+                        e.with_op("list", path)
+                    ));
+                    return Ok(());
+                }
+                Err(e) => return Err(e.with_op("list", path)),
+            };
             let rules: &dyn Decide = if *why == Removal::Stale {
                 &NoRules
             } else {

@@ -874,3 +874,26 @@ fn a_new_directory_with_a_partial_file_it_cannot_remove_stays_out_of_sight() {
         b"ok"
     );
 }
+
+/// A stale temporary directory the server will not list is left for a later run with a
+/// warning; it does not hold up this run's deletes.
+#[test]
+fn an_unlistable_stale_temporary_directory_does_not_stop_the_deletes() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = site("");
+    put(&s.src, "a.html", b"a", 1_600_000_000);
+    s.remote_put("alien.txt", b"alien", 1_500_000_000);
+    s.remote_put(".peex-tmp.dead-3.docs/x.html", b"x", 1_500_000_000);
+    let stale = s.dest().join(".peex-tmp.dead-3.docs");
+    fs::set_permissions(&stale, fs::Permissions::from_mode(0o000)).unwrap();
+    let r = s.run(&[]);
+    fs::set_permissions(&stale, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("stale temporary directory"),
+        "{}",
+        r.all()
+    );
+    assert!(!s.dest().join("alien.txt").exists(), "{}", r.all());
+    assert!(s.dest().join("a.html").exists());
+}

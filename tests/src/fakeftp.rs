@@ -441,23 +441,14 @@ impl Session {
                     } else if st.dirs.remove(&from) {
                         // A directory moves with everything below it.
                         let below = format!("{from}/");
-                        let moved = |p: &String| format!("{arg}/{}", &p[below.len()..]);
-                        let dirs: Vec<String> = st
-                            .dirs
-                            .iter()
-                            .filter(|d| d.starts_with(&below))
-                            .cloned()
-                            .collect();
+                        let moved = |p: &str| format!("{arg}/{}", &p[below.len()..]);
+                        let inside = |p: &&String| p.starts_with(&below);
+                        let dirs: Vec<String> = st.dirs.iter().filter(inside).cloned().collect();
+                        let files: Vec<String> = st.files.keys().filter(inside).cloned().collect();
                         for d in dirs {
                             st.dirs.remove(&d);
                             st.dirs.insert(moved(&d));
                         }
-                        let files: Vec<String> = st
-                            .files
-                            .keys()
-                            .filter(|f| f.starts_with(&below))
-                            .cloned()
-                            .collect();
                         for f in files {
                             if let Some(v) = st.files.remove(&f) {
                                 st.files.insert(moved(&f), v);
