@@ -897,3 +897,44 @@ fn an_unlistable_stale_temporary_directory_does_not_stop_the_deletes() {
     assert!(!s.dest().join("alien.txt").exists(), "{}", r.all());
     assert!(s.dest().join("a.html").exists());
 }
+
+/// Option `rename_dirs: false` (for a server that will not rename directories): a new
+/// directory is created under its own name and each of its files gets a temporary name and a
+/// rename.
+#[test]
+fn rename_dirs_false_gives_every_file_of_a_new_directory_its_own_temporary_name() {
+    let s = site("");
+    put(&s.src, "docs/a.html", b"a", 1_600_000_000);
+    put(&s.src, "docs/img/b.png", b"png", 1_600_000_001);
+    let cfg = write_config(
+        s.cfg.parent().unwrap(),
+        "site.ron",
+        &format!(
+            "(\n  host: \"127.0.0.1\",\n  port: {},\n  user: {:?},\n  password: {:?},\n  \
+             source: {:?},\n  dest: \"/www/\",\n  options: {{ \"rename_dirs\": \"false\" }},\n)\n",
+            s.srv.port(),
+            s.srv.user(),
+            s.srv.password(),
+            s.src.display().to_string(),
+        ),
+    );
+    s.srv.clear_log();
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    let cmds = s.srv.commands_settled();
+    let args = |verb: &str| -> Vec<String> {
+        cmds.iter()
+            .filter(|c| c.command == verb)
+            .map(|c| c.arg.clone())
+            .collect()
+    };
+    assert_eq!(args("MKD"), vec!["/www/docs", "/www/docs/img"], "{cmds:#?}");
+    let mut rnto = args("RNTO");
+    rnto.sort();
+    assert_eq!(rnto, vec!["/www/docs/a.html", "/www/docs/img/b.png"]);
+    assert!(
+        args("STOR").iter().all(|a| a.contains("/.peex-tmp.")),
+        "{cmds:#?}"
+    );
+}

@@ -25,11 +25,18 @@ pub struct FtpFs {
     forced: bool,
     /// What the server refused on the way down, for the final error message.
     refused: Vec<String>,
+    /// [`Capabilities::rename_dirs`] (the `rename_dirs` option).
+    rename_dirs: bool,
 }
 
 impl FtpFs {
-    /// Wraps an open session; `forced` is the `mtime_method` option.
-    pub(crate) fn new(mut s: Session, forced: Option<MtimeMethod>) -> Result<Self> {
+    /// Wraps an open session; `forced` is the `mtime_method` option, `rename_dirs` the
+    /// option of that name.
+    pub(crate) fn new(
+        mut s: Session,
+        forced: Option<MtimeMethod>,
+        rename_dirs: bool,
+    ) -> Result<Self> {
         let mtime = match forced {
             Some(m) => m,
             None => s.probe_mtime_method()?,
@@ -39,6 +46,7 @@ impl FtpFs {
             mtime,
             forced: forced.is_some(),
             refused: Vec::new(),
+            rename_dirs,
         })
     }
 
@@ -126,7 +134,7 @@ impl RemoteFs for FtpFs {
             set_mtime: self.mtime,
             get_mtime: self.s.features.has("MDTM"),
             rename_over: RenameOver::Atomic,
-            rename_dirs: true,
+            rename_dirs: self.rename_dirs,
         }
     }
 

@@ -17,6 +17,7 @@ pub const OPTIONS: &[&str] = &[
     "pipeline_passive",
     "mtime_method",
     "implicit_tls",
+    "rename_dirs",
 ];
 
 /// The resolved configuration of one FTP or FTPS site.
@@ -55,6 +56,10 @@ pub struct FtpConfig {
     /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
     /// `AUTH TLS`; the default port is then 990.
     pub implicit_tls: bool,
+    /// Let the engine build new directories under a temporary name and rename them into
+    /// place whole (option `rename_dirs`, default true; turn off for a server that refuses
+    /// to rename directories: every file then gets its own temporary name).
+    pub rename_dirs: bool,
 }
 
 impl FtpConfig {
@@ -114,6 +119,7 @@ impl FtpConfig {
             pipeline_passive: site.bool_option("pipeline_passive", true)?,
             mtime_method,
             implicit_tls,
+            rename_dirs: site.bool_option("rename_dirs", true)?,
         })
     }
 }

@@ -21,7 +21,10 @@
 //! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
 //! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`, and on a slow
 //! link an upload's next `EPSV` right after its data), `passive_nat_workaround`,
-//! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set).
+//! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set),
+//! `rename_dirs` (default true: new directories are built under a temporary name and renamed
+//! into place whole; false gives every file its own temporary name, for a server that will
+//! not rename directories).
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
 //! commands whose replies do not decide the next one. Uploads stream (`stream.rs`): a file
@@ -88,7 +91,7 @@ impl Transport for FtpTransport {
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, false)?;
         let s = Session::open(&cfg, None)?;
-        Ok(Box::new(FtpFs::new(s, cfg.mtime_method)?))
+        Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }
 
@@ -115,7 +118,7 @@ impl Transport for FtpsTransport {
             )
         })?;
         let s = Session::open(&cfg, Some(crate::wire::DataTls { config, name }))?;
-        Ok(Box::new(FtpFs::new(s, cfg.mtime_method)?))
+        Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }
 
