@@ -282,11 +282,7 @@ pub trait RemoteFs: Send {
         size: u64,
         mtime: Option<i64>,
     ) -> Result<()> {
-        self.upload(tmp, src, size)?;
-        if let Some(t) = mtime {
-            self.set_mtime(tmp, t)
-                .map_err(|e| e.with_op("set mtime", path))?;
-        }
+        upload_timed(self, tmp, path, src, size, mtime)?;
         self.rename(tmp, path)
             .map_err(|e| e.with_op("rename into place", path))
     }
@@ -319,14 +315,7 @@ pub trait RemoteFs: Send {
         while let Some(mut j) = next() {
             let r = match &j.tmp {
                 Some(tmp) => self.upload_replace(tmp, &j.path, &mut j.src, j.size, j.mtime),
-                None => self
-                    .upload(&j.path, &mut j.src, j.size)
-                    .and_then(|()| match j.mtime {
-                        Some(t) => self
-                            .set_mtime(&j.path, t)
-                            .map_err(|e| e.with_op("set mtime", &j.path)),
-                        None => Ok(()),
-                    }),
+                None => upload_timed(self, &j.path, &j.path, &mut j.src, j.size, j.mtime),
             };
             let stop = match &r {
                 Err(e) if e.is_temporary() => {
@@ -381,6 +370,25 @@ pub trait RemoteFs: Send {
     fn quit(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Writes `size` bytes from `src` to `at` and sets its time to `mtime` when given (errors of
+/// the latter name `path`, the file the caller means): the part of the default uploads that
+/// comes before any rename.
+fn upload_timed<F: RemoteFs + ?Sized>(
+    fs: &mut F,
+    at: &RelPath,
+    path: &RelPath,
+    src: &mut dyn Read,
+    size: u64,
+    mtime: Option<i64>,
+) -> Result<()> {
+    fs.upload(at, src, size)?;
+    if let Some(t) = mtime {
+        fs.set_mtime(at, t)
+            .map_err(|e| e.with_op("set mtime", path))?;
+    }
+    Ok(())
 }
 
 /// A factory of [`RemoteFs`] connections for one URL scheme (`ftp`, `sftp`, `local`, …).

@@ -156,9 +156,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     for e in &scan_errors {
         out.error(&e.to_string());
     }
-    let mut acc = acc
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut acc = into_inner(acc);
     let kept = std::mem::take(&mut acc.kept);
     let rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.rmdirs), &kept);
     let conflict_rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.conflict_rmdirs), &kept);
@@ -250,8 +248,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     } else {
         let total: u64 = uploads.iter().map(|u| u.size).sum();
         out.start_progress(uploads.len() as u64, total);
-        let staging = caps.rename_dirs;
-        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, staging);
+        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
         out.finish_progress();
         failed |= !errs.is_empty();
         for e in errs {
@@ -324,6 +321,12 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The value of a mutex no thread uses any more (a panicked holder does not hide it).
+fn into_inner<T>(m: Mutex<T>) -> T {
+    m.into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn no_mtime_stop(dest: &str) -> Stop {
@@ -633,9 +636,7 @@ fn transfer_phase(
             stop.map_or(Ok(()), Err)
         }));
     }
-    let failed_dirs = failed_dirs
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failed_dirs = into_inner(failed_dirs);
     uploads.retain(|u| !failed_dirs.iter().any(|d| u.path.is_within(d)));
     uploads.sort_by_key(|u| std::cmp::Reverse(u.size));
     let streams = job.jobs.min(uploads.len());
@@ -663,9 +664,7 @@ fn transfer_phase(
             ),
         ));
     }
-    let mut partial = partial
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut partial = into_inner(partial);
     partial.extend(
         left.iter()
             .map(|&id| &q.uploads[id].path)
@@ -673,11 +672,7 @@ fn transfer_phase(
             .cloned(),
     );
     errors.extend(unstage(pool, out, &staging, &failed_dirs, partial));
-    errors.extend(
-        failed
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
+    errors.extend(into_inner(failed));
     errors
 }
 
@@ -699,9 +694,7 @@ fn unstage(
         lock(&removed).insert(p.clone());
         Ok(())
     });
-    let removed = removed
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let removed = into_inner(removed);
     let mut blocked = BTreeSet::new();
     for p in partial.iter().filter(|p| !removed.contains(*p)) {
         blocked.extend(staging.root_of(p).cloned());
@@ -822,8 +815,7 @@ fn upload_stream(
             Ok(()) if job.srcutime => uploaded.push(id),
             Ok(()) => {
                 progressed = true;
-                out.progress_file();
-                out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+                report_uploaded(out, u);
             }
             Err(e) if e.is_temporary() => {
                 let n = q.failures[id].fetch_add(1, Ordering::Relaxed) + 1;
@@ -847,11 +839,8 @@ fn upload_stream(
     let mut lost_time = None;
     for id in uploaded {
         let u = &q.uploads[id];
-        match finish_upload(ctx, fs, u) {
-            Ok(()) => {
-                out.progress_file();
-                out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
-            }
+        match adopt_server_time(ctx, fs, u) {
+            Ok(()) => report_uploaded(out, u),
             // The file is in place but its local time was not set: upload it again, on a
             // new connection (the pool makes one when this task fails).
             Err(e) if e.is_temporary() => {
@@ -873,19 +862,22 @@ fn upload_stream(
     streamed.map_err(|e| e.with_op("upload", "(connection)"))
 }
 
-/// After a successful upload: with `srcutime`, the local file takes the server's time.
-fn finish_upload(
+/// With `srcutime`, after a successful upload: the local file takes the server's time.
+fn adopt_server_time(
     ctx: &StreamCtx<'_, '_>,
     fs: &mut dyn RemoteFs,
     u: &Upload,
 ) -> peex_core::Result<()> {
-    if ctx.job.srcutime {
-        let t = fs
-            .get_mtime(&ctx.staging.remote(&u.path)?)
-            .map_err(|e| e.with_op("read mtime", &u.path))?;
-        local::set_mtime(&local_path(&ctx.job.source, &u.path), t)?;
-    }
-    Ok(())
+    let t = fs
+        .get_mtime(&ctx.staging.remote(&u.path)?)
+        .map_err(|e| e.with_op("read mtime", &u.path))?;
+    local::set_mtime(&local_path(&ctx.job.source, &u.path), t)
+}
+
+/// An upload is complete: one more file on the progress bar, and its line.
+fn report_uploaded(out: &Reporter, u: &Upload) {
+    out.progress_file();
+    out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
 }
 
 /// A reader that reports the bytes it hands out to the progress bar.

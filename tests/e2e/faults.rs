@@ -28,7 +28,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TEMP_PREFIX: &str = ".peex-tmp.";
 const PROTECT_SUFFIX: &str = ".keep";
 const DIRS: [&str; 8] = ["a", "b", "c", "a/x", "a/y", "b/z", "c/deep/er", "d"];
 
@@ -278,11 +277,6 @@ impl World {
             .map(|(k, _)| k)
             .collect()
     }
-}
-
-/// A temporary file, or anything inside a new directory built under a temporary name.
-fn is_temp(path: &str) -> bool {
-    path.split('/').any(|n| n.starts_with(TEMP_PREFIX))
 }
 
 /// Checks the invariants after a faulty run; returns the violations found.

@@ -31,6 +31,17 @@ impl Site {
         args.push(&cfg);
         peex(&args)
     }
+    /// Runs again and checks that the run sent no command that changes anything.
+    fn assert_rerun_changes_nothing(&self) {
+        self.srv.commands_settled();
+        self.srv.clear_log();
+        let r = self.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(
+            modifying(&self.srv.commands_settled()),
+            Vec::<String>::new()
+        );
+    }
     /// Puts a file on the server side (owned by the FTP user).
     fn remote_put(&self, rel: &str, content: &[u8], mtime: i64) {
         put(&self.dest(), rel, content, mtime);
@@ -291,11 +302,7 @@ with space=ignore
         );
     }
     // a second run changes nothing
-    s.srv.commands_settled();
-    s.srv.clear_log();
-    let r = s.run(&[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(modifying(&s.srv.commands_settled()), Vec::<String>::new());
+    s.assert_rerun_changes_nothing();
 }
 
 #[test]
@@ -365,10 +372,7 @@ fn srcutime_sets_local_mtimes_from_the_server_and_sends_no_mfmt() {
         .iter()
         .any(|c| c.command == "MFMT" || c.command.starts_with("SITE")));
     assert!(cmds.iter().any(|c| c.command == "MDTM"));
-    s.srv.clear_log();
-    let r = s.run(&[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(modifying(&s.srv.commands_settled()), Vec::<String>::new());
+    s.assert_rerun_changes_nothing();
 }
 
 #[test]
@@ -791,10 +795,7 @@ fn new_directories_are_built_out_of_sight_and_renamed_into_place_whole() {
         .to_string_lossy()
         .starts_with(".peex-tmp.")));
     // And a second run has nothing to do.
-    s.srv.clear_log();
-    let r = s.run(&[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(modifying(&s.srv.commands_settled()), Vec::<String>::new());
+    s.assert_rerun_changes_nothing();
 }
 
 /// A tree an interrupted run was building is removed with everything in it, whatever the

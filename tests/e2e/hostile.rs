@@ -108,8 +108,6 @@ fn arg(cmd: &str) -> &str {
 /// No DELE/RMD at all (a temporary upload file may be removed when `temp_dele`); STOR only
 /// to temporary names; RNTO and MKD only to the paths in `legit` (local entries).
 fn assert_only_legit_changes(cmds: &[String], legit: &[&str], temp_dele: bool) {
-    // A temporary file, or anything inside a new directory built under a temporary name.
-    let is_temp = |p: &str| p.split('/').any(|c| c.starts_with(".peex-tmp."));
     for c in cmds {
         let ok = match verb(c).as_str() {
             "DELE" => temp_dele && is_temp(arg(c)),

@@ -188,3 +188,12 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
     p
 }
+
+/// The prefix of peex's temporary names (files, and new directories being built).
+pub const TEMP_PREFIX: &str = ".peex-tmp.";
+
+/// True for a temporary file, or anything inside a new directory built under a temporary
+/// name (a path with any component starting with [`TEMP_PREFIX`]).
+pub fn is_temp(path: &str) -> bool {
+    path.split('/').any(|c| c.starts_with(TEMP_PREFIX))
+}
