@@ -214,7 +214,12 @@ pub trait RemoteFs: Send {
     ///   listing line the backend cannot fully parse is an error of kind
     ///   [`ErrorKind::Protocol`] naming the line.
     /// - Listing a missing directory is an error of kind [`ErrorKind::NotFound`].
-    /// - Order is unspecified.
+    /// - Order is unspecified; no name appears twice.
+    ///
+    /// The engine holds every listing to these rules in one place, [`crate::Checked`], which
+    /// wraps every connection: a backend need not repeat the checks, and must never "repair"
+    /// a listing by dropping entries (a directory planned from a listing that lost entries
+    /// could delete what it did not see).
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>>;
 
     /// Writes `size` bytes read from `src` to the file `path`, creating it or truncating an

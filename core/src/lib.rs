@@ -17,12 +17,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod checked;
 mod error;
 mod filter;
 mod fs;
 mod path;
 mod secret;
 
+pub use checked::{check_listing, Checked};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{

@@ -34,9 +34,7 @@ fn line(what: &str, value: impl std::fmt::Display) {
 pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
     println!("peex check: {}", job.display_dest);
     let t0 = Instant::now();
-    let mut fs = job
-        .transport
-        .connect(&job.params)
+    let mut fs = crate::connect::open(job.transport, &job.params, false)
         .map_err(|e| connect_stop(&e, &job.display_dest))?;
     line(
         "connect and log in",

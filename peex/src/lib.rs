@@ -13,6 +13,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod exceptions;
 pub mod exit;
 pub mod local;

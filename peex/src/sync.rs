@@ -9,7 +9,6 @@ use crate::local::{self, local_path};
 use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
-use crate::readonly::ReadOnly;
 use crate::staging::{temp_path, Staging};
 use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
@@ -96,8 +95,7 @@ struct Acc {
 fn owned_connector(job: &SyncJob<'_>) -> Arc<OwnedConnector> {
     let (transport, params, dry) = (job.transport.clone(), job.params.clone(), job.dry_run);
     Arc::new(move || -> peex_core::Result<Box<dyn RemoteFs>> {
-        let c = transport.connect(&params)?;
-        Ok(if dry { Box::new(ReadOnly(c)) } else { c })
+        crate::connect::open(transport.as_ref(), &params, dry)
     })
 }
 

@@ -150,9 +150,9 @@ impl RemoteFs for FtpFs {
             )
             .temporary());
         }
-        let entries = parse_mlsd(&data)?;
-        crate::lister::refuse_duplicates(&entries)?;
-        Ok(entries)
+        // The contract's checks (safe names, no duplicates, times on files) are the engine's
+        // `peex_core::Checked`; the parser only refuses what FTP itself cannot carry.
+        parse_mlsd(&data)
     }
 
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {

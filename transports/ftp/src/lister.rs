@@ -42,20 +42,6 @@ pub fn parse_mlsd(data: &[u8]) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Refuses a listing that names the same entry twice (which of the two is real?): an error
-/// of kind [`ErrorKind::Protocol`]. Used by `FtpFs::list`, so the engine never plans from an
-/// ambiguous listing.
-pub(crate) fn refuse_duplicates(entries: &[Entry]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    match entries.iter().find(|e| !seen.insert(e.name.as_str())) {
-        Some(e) => Err(Error::new(
-            ErrorKind::Protocol,
-            format!("the MLSD listing names {:?} twice", e.name),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Parses one MLSD line: `fact=value;fact=value; name`.
 ///
 /// - Fact names are case-insensitive; the facts end at the first space and the rest of the
@@ -317,11 +303,10 @@ mod tests {
         let e =
             parse_mlsd(b"type=file;size=3;modify=20200913122640; x\rDELE /etc\r\n").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidName, "{e}");
-        // the same name twice (even as two kinds) is ambiguous
+        // the same name twice is the contract's check (`peex_core::Checked`): the parser
+        // hands both on
         let v =
             parse_mlsd(b"type=file;size=3;modify=20200913122640; x\r\ntype=dir; x\r\n").unwrap();
-        let e = refuse_duplicates(&v).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Protocol);
-        assert!(e.message().contains("twice"), "{e}");
+        assert_eq!(v.len(), 2);
     }
 }
