@@ -96,6 +96,9 @@ pub struct Capabilities {
     pub rename_dirs: bool,
 }
 
+/// The network timeout of a site that sets none (the one place this default is written).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The connection parameters of one site, as resolved from its configuration.
 ///
 /// `Debug` never shows the password or any secret option.
@@ -112,7 +115,8 @@ pub struct SiteParams {
     /// The remote root (`dest`): every [`RelPath`] is resolved below it. The transport must
     /// never touch anything outside it.
     pub root: String,
-    /// Connect and read timeout for one network operation.
+    /// Connect and read timeout for one network operation (the application fills it in;
+    /// [`DEFAULT_TIMEOUT`] when the site sets none).
     pub timeout: Duration,
     /// Transport-specific options (`tls_verify`, `ca_file`, `known_hosts`, …).
     pub options: BTreeMap<String, String>,
@@ -127,17 +131,17 @@ impl SiteParams {
     }
 
     /// A boolean transport option (`true/false/yes/no/on/off/1/0`), `default` when absent.
+    /// Transports with declared options read them through [`crate::options::OptionValues`]
+    /// instead, whose defaults come from the declarations.
     pub fn bool_option(&self, key: &str, default: bool) -> Result<bool> {
         match self.option(key) {
             None => Ok(default),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "1" => Ok(true),
-                "false" | "no" | "off" | "0" => Ok(false),
-                _ => Err(Error::new(
+            Some(v) => crate::options::parse_bool(v).ok_or_else(|| {
+                Error::new(
                     ErrorKind::ConfigInvalid,
                     format!("option {key}: expected true or false, got {v:?}"),
-                )),
-            },
+                )
+            }),
         }
     }
 }
@@ -406,6 +410,15 @@ pub trait Transport: Send + Sync {
 
     /// The port used when the site names none.
     fn default_port(&self) -> Option<u16>;
+
+    /// The options this transport understands ([`SiteParams::options`] and
+    /// [`SiteParams::secret_options`]), each with its type, default and help. The
+    /// application refuses a site that sets anything else (naming the closest known option)
+    /// or a value of the wrong type, before [`Transport::connect`] is called; `peex
+    /// transports` prints them. The default declares none.
+    fn options(&self) -> Vec<crate::options::OptionSpec> {
+        Vec::new()
+    }
 
     /// Opens, logs in and probes one connection rooted at `site.root`. The root must exist
     /// and be a directory; otherwise the error has kind [`ErrorKind::NotFound`] or

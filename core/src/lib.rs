@@ -21,6 +21,7 @@ mod checked;
 mod error;
 mod filter;
 mod fs;
+pub mod options;
 mod path;
 mod secret;
 
@@ -29,8 +30,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{
     transports, Capabilities, Entry, EntryKind, MtimeMethod, RemoteFs, RenameOver, ReplaceJob,
-    SiteParams, Transport, TransportRegistration,
+    SiteParams, Transport, TransportRegistration, DEFAULT_TIMEOUT,
 };
+pub use options::{OptionSpec, OptionType};
 pub use path::{validate_name, RelPath};
 pub use secret::Secret;
 

@@ -82,6 +82,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             for s in registry::builtin_schemes() {
                 if let Some(t) = registry::builtin(s) {
                     println!("{s:8} {}", t.description());
+                    print!("{}", peex_core::options::render_table(&t.options()));
                 }
             }
             return Ok(Status::Ok);
@@ -204,6 +205,15 @@ fn resolve(
     }
 
     let params = cfg.to_site_params();
+    // Every option is checked against what the transport declares, before it connects.
+    peex_core::options::validate(transport.scheme(), &transport.options(), &params).map_err(
+        |e| {
+            Stop::new(
+                Status::Usage,
+                cfg.option_error(&e.key, e.message).to_string(),
+            )
+        },
+    )?;
     if params.option("host_key_check") == Some("false") {
         out.warn("SSH host key checking is OFF for this site (host_key_check: false)");
     }
@@ -254,6 +264,9 @@ impl Transport for StaticTransport {
     }
     fn default_port(&self) -> Option<u16> {
         self.0.default_port()
+    }
+    fn options(&self) -> Vec<peex_core::OptionSpec> {
+        self.0.options()
     }
     fn connect(
         &self,

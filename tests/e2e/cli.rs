@@ -191,3 +191,93 @@ fn builtin_transports_are_registered() {
         );
     }
 }
+
+/// A site for `transport` (no server is contacted: the options are refused first) with
+/// the RON `options` map `options`.
+fn ron_site_with_options(dir: &Path, transport: &str, options: &str) -> std::path::PathBuf {
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(dir.join("src/a.txt"), b"a").unwrap();
+    write_config(
+        dir,
+        "site.ron",
+        &format!(
+            "(\n    transport: \"{transport}\",\n    host: \"127.0.0.1\",\n    port: 9,\n    \
+             source: \"src/\",\n    dest: \"/\",\n    options: {{\n        {options}\n    }},\n)\n"
+        ),
+    )
+}
+
+#[test]
+fn a_mistyped_transport_option_names_its_line_and_the_closest_known_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = ron_site_with_options(tmp.path(), "ftp", "\"pipline_passive\": \"false\",");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("site.ron:8:9:"), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "unknown option `pipline_passive` for transport ftp; did you mean `pipeline_passive`?"
+        ),
+        "{}",
+        r.all()
+    );
+    // Nothing was contacted: the error comes before any connection (port 9 would refuse).
+    assert!(!r.stderr.contains("connect"), "{}", r.all());
+}
+
+#[test]
+fn a_transport_option_of_the_wrong_type_names_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = ron_site_with_options(
+        tmp.path(),
+        "ftp",
+        "\"pipeline_passive\": \"true\",\n        \"rename_dirs\": \"maybe\",",
+    );
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("site.ron:9:9:"), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("option `rename_dirs`: expected true or false, got \"maybe\""),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn a_tls_option_on_plain_ftp_is_an_unknown_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = ron_site_with_options(tmp.path(), "ftp", "\"mtime_method\": \"mfmt\",");
+    // ftps's own option on plain ftp, through the INI shorthand.
+    let ini = write_config(
+        tmp.path(),
+        "plain.peex",
+        "[site]\nhost=127.0.0.1\nport=9\nsource=src/\ndest=/\nimplicit_tls=true\n",
+    );
+    let r = peex(&[ini.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("unknown option `implicit_tls` for transport ftp"),
+        "{}",
+        r.all()
+    );
+    let _ = cfg;
+}
+
+#[test]
+fn transports_lists_every_option_with_type_and_default() {
+    let r = peex(&["transports"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for needle in [
+        "ftps ",
+        "tls_verify",
+        "[bool, default true]",
+        "mtime_method",
+        "mfmt|site-utime|site-utime5|none",
+        "key_passphrase",
+        "(secret) [text]",
+    ] {
+        assert!(r.stdout.contains(needle), "{needle}: {}", r.stdout);
+    }
+}

@@ -375,3 +375,21 @@ fn readme_filter_plugin_example_builds_loads_and_stays_under_50_lines() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("filter no-tmp"), "{}", r.all());
 }
+
+#[test]
+fn a_mistyped_option_of_a_plugin_transport_is_refused_naming_the_declared_one() {
+    let d = Dav::new();
+    put(&d.src, "index.html", b"<h1>hi</h1>", 1_600_000_000);
+    let cfg = d.config("typo.ron", ", \"tsl\": \"true\"", "");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("unknown option `tsl` for transport webdav; did you mean `tls`?"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stderr.contains("typo.ron:9:30:"), "{}", r.all());
+    // Nothing reached the server.
+    assert!(!d.srv.root().join("index.html").exists());
+}

@@ -32,9 +32,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The default network timeout when the configuration sets none.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-
 /// The highest number of parallel connections (`jobs`) a site may ask for.
 pub const MAX_JOBS: u64 = 64;
 
@@ -95,8 +92,9 @@ pub struct FilterSpec {
 
 /// Fully resolved site configuration.
 ///
-/// `Debug` never shows the password or the values of [`SiteConfig::secret_options`].
-#[derive(Clone)]
+/// `Debug` never shows the password or the values of [`SiteConfig::secret_options`]
+/// ([`Secret`] redacts itself).
+#[derive(Clone, Debug)]
 pub struct SiteConfig {
     /// The configuration file.
     pub file: PathBuf,
@@ -122,7 +120,7 @@ pub struct SiteConfig {
     pub jobs: Option<usize>,
     /// The most deletes a run may plan; more stops the run before any change.
     pub max_delete: Option<u64>,
-    /// Network timeout in seconds; `None` means [`DEFAULT_TIMEOUT_SECS`].
+    /// Network timeout in seconds; `None` means [`peex_core::DEFAULT_TIMEOUT`].
     pub timeout_secs: Option<u64>,
     /// Retries of an operation after a temporary error (0..=[`MAX_RETRIES`]); `None` means
     /// the engine's default. `--retries` overrides it.
@@ -142,41 +140,24 @@ pub struct SiteConfig {
     pub secret_options: BTreeMap<String, Secret>,
     /// Warnings to show the user (each a full line starting with `peex: warning:`).
     pub warnings: Vec<String>,
-}
-
-impl fmt::Debug for SiteConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SiteConfig")
-            .field("file", &self.file)
-            .field("transport", &self.transport)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("source", &self.source)
-            .field("dest", &self.dest)
-            .field("srcutime", &self.srcutime)
-            .field("jobs", &self.jobs)
-            .field("max_delete", &self.max_delete)
-            .field("timeout_secs", &self.timeout_secs)
-            .field("retries", &self.retries)
-            .field("tls", &self.tls)
-            .field("rules", &self.rules)
-            .field("filters", &self.filters)
-            .field("plugins", &self.plugins)
-            .field("options", &self.options)
-            .field(
-                "secret_options",
-                &self.secret_options.keys().collect::<Vec<_>>(),
-            )
-            .field("warnings", &self.warnings)
-            .finish()
-    }
+    /// Where each option of [`SiteConfig::options`] and [`SiteConfig::secret_options`] was
+    /// written, for errors found once the transport is known ([`SiteConfig::option_error`]).
+    option_pos: BTreeMap<String, Pos>,
+    /// Where the site's settings start (for errors about something missing).
+    anchor: Option<Pos>,
 }
 
 impl SiteConfig {
+    /// An error about the option `key`, at the line and column where the file sets it (at
+    /// the site's start when it does not, e.g. for a missing required option).
+    pub fn option_error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let pos = self.option_pos.get(key).copied().or(self.anchor);
+        ConfigError::at_pos(&self.file, pos, message)
+    }
+
     /// The connection parameters for the transport: host, port, user, password,
-    /// root = `dest`, timeout (default 30 s), options and secret options.
+    /// root = `dest`, timeout ([`peex_core::DEFAULT_TIMEOUT`] unless set), options and
+    /// secret options.
     pub fn to_site_params(&self) -> SiteParams {
         SiteParams {
             host: self.host.clone(),
@@ -184,7 +165,9 @@ impl SiteConfig {
             user: self.user.clone(),
             password: self.password.clone(),
             root: self.dest.clone(),
-            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            timeout: self
+                .timeout_secs
+                .map_or(peex_core::DEFAULT_TIMEOUT, Duration::from_secs),
             options: self.options.clone(),
             secret_options: self.secret_options.clone(),
         }
@@ -654,7 +637,11 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
     };
 
     let mut options = BTreeMap::new();
+    let mut option_pos = BTreeMap::new();
     for (k, v) in &d.options {
+        if let Some(p) = v.pos {
+            option_pos.insert(k.clone(), p);
+        }
         if RESERVED_OPTIONS.contains(&k.as_str()) {
             return Err(ConfigError::at_pos(
                 origin,
@@ -700,11 +687,17 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
     if let Some(ca) = &tls.ca_file {
         let pos = d.ca_file.as_ref().and_then(|v| v.pos);
         options.insert("ca_file".into(), path_str(ca, pos, "ca_file")?);
+        if let Some(p) = pos {
+            option_pos.insert("ca_file".into(), p);
+        }
     }
     for (name, val) in [("known_hosts", &d.known_hosts), ("key_file", &d.key_file)] {
         if let Some(val) = val {
             let p = resolve_path(origin, base, home, name, val)?;
             options.insert(name.into(), path_str(&p, val.pos, name)?);
+            if let Some(p) = val.pos {
+                option_pos.insert(name.into(), p);
+            }
         }
     }
     for (name, val) in [
@@ -743,6 +736,8 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         options,
         secret_options: d.secret_options,
         warnings,
+        option_pos,
+        anchor: d.anchor,
     })
 }
 

@@ -235,7 +235,10 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         .options
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, val(v, "options")))
+        .map(|(k, v)| {
+            let pos = loc.key("options", &k).or_else(|| at("options"));
+            (k, Val::new(v, pos))
+        })
         .collect();
     for (k, v) in f.secret_options.unwrap_or_default() {
         if !v.0.is_empty() {
@@ -276,6 +279,9 @@ fn redact(message: &str, text: &str) -> String {
 struct Locator {
     /// (identifier, nesting depth, position of the value after `name:`)
     fields: Vec<(String, usize, Pos)>,
+    /// (top-level field, string key, position of the key) of the entries of top-level maps
+    /// such as `options: {"key": "value"}`.
+    keys: Vec<(String, String, Pos)>,
 }
 
 impl Locator {
@@ -283,6 +289,7 @@ impl Locator {
         #[derive(PartialEq)]
         enum Tok {
             Ident(String),
+            Str(String),
             Colon,
             Other,
         }
@@ -327,15 +334,19 @@ impl Locator {
                 }
             } else if c == '"' || c == '\'' {
                 step(&mut i, &mut line, &mut col);
+                let mut content = String::new();
                 while let Some(&d) = chars.get(i) {
                     step(&mut i, &mut line, &mut col);
                     if d == '\\' {
+                        content.extend(chars.get(i));
                         step(&mut i, &mut line, &mut col);
                     } else if d == c {
                         break;
+                    } else {
+                        content.push(d);
                     }
                 }
-                toks.push((Tok::Other, depth, pos));
+                toks.push((Tok::Str(content), depth, pos));
             } else if (c == 'b' && next == Some('"'))
                 || (c == 'r' && {
                     let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
@@ -384,12 +395,31 @@ impl Locator {
             }
         }
         let mut fields = Vec::new();
+        let mut keys = Vec::new();
+        let mut field = String::new();
         for w in toks.windows(3) {
-            if let (Tok::Ident(name), Tok::Colon) = (&w[0].0, &w[1].0) {
-                fields.push((name.clone(), w[0].1, w[2].2));
+            match (&w[0].0, &w[1].0) {
+                (Tok::Ident(name), Tok::Colon) => {
+                    fields.push((name.clone(), w[0].1, w[2].2));
+                    if w[0].1 == 1 {
+                        field.clone_from(name);
+                    }
+                }
+                (Tok::Str(key), Tok::Colon) if w[0].1 == 2 => {
+                    keys.push((field.clone(), key.clone(), w[0].2));
+                }
+                _ => {}
             }
         }
-        Locator { fields }
+        Locator { fields, keys }
+    }
+
+    /// Where the key `key` of the top-level map field `field` is written.
+    fn key(&self, field: &str, key: &str) -> Option<Pos> {
+        self.keys
+            .iter()
+            .find(|(f, k, _)| f == field && k == key)
+            .map(|k| k.2)
     }
 
     /// Where the value of the top-level field `name` starts.

@@ -288,21 +288,22 @@ impl PluginHost {
     }
 }
 
+/// A plugin's declared options as the core's specs (the ABI carries no type or default:
+/// every value is text), so that plugins and built-ins are validated and listed alike.
+pub(crate) fn option_specs(options: &[OptionInfo]) -> Vec<peex_core::OptionSpec> {
+    options
+        .iter()
+        .map(|o| peex_core::OptionSpec {
+            name: o.name.clone(),
+            help: o.help.clone(),
+            ty: peex_core::OptionType::Text,
+            default: None,
+            secret: o.secret,
+            required: o.required,
+        })
+        .collect()
+}
+
 fn render_options(out: &mut String, options: &[OptionInfo]) {
-    let width = options.iter().map(|o| o.name.len()).max().unwrap_or(0);
-    for o in options {
-        let mut flags = Vec::new();
-        if o.required {
-            flags.push("required");
-        }
-        if o.secret {
-            flags.push("secret");
-        }
-        let flags = if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", flags.join(", "))
-        };
-        let _ = writeln!(out, "    {:width$}  {}{flags}", o.name, o.help);
-    }
+    out.push_str(&peex_core::options::render_table(&option_specs(options)));
 }

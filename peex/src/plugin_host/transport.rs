@@ -92,6 +92,10 @@ impl Transport for PluginTransport {
         self.info.default_port
     }
 
+    fn options(&self) -> Vec<peex_core::OptionSpec> {
+        super::option_specs(&self.info.options)
+    }
+
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let vt = self.vt();
         let Some(connect) = vt.connect else {

@@ -1,29 +1,69 @@
-//! Options of the `ftp` and `ftps` transports, parsed from [`SiteParams`].
+//! Options of the `ftp` and `ftps` transports: declared once ([`options`]), read typed
+//! into [`FtpConfig`].
 
-use peex_core::{Error, ErrorKind, MtimeMethod, Result, Secret, SiteParams};
-use std::fmt;
+use peex_core::options::{choice, OptionType, OptionValues};
+use peex_core::{Error, ErrorKind, MtimeMethod, OptionSpec, Result, Secret, SiteParams};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The timeout used when the site sets none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The option names this transport understands (anything else is a configuration error, so a
-/// typo such as `tls_verfy=false` is not silently ignored).
-pub const OPTIONS: &[&str] = &[
-    "tls_verify",
-    "ca_file",
-    "passive_nat_workaround",
-    "pipeline_passive",
-    "mtime_method",
-    "implicit_tls",
-    "rename_dirs",
-];
+/// The options of `ftp` (`tls == false`) or `ftps`: name, type, default and help, the one
+/// place each is written. TLS options exist for `ftps` only, so `tls_verify` on plain `ftp`
+/// is an unknown option.
+pub fn options(tls: bool) -> Vec<OptionSpec> {
+    let mut v = Vec::new();
+    if tls {
+        v.extend([
+            OptionSpec::new(
+                "tls_verify",
+                OptionType::Bool,
+                "verify the server certificate",
+            )
+            .default_value("true"),
+            OptionSpec::new(
+                "ca_file",
+                OptionType::Path,
+                "extra trusted CA certificates (PEM)",
+            ),
+            OptionSpec::new(
+                "implicit_tls",
+                OptionType::Bool,
+                "TLS from the first byte (no AUTH TLS); default port 990",
+            )
+            .default_value("false"),
+        ]);
+    }
+    v.extend([
+        OptionSpec::new(
+            "passive_nat_workaround",
+            OptionType::Bool,
+            "in PASV mode, connect to the control connection's address, not the reply's",
+        )
+        .default_value("true"),
+        OptionSpec::new(
+            "pipeline_passive",
+            OptionType::Bool,
+            "ask for the next passive address before the current transfer's reply",
+        )
+        .default_value("true"),
+        OptionSpec::new(
+            "mtime_method",
+            choice(&["mfmt", "site-utime", "site-utime5", "none"]),
+            "force how modification times are set (default: probed)",
+        ),
+        OptionSpec::new(
+            "rename_dirs",
+            OptionType::Bool,
+            "build new directories under a temporary name and rename them into place whole",
+        )
+        .default_value("true"),
+    ]);
+    v
+}
 
 /// The resolved configuration of one FTP or FTPS site.
 ///
-/// `Debug` prints the host, user and root but never the password.
-#[derive(Clone)]
+/// `Debug` prints everything but the password ([`Secret`] redacts itself).
+#[derive(Clone, Debug)]
 pub struct FtpConfig {
     /// Host name or address.
     pub host: String,
@@ -65,36 +105,29 @@ pub struct FtpConfig {
 impl FtpConfig {
     /// Resolves `site` for the plain (`tls == false`) or explicit-TLS transport.
     pub fn from_site(site: &SiteParams, tls: bool) -> Result<Self> {
-        for key in site.options.keys() {
-            if !OPTIONS.contains(&key.as_str()) {
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!("unknown ftp option {key:?} (known: {})", OPTIONS.join(", ")),
-                ));
-            }
-        }
+        let specs = options(tls);
+        let scheme = if tls {
+            crate::FTPS_SCHEME
+        } else {
+            crate::FTP_SCHEME
+        };
+        let o = OptionValues::new(scheme, &specs, site)?;
         if site.host.trim().is_empty() {
             return Err(Error::new(ErrorKind::ConfigInvalid, "ftp: no host given"));
         }
-        let implicit_tls = site.bool_option("implicit_tls", false)?;
-        if implicit_tls && !tls {
-            return Err(Error::new(
-                ErrorKind::ConfigInvalid,
-                "implicit_tls applies to the ftps scheme only",
-            ));
-        }
-        let mtime_method = match site.option("mtime_method") {
-            None => None,
-            Some(v) => Some(parse_mtime_method(v)?),
+        let (implicit_tls, tls_verify, ca_file) = if tls {
+            (
+                o.bool("implicit_tls")?,
+                o.bool("tls_verify")?,
+                o.text("ca_file")?.map(PathBuf::from),
+            )
+        } else {
+            (false, true, None)
         };
-        let tls_verify = site.bool_option("tls_verify", true)?;
-        let ca_file = site.option("ca_file").map(PathBuf::from);
-        if !tls && (site.options.contains_key("tls_verify") || ca_file.is_some()) {
-            return Err(Error::new(
-                ErrorKind::ConfigInvalid,
-                "tls_verify and ca_file apply to the ftps scheme only",
-            ));
-        }
+        let mtime_method = o
+            .word("mtime_method")?
+            .map(|v| parse_mtime_method(&v))
+            .transpose()?;
         let user = if site.user.is_empty() {
             "anonymous".to_owned()
         } else {
@@ -108,18 +141,18 @@ impl FtpConfig {
             password: site.password.clone().unwrap_or_default(),
             root: site.root.clone(),
             timeout: if site.timeout.is_zero() {
-                DEFAULT_TIMEOUT
+                peex_core::DEFAULT_TIMEOUT
             } else {
                 site.timeout
             },
             tls,
             tls_verify,
             ca_file,
-            passive_nat_workaround: site.bool_option("passive_nat_workaround", true)?,
-            pipeline_passive: site.bool_option("pipeline_passive", true)?,
+            passive_nat_workaround: o.bool("passive_nat_workaround")?,
+            pipeline_passive: o.bool("pipeline_passive")?,
             mtime_method,
             implicit_tls,
-            rename_dirs: site.bool_option("rename_dirs", true)?,
+            rename_dirs: o.bool("rename_dirs")?,
         })
     }
 }
@@ -137,24 +170,6 @@ fn parse_mtime_method(v: &str) -> Result<MtimeMethod> {
                 "option mtime_method: expected mfmt, site-utime, site-utime5 or none, got {v:?}"
             ),
         )),
-    }
-}
-
-impl fmt::Debug for FtpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &"***")
-            .field("root", &self.root)
-            .field("timeout", &self.timeout)
-            .field("tls", &self.tls)
-            .field("tls_verify", &self.tls_verify)
-            .field("ca_file", &self.ca_file)
-            .field("passive_nat_workaround", &self.passive_nat_workaround)
-            .field("mtime_method", &self.mtime_method)
-            .finish()
     }
 }
 
@@ -176,7 +191,7 @@ mod tests {
     fn defaults() {
         let c = FtpConfig::from_site(&site(), false).unwrap();
         assert_eq!(c.port, 21);
-        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.timeout, peex_core::DEFAULT_TIMEOUT);
         assert!(c.tls_verify && c.passive_nat_workaround);
         assert_eq!(c.mtime_method, None);
     }
@@ -206,6 +221,7 @@ mod tests {
         let e = FtpConfig::from_site(&s, true).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
         assert!(e.message().contains("tls_verfy"));
+        assert!(e.message().contains("did you mean `tls_verify`"), "{e}");
         let mut s = site();
         s.options.insert("mtime_method".into(), "touch".into());
         assert!(FtpConfig::from_site(&s, false).is_err());

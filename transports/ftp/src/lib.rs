@@ -18,13 +18,8 @@
 //! - `ftps` with `implicit_tls=true`: TLS from the first byte (no `AUTH TLS`), port 990 by
 //!   default.
 //!
-//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
-//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`, and on a slow
-//! link an upload's next `EPSV` right after its data), `passive_nat_workaround`,
-//! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set),
-//! `rename_dirs` (default true: new directories are built under a temporary name and renamed
-//! into place whole; false gives every file its own temporary name, for a server that will
-//! not rename directories).
+//! Options: declared once, with types, defaults and help, in [`options`] (`peex transports`
+//! prints them).
 //!
 //! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
 //! commands whose replies do not decide the next one. Uploads stream (`stream.rs`): a file
@@ -52,13 +47,13 @@ mod wire;
 mod writer;
 
 pub use backend::FtpFs;
-pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
+pub use config::{options, FtpConfig};
 pub use core::{map_io, map_reply, Op};
 pub use lister::{parse_mlsd, parse_mlsd_line};
 pub use time::{format_ftp_time, parse_ftp_time};
 
 use crate::core::Session;
-use peex_core::{RemoteFs, Result, SiteParams, Transport, TransportRegistration};
+use peex_core::{OptionSpec, RemoteFs, Result, SiteParams, Transport, TransportRegistration};
 
 /// The scheme of plain FTP.
 pub const FTP_SCHEME: &str = "ftp";
@@ -88,6 +83,10 @@ impl Transport for FtpTransport {
         Some(DEFAULT_PORT)
     }
 
+    fn options(&self) -> Vec<OptionSpec> {
+        options(false)
+    }
+
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, false)?;
         let s = Session::open(&cfg, None)?;
@@ -106,6 +105,10 @@ impl Transport for FtpsTransport {
 
     fn default_port(&self) -> Option<u16> {
         Some(DEFAULT_PORT)
+    }
+
+    fn options(&self) -> Vec<OptionSpec> {
+        options(true)
     }
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {

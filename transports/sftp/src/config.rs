@@ -1,15 +1,12 @@
 //! Options of the `sftp` transport, parsed from [`SiteParams`].
 
-use peex_core::{Error, ErrorKind, Result, Secret, SiteParams};
-use std::fmt;
+use peex_core::options::{OptionType, OptionValues};
+use peex_core::{Error, ErrorKind, OptionSpec, Result, Secret, SiteParams};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The port used when the site names none.
 pub const DEFAULT_PORT: u16 = 22;
-
-/// The timeout used when the site sets none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `known_hosts` file used when the option is absent (`~` is the user's home).
 pub const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
@@ -17,23 +14,51 @@ pub const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
 /// The environment variable read for the key passphrase when the configuration gives none.
 pub const PASSPHRASE_ENV: &str = "PEEX_KEY_PASSPHRASE";
 
-/// The option names this transport understands (anything else is a configuration error, so a
-/// typo such as `acept_new_host_key` is not silently ignored).
-pub const OPTIONS: &[&str] = &[
-    "known_hosts",
-    "key_file",
-    "agent",
-    "accept_new_host_key",
-    "host_key_check",
-];
-
-/// The secret option names this transport understands.
-pub const SECRET_OPTIONS: &[&str] = &["key_passphrase"];
+/// The options of `sftp`: name, type, default and help, the one place each is written.
+pub fn options() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::new(
+            "known_hosts",
+            OptionType::Path,
+            "the OpenSSH known_hosts file host keys are checked against",
+        )
+        .default_value(DEFAULT_KNOWN_HOSTS),
+        OptionSpec::new(
+            "key_file",
+            OptionType::Path,
+            "private key for public-key login",
+        ),
+        OptionSpec::new(
+            "agent",
+            OptionType::Bool,
+            "try ssh-agent's identities when no password or key file is given",
+        )
+        .default_value("true"),
+        OptionSpec::new(
+            "accept_new_host_key",
+            OptionType::Bool,
+            "record an unknown host key and go on (a changed one is always refused)",
+        )
+        .default_value("false"),
+        OptionSpec::new(
+            "host_key_check",
+            OptionType::Bool,
+            "verify the host key at all (off is warned about on every run)",
+        )
+        .default_value("true"),
+        OptionSpec::new(
+            "key_passphrase",
+            OptionType::Text,
+            "passphrase of key_file (else PEEX_KEY_PASSPHRASE)",
+        )
+        .secret(),
+    ]
+}
 
 /// The resolved configuration of one SFTP site.
 ///
-/// `Debug` never shows the password or the key passphrase.
-#[derive(Clone)]
+/// `Debug` never shows the password or the key passphrase ([`Secret`] redacts itself).
+#[derive(Clone, Debug)]
 pub struct SftpConfig {
     /// Host name or address.
     pub host: String,
@@ -71,36 +96,8 @@ pub struct SftpConfig {
 impl SftpConfig {
     /// Resolves `site`, checking every option.
     pub fn from_site(site: &SiteParams) -> Result<Self> {
-        for key in site.options.keys() {
-            if key == "key_passphrase" {
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    "sftp option key_passphrase is a secret: it must be passed as a secret \
-                     option (or through the environment variable PEEX_KEY_PASSPHRASE)",
-                ));
-            }
-            if !OPTIONS.contains(&key.as_str()) {
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!(
-                        "unknown sftp option {key:?} (known: {}, {})",
-                        OPTIONS.join(", "),
-                        SECRET_OPTIONS.join(", ")
-                    ),
-                ));
-            }
-        }
-        for key in site.secret_options.keys() {
-            if !SECRET_OPTIONS.contains(&key.as_str()) {
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!(
-                        "unknown sftp secret option {key:?} (known: {})",
-                        SECRET_OPTIONS.join(", ")
-                    ),
-                ));
-            }
-        }
+        let specs = options();
+        let o = OptionValues::new(crate::SCHEME, &specs, site)?;
         let host = site.host.trim();
         if host.is_empty() {
             return Err(Error::new(ErrorKind::ConfigInvalid, "sftp: no host given"));
@@ -120,8 +117,12 @@ impl SftpConfig {
                 "sftp: user and root may not contain NUL",
             ));
         }
-        let known_hosts = expand_home(site.option("known_hosts").unwrap_or(DEFAULT_KNOWN_HOSTS))?;
-        let key_file = match site.option("key_file") {
+        let known_hosts = expand_home(
+            o.text("known_hosts")?
+                .as_deref()
+                .unwrap_or(DEFAULT_KNOWN_HOSTS),
+        )?;
+        let key_file = match o.text("key_file")?.as_deref() {
             Some(k) if !k.trim().is_empty() => Some(expand_home(k.trim())?),
             _ => None,
         };
@@ -136,16 +137,16 @@ impl SftpConfig {
             password: site.password.clone(),
             root: site.root.clone(),
             timeout: if site.timeout.is_zero() {
-                DEFAULT_TIMEOUT
+                peex_core::DEFAULT_TIMEOUT
             } else {
                 site.timeout
             },
             known_hosts,
             key_file,
             key_passphrase,
-            agent: site.bool_option("agent", true)?,
-            accept_new_host_key: site.bool_option("accept_new_host_key", false)?,
-            host_key_check: site.bool_option("host_key_check", true)?,
+            agent: o.bool("agent")?,
+            accept_new_host_key: o.bool("accept_new_host_key")?,
+            host_key_check: o.bool("host_key_check")?,
         })
     }
 
@@ -181,28 +182,6 @@ fn expand_home(p: &str) -> Result<PathBuf> {
     }
 }
 
-impl fmt::Debug for SftpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SftpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("root", &self.root)
-            .field("timeout", &self.timeout)
-            .field("known_hosts", &self.known_hosts)
-            .field("key_file", &self.key_file)
-            .field(
-                "key_passphrase",
-                &self.key_passphrase.as_ref().map(|_| "***"),
-            )
-            .field("agent", &self.agent)
-            .field("accept_new_host_key", &self.accept_new_host_key)
-            .field("host_key_check", &self.host_key_check)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -221,7 +200,7 @@ mod tests {
     fn defaults() {
         let c = SftpConfig::from_site(&site()).unwrap();
         assert_eq!(c.port, 22);
-        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.timeout, peex_core::DEFAULT_TIMEOUT);
         assert!(c.agent && c.host_key_check && !c.accept_new_host_key);
         assert!(c.known_hosts.ends_with(".ssh/known_hosts"));
         assert_eq!(c.known_hosts_name(), "example.org");

@@ -29,13 +29,12 @@ mod lister;
 mod rename;
 mod writer;
 
-pub use crate::config::{
-    SftpConfig, DEFAULT_KNOWN_HOSTS, DEFAULT_PORT, DEFAULT_TIMEOUT, OPTIONS, PASSPHRASE_ENV,
-    SECRET_OPTIONS,
-};
+pub use crate::config::{options, SftpConfig, DEFAULT_KNOWN_HOSTS, DEFAULT_PORT, PASSPHRASE_ENV};
 pub use crate::core::SftpFs;
 
-use peex_core::{Capabilities, Entry, RelPath, RemoteFs, Result, SiteParams, Transport};
+use peex_core::{
+    Capabilities, Entry, OptionSpec, RelPath, RemoteFs, Result, SiteParams, Transport,
+};
 use std::io::Read;
 
 /// The URL scheme of this transport.
@@ -56,6 +55,10 @@ impl Transport for SftpTransport {
 
     fn default_port(&self) -> Option<u16> {
         Some(DEFAULT_PORT)
+    }
+
+    fn options(&self) -> Vec<OptionSpec> {
+        options()
     }
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
