@@ -47,7 +47,7 @@ pub fn options(tls: bool) -> Vec<OptionSpec> {
         .default_value("true"),
         OptionSpec::new(
             "mtime_method",
-            choice(&["mfmt", "site-utime", "site-utime5", "none"]),
+            choice(&["mfmt", "mff", "site-utime", "site-utime5", "mdtm", "none"]),
             "force how modification times are set (default: probed)",
         ),
         OptionSpec::new(
@@ -87,7 +87,7 @@ pub struct FtpConfig {
     /// reply (option `passive_nat_workaround`, default true).
     pub passive_nat_workaround: bool,
     /// Forces how modification times are set (option `mtime_method`:
-    /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
+    /// `mfmt|mff|site-utime|site-utime5|mdtm|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
     /// Send a listing's next `EPSV` in the same write as its `MLSD`, and on a slow link an
     /// upload's next `EPSV` right after its data, before the `226` (option
@@ -161,13 +161,15 @@ impl FtpConfig {
 fn parse_mtime_method(v: &str) -> Result<MtimeMethod> {
     match v.trim().to_ascii_lowercase().as_str() {
         "mfmt" => Ok(MtimeMethod::Mfmt),
-        "site-utime" | "site_utime" => Ok(MtimeMethod::SiteUtime),
-        "site-utime5" | "site_utime5" => Ok(MtimeMethod::SiteUtime5),
+        "site-utime" => Ok(MtimeMethod::SiteUtime),
+        "site-utime5" => Ok(MtimeMethod::SiteUtime5),
+        "mff" => Ok(MtimeMethod::Mff),
+        "mdtm" => Ok(MtimeMethod::MdtmWrite),
         "none" => Ok(MtimeMethod::Unsupported),
         _ => Err(Error::new(
             ErrorKind::ConfigInvalid,
             format!(
-                "option mtime_method: expected mfmt, site-utime, site-utime5 or none, got {v:?}"
+                "option mtime_method: expected mfmt, mff, site-utime, site-utime5, mdtm or none, got {v:?}"
             ),
         )),
     }

@@ -40,6 +40,7 @@
 mod backend;
 mod config;
 mod core;
+mod list_lines;
 mod lister;
 mod stream;
 mod time;
@@ -49,6 +50,7 @@ mod writer;
 pub use backend::FtpFs;
 pub use config::{options, FtpConfig};
 pub use core::{map_io, map_reply, Op};
+pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
 pub use time::{format_ftp_time, parse_ftp_time};
 

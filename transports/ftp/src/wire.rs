@@ -219,6 +219,9 @@ pub struct Wire {
     pub tls_summary: Option<String>,
     /// Whether the last TLS data connection resumed the control connection's session.
     pub last_data_handshake: Option<rustls::HandshakeKind>,
+    /// The final reply (`226 …`) of the last [`Wire::read_data`]: Pure-FTPd says there
+    /// when it cut a listing short (`226 Output truncated to 10000 matches`).
+    pub last_data_final: Option<Reply>,
     /// When the last write went out while no reply was awaited: the next reply times the
     /// round trip.
     timing: Option<Instant>,
@@ -257,6 +260,7 @@ impl Wire {
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
+            last_data_final: None,
             timing: None,
             rtt_min: None,
             early: EarlyPassive::new(),
@@ -748,6 +752,7 @@ impl Wire {
         if !matches!(last.code, 226 | 250) {
             return Err(last.error(op));
         }
+        self.last_data_final = Some(last);
         if !ahead {
             self.prefetch_passive()?;
         }
