@@ -402,6 +402,51 @@ fn replies_split_across_packets_still_sync() {
     }
 }
 
+#[test]
+fn a_stray_line_in_a_pipelined_mkd_batch_drops_the_connection_and_the_batch_is_redone() {
+    // Issue 17: a line that was no reply, in the middle of the replies to a pipelined MKD
+    // batch, was read as the next MKD's reply ("malformed reply line"), and every
+    // directory after it failed. The connection must be dropped and the batch redone: the
+    // MKD already done is sent again and its "550 File exists" counts as done.
+    let c = Case::new(
+        FakeFtp::builder()
+            .dir("/www")
+            .stray_line_after_first_mkd()
+            .start(),
+    );
+    let mut want = small_tree(&c);
+    for p in ["a/b/c/f1", "a/b/g/f2", "a/d/f3", "e/f4"] {
+        put(&c.src, p, p.as_bytes(), MTIME);
+        want.push((format!("/www/{p}"), p.as_bytes().to_vec()));
+    }
+    let r = c.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_arrived(&c, &want);
+    for d in [
+        "/www/a/b/c",
+        "/www/a/b/g",
+        "/www/a/d",
+        "/www/e",
+        "/www/css/deep",
+    ] {
+        assert!(c.srv.dirs().contains(d), "{d} missing: {:?}", c.srv.dirs());
+    }
+    let cmds = c.srv.commands();
+    assert_inside_dest(&cmds);
+    let mkds: Vec<&String> = cmds.iter().filter(|c| c.starts_with("MKD ")).collect();
+    let first = mkds.first().expect("MKD sent");
+    assert!(
+        mkds.iter().filter(|m| m == &first).count() == 2,
+        "the first MKD is sent again on the fresh connection: {mkds:#?}"
+    );
+    // The second run finds everything in place.
+    let before = cmds.len();
+    let r = c.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let again = &c.srv.commands()[before..];
+    assert_only_legit_changes(again, &[], false);
+}
+
 fn faulty(builder: FakeFtpBuilder) -> (Case, Vec<(String, Vec<u8>)>) {
     let c = Case::new(
         builder

@@ -52,6 +52,9 @@ struct Script {
     close_in_stor: bool,
     /// `STOR` reads all the data, then answers this line (e.g. `552 Quota exceeded`).
     stor_reply: Option<String>,
+    /// The first `MKD` answered is followed by a line that is no reply (see
+    /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
+    stray_after_mkd: bool,
 }
 
 /// One file of the virtual tree.
@@ -67,6 +70,8 @@ struct State {
     dirs: BTreeSet<String>,
     files: BTreeMap<String, File>,
     log: Vec<String>,
+    /// The stray line of [`Script::stray_after_mkd`] went out (it goes out once).
+    stray_sent: bool,
 }
 
 impl State {
@@ -188,6 +193,15 @@ impl FakeFtpBuilder {
     /// line without CRLF, e.g. `552 Quota exceeded`).
     pub fn stor_fails(mut self, reply: &str) -> Self {
         self.state.script.stor_reply = Some(reply.to_owned());
+        self
+    }
+
+    /// The first `MKD` the server answers (on any connection) is followed by the line
+    /// `MKD <path>: No such file or directory`, which is no reply at all: what the proftpd
+    /// of a large first deploy sent in the middle of a pipelined `MKD` batch. Once only,
+    /// so that the batch redone on a fresh connection goes through.
+    pub fn stray_line_after_first_mkd(mut self) -> Self {
+        self.state.script.stray_after_mkd = true;
         self
     }
 
@@ -466,13 +480,19 @@ impl Session {
             },
             "MKD" => {
                 let mut st = lock(&self.state);
-                if st.is_dir(arg) || st.files.contains_key(arg) {
+                let r = if st.is_dir(arg) || st.files.contains_key(arg) {
                     format!("550 {arg}: File exists")
                 } else if !st.is_dir(parent(arg)) {
                     format!("550 {arg}: No such file or directory")
                 } else {
                     st.dirs.insert(arg.to_owned());
                     format!("257 \"{arg}\" - Directory successfully created")
+                };
+                if script.stray_after_mkd && !st.stray_sent {
+                    st.stray_sent = true;
+                    format!("{r}\r\nMKD {arg}: No such file or directory")
+                } else {
+                    r
                 }
             }
             "RMD" => {
