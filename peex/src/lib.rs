@@ -25,6 +25,7 @@ pub mod readonly;
 pub mod registry;
 pub mod staging;
 pub mod sync;
+pub mod uploads;
 
 use clap::Parser;
 use exit::{Status, Stop};

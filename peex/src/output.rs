@@ -39,6 +39,9 @@ impl Colour {
     }
 }
 
+/// Errors shown in full per run (with `-v`, all); the others are counted.
+pub const ERRORS_SHOWN: u64 = 10;
+
 /// Counters for the summary; updated from every worker.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -80,6 +83,8 @@ pub struct Reporter {
     progress: OnceLock<indicatif::ProgressBar>,
     files_total: AtomicU64,
     files_done: AtomicU64,
+    /// Errors counted but not shown (see [`Reporter::error`]).
+    errors_hidden: AtomicU64,
     /// The summary counters.
     pub counters: Counters,
 }
@@ -96,6 +101,7 @@ impl Reporter {
             progress: OnceLock::new(),
             files_total: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
+            errors_hidden: AtomicU64::new(0),
             counters: Counters::default(),
         }
     }
@@ -274,15 +280,28 @@ impl Reporter {
         self.line(level, text);
     }
 
-    /// An error: always shown, on stderr.
+    /// An error, on stderr. The first [`ERRORS_SHOWN`] of a run are shown (all of them
+    /// with `-v`); the others are counted, and [`Reporter::summary`] says how many were not
+    /// shown, so that a run where thousands of operations fail alike stays readable.
     pub fn error(&self, text: &str) {
-        bump(&self.counters.errors);
+        let n = self.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > ERRORS_SHOWN && self.verbosity == 0 {
+            self.errors_hidden.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _g = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = self.paint(Colour::BoldRed, &format!("peex: error: {}", sanitize(text)));
         let _ = writeln!(std::io::stderr().lock(), "{s}");
+    }
+
+    /// `n` more errors that were only counted, not kept (the engine keeps the first ones of
+    /// a phase in full).
+    pub fn errors_not_shown(&self, n: u64) {
+        self.counters.errors.fetch_add(n, Ordering::Relaxed);
+        self.errors_hidden.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A warning: always shown, on stderr.
@@ -330,10 +349,22 @@ impl Reporter {
         if errs > 0 {
             s.push_str(&format!(", {errs} error{}", plural(errs, "", "s")));
         }
+        let hidden = g(&self.errors_hidden);
         let _g = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if hidden > 0 {
+            let e = self.paint(
+                Colour::BoldRed,
+                &format!(
+                    "peex: error: ... and {hidden} more error{} not shown (the first \
+                     {ERRORS_SHOWN} are above; -v shows them all)",
+                    plural(hidden, "", "s")
+                ),
+            );
+            let _ = writeln!(std::io::stderr().lock(), "{e}");
+        }
         let _ = writeln!(std::io::stdout().lock(), "{s}");
     }
 }

@@ -10,10 +10,11 @@ use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
 use crate::staging::{temp_path, Staging};
+use crate::uploads::UploadList;
 use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -73,7 +74,7 @@ enum Removal {
 
 #[derive(Default)]
 struct Acc {
-    uploads: Vec<Upload>,
+    uploads: UploadList,
     mkdirs: Vec<RelPath>,
     /// Files to delete in the final phase.
     delete_files: Vec<RelPath>,
@@ -217,21 +218,22 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
 
     // ---- mkdirs and uploads, each directory before its content ----
     let mut uploads = std::mem::take(&mut acc.uploads);
-    uploads.retain(|u| {
-        if u.reason == UploadReason::ReplacesDir && blocked_roots.contains(&u.path) {
-            out.detail(
-                0,
-                &format!(
-                    "peex: {} not uploaded: the remote directory in its place holds protected \
-                     entries (or the scan failed)",
-                    u.path
-                ),
-            );
-            false
-        } else {
-            true
-        }
-    });
+    if !blocked_roots.is_empty() {
+        uploads.retain(|l, i| {
+            let blocked = l.replaces_dir(i) && l.path(i).is_ok_and(|p| blocked_roots.contains(&p));
+            if blocked {
+                out.detail(
+                    0,
+                    &format!(
+                        "peex: {} not uploaded: the remote directory in its place holds \
+                         protected entries (or the scan failed)",
+                        l.path(i).unwrap_or_default()
+                    ),
+                );
+            }
+            !blocked
+        });
+    }
     let mkdirs = std::mem::take(&mut acc.mkdirs);
     if job.dry_run {
         let mut m = mkdirs.clone();
@@ -239,19 +241,20 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         for d in &m {
             out.dir_created(d);
         }
-        uploads.sort_by(|a, b| a.path.cmp(&b.path));
-        for u in &uploads {
-            out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+        let mut order: Vec<usize> = (0..uploads.len()).collect();
+        order.sort_by(|&a, &b| uploads.cmp_paths(a, b));
+        for i in order {
+            match uploads.get(i) {
+                Ok(u) => out.uploaded(&u.path, is_new(&u), u.size, &reason_text(&u)),
+                Err(e) => out.error(&e.to_string()),
+            }
         }
     } else {
-        let total: u64 = uploads.iter().map(|u| u.size).sum();
-        out.start_progress(uploads.len() as u64, total);
+        out.start_progress(uploads.len() as u64, uploads.total_size());
         let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
         out.finish_progress();
         failed |= !errs.is_empty();
-        for e in errs {
-            out.error(&e.to_string());
-        }
+        errs.report(out);
     }
 
     // ---- deletes, last, and only if nothing failed ----
@@ -403,11 +406,11 @@ fn scan(
                     remote_exists: d.remote_exists,
                 });
             }
-            let conflict_trees: BTreeSet<&RelPath> = p
+            let conflict_trees: BTreeSet<RelPath> = p
                 .uploads
                 .iter()
                 .filter(|u| u.reason == UploadReason::ReplacesDir)
-                .map(|u| &u.path)
+                .map(|u| u.path.clone())
                 .collect();
             for t in &p.remove_trees {
                 queue.push(Scan::Removal {
@@ -440,7 +443,9 @@ fn scan(
                     a.conflict_roots.push(t.clone());
                 }
             }
-            a.uploads.extend(p.uploads);
+            a.uploads
+                .push_dir(path, p.uploads)
+                .map_err(|e| e.with_op("plan", path))?;
             a.mkdirs.extend(p.mkdirs);
             a.stale_temps.extend(p.stale_temps);
             Ok(())
@@ -548,44 +553,99 @@ fn delete_phase(
     errors
 }
 
+/// The errors of a phase: the first ones in full, the rest only counted, so that a site
+/// where every upload fails does not hold (nor print) one message per file.
+#[derive(Debug, Default)]
+struct Failures {
+    kept: Vec<Error>,
+    more: u64,
+}
+
+impl Failures {
+    /// Errors kept in full; the reporter shows fewer still (see [`Reporter::error`]).
+    const KEPT: usize = 100;
+
+    fn push(&mut self, e: Error) {
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn extend(&mut self, errors: impl IntoIterator<Item = Error>) {
+        for e in errors {
+            self.push(e);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.more == 0
+    }
+
+    fn report(self, out: &Reporter) {
+        for e in self.kept {
+            out.error(&e.to_string());
+        }
+        out.errors_not_shown(self.more);
+    }
+}
+
 /// The uploads of one run, shared by the connections' upload streams
 /// ([`RemoteFs::upload_stream`]): each stream takes the next file when it is ready for one,
 /// so the connections stay busy to the end and finish together.
 struct UploadQueue {
-    uploads: Vec<Upload>,
-    /// Temporary failures so far, per upload.
-    failures: Vec<AtomicU64>,
+    uploads: UploadList,
+    /// Temporary failures so far, of the uploads that had any.
+    failures: Mutex<HashMap<usize, u32>>,
     /// Uploads not taken yet (or handed back after a temporary failure), largest first.
     todo: Mutex<std::collections::VecDeque<usize>>,
 }
 
 impl UploadQueue {
-    fn new(uploads: Vec<Upload>) -> Self {
+    fn new(uploads: UploadList) -> Self {
+        let mut order: Vec<usize> = (0..uploads.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(uploads.size(i)));
         UploadQueue {
-            failures: uploads.iter().map(|_| AtomicU64::new(0)).collect(),
-            todo: Mutex::new((0..uploads.len()).collect()),
+            failures: Mutex::new(HashMap::new()),
+            todo: Mutex::new(order.into()),
             uploads,
         }
     }
 }
 
+/// A staged tree given up during the uploads: a file in it could not be written because
+/// the server says a directory of it is not there.
+#[derive(Debug)]
+struct Broken {
+    /// The first such error.
+    first: Error,
+    /// Uploads in the tree that failed.
+    failed: u64,
+    /// Uploads in the tree not attempted once it was given up.
+    skipped: u64,
+}
+
 /// Creates the new directories (parents first, pipelined on one connection), then uploads
 /// the files over all connections, each pulling the next file when it is ready, the largest
 /// first so that a big file does not start last and keep one connection busy at the end.
-/// Files inside a directory that could not be created are not attempted (the directory's
-/// error says why).
+/// Files inside a directory that could not be created are not attempted; the directory's
+/// error says why, once, with how many files that left out.
 ///
 /// With `stage` (the backend renames directories), new trees are built under temporary
-/// names and renamed into place at the end (see [`crate::staging`]); a tree in which a file
-/// failed and its partial copy could not be removed stays out of sight.
+/// names and renamed into place at the end (see [`crate::staging`]). A staged tree is put
+/// in place whole or not at all: when one of its directories cannot be created, or the
+/// server says one is missing when a file is written into it, the tree's remaining uploads
+/// are not attempted, it stays out of sight, and one error names it. A tree in which a file
+/// failed and its partial copy could not be removed stays out of sight too.
 fn transfer_phase(
     job: &SyncJob<'_>,
     pool: &mut Pool<'_>,
     out: &Reporter,
     mut mkdirs: Vec<RelPath>,
-    mut uploads: Vec<Upload>,
+    mut uploads: UploadList,
     stage: bool,
-) -> Vec<Error> {
+) -> Failures {
     mkdirs.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
     let nonce = AtomicU64::new(0);
     let staging = if stage {
@@ -595,9 +655,7 @@ fn transfer_phase(
     } else {
         Staging::none()
     };
-    let failed_dirs = Mutex::new(Vec::<RelPath>::new());
-    let failed = Mutex::new(Vec::new());
-    let mut errors = Vec::new();
+    let mut errors = Failures::default();
     let mut pairs = Vec::with_capacity(mkdirs.len());
     for d in mkdirs {
         match staging.remote(&d) {
@@ -605,6 +663,11 @@ fn transfer_phase(
             Err(e) => errors.push(e.with_op("mkdir", &d)),
         }
     }
+    // Directories that could not be created: the topmost ones with their errors (below
+    // them, all fail alike), and all of them.
+    let mkdir_failed = Mutex::new((Vec::<(RelPath, Error)>::new(), BTreeSet::<RelPath>::new()));
+    // Staged directories created, by their temporary paths.
+    let created = Mutex::new(Vec::<RelPath>::new());
     if !pairs.is_empty() {
         // One task: what is left of it after a temporary error is tried again.
         let task = Mutex::new(pairs);
@@ -612,22 +675,27 @@ fn transfer_phase(
             let mut left = lock(task);
             let remote: Vec<RelPath> = left.iter().map(|(_, r)| r.clone()).collect();
             let results = fs.mkdir_batch(&remote);
-            let mut failed_dirs = lock(&failed_dirs);
+            let mut failed = lock(&mkdir_failed);
             let mut done = 0;
             let mut stop = None;
-            for ((d, _), r) in left.iter().zip(results) {
-                match r {
-                    Ok(()) => out.dir_created(d),
+            for ((d, r), res) in left.iter().zip(results) {
+                match res {
+                    Ok(()) => {
+                        out.dir_created(d);
+                        if staging.is_staged(d) {
+                            lock(&created).push(r.clone());
+                        }
+                    }
                     Err(e) if e.is_temporary() => {
                         stop = Some(e.with_op("mkdir", d));
                         break;
                     }
                     Err(e) => {
-                        // Only the topmost failure is reported: below it, all fail alike.
-                        if !failed_dirs.iter().any(|f| d.is_within(f)) {
-                            lock(&failed).push(e.with_op("mkdir", d));
+                        let below_a_failure = d.parent().is_some_and(|p| failed.1.contains(&p));
+                        if !below_a_failure {
+                            failed.0.push((d.clone(), e.with_op("mkdir", d)));
                         }
-                        failed_dirs.push(d.clone());
+                        failed.1.insert(d.clone());
                     }
                 }
                 done += 1;
@@ -636,12 +704,55 @@ fn transfer_phase(
             stop.map_or(Ok(()), Err)
         }));
     }
-    let failed_dirs = into_inner(failed_dirs);
-    uploads.retain(|u| !failed_dirs.iter().any(|d| u.path.is_within(d)));
-    uploads.sort_by_key(|u| std::cmp::Reverse(u.size));
+    let (topmost, _) = into_inner(mkdir_failed);
+    // What a failed directory takes with it: the staged tree it belongs to, or (unstaged)
+    // itself and what is below it.
+    let mut units: BTreeMap<RelPath, Vec<(RelPath, Error)>> = BTreeMap::new();
+    for (d, e) in topmost {
+        let unit = staging.root_of(&d).cloned().unwrap_or_else(|| d.clone());
+        units.entry(unit).or_default().push((d, e));
+    }
+    let failed_units: BTreeSet<RelPath> = units.keys().cloned().collect();
+    let left_out = uploads.drop_below(&failed_units);
+    for (unit, fails) in &units {
+        let n = left_out.get(unit).copied().unwrap_or(0);
+        let (d, e) = &fails[0];
+        let files = format!("{n} file{}", if n == 1 { "" } else { "s" });
+        let others = match fails.len() - 1 {
+            0 => String::new(),
+            k => format!(" ({k} more of its directories failed too)"),
+        };
+        let text = if d == unit {
+            format!("{e}; the {files} below it were not uploaded{others}")
+        } else {
+            format!(
+                "{e}; so the new directory {unit} was not put in place and its {files} were not \
+                 uploaded{others} (the next run tries again)"
+            )
+        };
+        errors.push(Error::new(e.kind(), text));
+    }
+    // Best effort: what was built of a tree given up goes (else the next run removes it).
+    let mut abandoned: Vec<RelPath> = into_inner(created)
+        .into_iter()
+        .filter(|r| {
+            staging
+                .roots()
+                .any(|(root, tmp)| failed_units.contains(root) && r.is_within(tmp))
+        })
+        .collect();
+    abandoned.sort_by(|a, b| b.depth().cmp(&a.depth()).then_with(|| a.cmp(b)));
+    for e in delete_phase(pool, &[], &abandoned, &|_| {}, &|p| {
+        out.detail(1, &format!("removed {p} (a new directory given up)"));
+    }) {
+        out.detail(1, &format!("{e} (left for the next run)"));
+    }
+
     let streams = job.jobs.min(uploads.len());
     let q = UploadQueue::new(uploads);
+    let failed = Mutex::new(Failures::default());
     let partial = Mutex::new(Vec::new());
+    let broken = Mutex::new(BTreeMap::new());
     let ctx = StreamCtx {
         job,
         q: &q,
@@ -650,6 +761,7 @@ fn transfer_phase(
         staging: &staging,
         failed: &failed,
         partial: &partial,
+        broken: &broken,
     };
     errors.extend(pool.run((0..streams).collect(), |fs, _, queue| {
         upload_stream(&ctx, fs, queue)
@@ -667,25 +779,47 @@ fn transfer_phase(
     let mut partial = into_inner(partial);
     partial.extend(
         left.iter()
-            .map(|&id| &q.uploads[id].path)
-            .filter(|p| staging.is_staged(p))
-            .cloned(),
+            .filter_map(|&id| q.uploads.path(id).ok())
+            .filter(|p| staging.is_staged(p)),
     );
-    errors.extend(unstage(pool, out, &staging, &failed_dirs, partial));
-    errors.extend(into_inner(failed));
+    let broken: BTreeMap<RelPath, Broken> = into_inner(broken);
+    let mut given_up = failed_units;
+    given_up.extend(broken.keys().cloned());
+    errors.extend(unstage(pool, out, &staging, &given_up, partial));
+    for (root, b) in broken {
+        let mut text = format!(
+            "{}; so the new directory {root} was not put in place",
+            b.first
+        );
+        if b.failed > 1 {
+            text.push_str(&format!(
+                ", {} more uploads into it failed alike",
+                b.failed - 1
+            ));
+        }
+        if b.skipped > 0 {
+            text.push_str(&format!(", {} were not attempted", b.skipped));
+        }
+        text.push_str(" (the next run removes what it left and uploads it again)");
+        errors.push(Error::new(b.first.kind(), text));
+    }
+    let f = into_inner(failed);
+    errors.more += f.more;
+    errors.extend(f.kept);
     errors
 }
 
 /// Puts the staged trees in place: first removes what failed uploads may have left inside
 /// them (a tree where that fails stays out of sight, with an error), then renames each
-/// root to its final name.
+/// root to its final name. The trees in `given_up` stay where they are, out of sight.
 fn unstage(
     pool: &mut Pool<'_>,
     out: &Reporter,
     staging: &Staging,
-    failed_dirs: &[RelPath],
-    partial: Vec<RelPath>,
+    given_up: &BTreeSet<RelPath>,
+    mut partial: Vec<RelPath>,
 ) -> Vec<Error> {
+    partial.retain(|p| !staging.root_of(p).is_some_and(|r| given_up.contains(r)));
     let removed = Mutex::new(BTreeSet::new());
     let mut errors = pool.run(partial.clone(), |fs, p, _| {
         let r = staging.remote(p)?;
@@ -701,8 +835,8 @@ fn unstage(
     }
     let mut renames = Vec::new();
     for (root, tmp) in staging.roots() {
-        if failed_dirs.contains(root) {
-            continue; // never created
+        if given_up.contains(root) {
+            continue; // never created, or given up (its error says so)
         }
         if blocked.contains(root) {
             errors.push(Error::new(
@@ -736,25 +870,68 @@ struct StreamCtx<'r, 'j> {
     nonce: &'r AtomicU64,
     staging: &'r Staging,
     /// Uploads that failed for good.
-    failed: &'r Mutex<Vec<Error>>,
+    failed: &'r Mutex<Failures>,
     /// Staged files whose upload failed after it was started: their partial copies must be
     /// removed before their tree is put in place.
     partial: &'r Mutex<Vec<RelPath>>,
+    /// Staged trees given up, by root.
+    broken: &'r Mutex<BTreeMap<RelPath, Broken>>,
 }
 
 impl StreamCtx<'_, '_> {
-    /// The upload failed for good.
-    fn give_up(&self, u: &Upload, e: Error, started: bool) {
-        if started && self.staging.is_staged(&u.path) {
-            lock(self.partial).push(u.path.clone());
+    /// The upload failed for good. `started`: the server was asked to write it (a failure
+    /// before that, opening the local file say, says nothing about the server's tree).
+    fn give_up(&self, id: usize, e: Error, started: bool) {
+        let path = match self.q.uploads.path(id) {
+            Ok(p) => p,
+            Err(pe) => {
+                lock(self.failed).push(pe.with_op("upload", "(a planned file)"));
+                return;
+            }
+        };
+        let e = e.with_op("upload", &path);
+        if started {
+            if let Some(root) = self.staging.root_of(&path) {
+                if e.kind() == ErrorKind::NotFound {
+                    // A directory of the staged tree is not there: so are its other files.
+                    lock(self.broken)
+                        .entry(root.clone())
+                        .or_insert_with(|| Broken {
+                            first: e,
+                            failed: 0,
+                            skipped: 0,
+                        })
+                        .failed += 1;
+                    return;
+                }
+                lock(self.partial).push(path);
+            }
         }
-        lock(self.failed).push(e.with_op("upload", &u.path));
+        lock(self.failed).push(e);
+    }
+
+    /// True if upload `id` is in a staged tree given up (it is then counted as skipped).
+    fn in_broken_tree(&self, id: usize) -> bool {
+        let mut broken = lock(self.broken);
+        if broken.is_empty() {
+            return false;
+        }
+        let Ok(path) = self.q.uploads.path(id) else {
+            return false;
+        };
+        match self.staging.root_of(&path).and_then(|r| broken.get_mut(r)) {
+            Some(b) => {
+                b.skipped += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The job for upload `id`: a temporary name beside it, or, in a staged tree, its place
     /// there.
     fn job_for(&self, id: usize) -> peex_core::Result<ReplaceJob<'_>> {
-        let u = &self.q.uploads[id];
+        let u = self.q.uploads.get(id)?;
         let local = local_path(&self.job.source, &u.path);
         let file = File::open(&local)
             .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
@@ -795,6 +972,9 @@ fn upload_stream(
     let mut next = || -> Option<ReplaceJob<'_>> {
         loop {
             let id = lock(&q.todo).pop_front()?;
+            if ctx.in_broken_tree(id) {
+                continue;
+            }
             match ctx.job_for(id) {
                 Ok(j) => {
                     if let Some(t) = &j.tmp {
@@ -802,12 +982,11 @@ fn upload_stream(
                     }
                     return Some(j);
                 }
-                Err(e) => ctx.give_up(&q.uploads[id], e, false),
+                Err(e) => ctx.give_up(id, e, false),
             }
         }
     };
     let mut done = |id: usize, r: peex_core::Result<()>| {
-        let u = &q.uploads[id];
         let tmp = tmps.borrow_mut().remove(&id);
         match r {
             // Reported as it happens (the progress bar counts it); with srcutime the local
@@ -815,19 +994,24 @@ fn upload_stream(
             Ok(()) if job.srcutime => uploaded.push(id),
             Ok(()) => {
                 progressed = true;
-                report_uploaded(out, u);
+                report_uploaded(out, q, id);
             }
             Err(e) if e.is_temporary() => {
-                let n = q.failures[id].fetch_add(1, Ordering::Relaxed) + 1;
-                if n <= u64::from(job.retry.retries) {
+                let n = {
+                    let mut f = lock(&q.failures);
+                    let n = f.entry(id).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                if n <= job.retry.retries {
                     lock(&q.todo).push_front(id);
                 } else {
-                    ctx.give_up(u, e, true);
+                    ctx.give_up(id, e, true);
                 }
             }
             Err(e) => {
                 cleanup.extend(tmp);
-                ctx.give_up(u, e, true);
+                ctx.give_up(id, e, true);
             }
         }
     };
@@ -838,9 +1022,8 @@ fn upload_stream(
     // srcutime: the local file takes the server's time.
     let mut lost_time = None;
     for id in uploaded {
-        let u = &q.uploads[id];
-        match adopt_server_time(ctx, fs, u) {
-            Ok(()) => report_uploaded(out, u),
+        match adopt_server_time(ctx, fs, id) {
+            Ok(()) => report_uploaded(out, q, id),
             // The file is in place but its local time was not set: upload it again, on a
             // new connection (the pool makes one when this task fails).
             Err(e) if e.is_temporary() => {
@@ -866,18 +1049,22 @@ fn upload_stream(
 fn adopt_server_time(
     ctx: &StreamCtx<'_, '_>,
     fs: &mut dyn RemoteFs,
-    u: &Upload,
+    id: usize,
 ) -> peex_core::Result<()> {
+    let path = ctx.q.uploads.path(id)?;
     let t = fs
-        .get_mtime(&ctx.staging.remote(&u.path)?)
-        .map_err(|e| e.with_op("read mtime", &u.path))?;
-    local::set_mtime(&local_path(&ctx.job.source, &u.path), t)
+        .get_mtime(&ctx.staging.remote(&path)?)
+        .map_err(|e| e.with_op("read mtime", &path))?;
+    local::set_mtime(&local_path(&ctx.job.source, &path), t)
 }
 
 /// An upload is complete: one more file on the progress bar, and its line.
-fn report_uploaded(out: &Reporter, u: &Upload) {
+fn report_uploaded(out: &Reporter, q: &UploadQueue, id: usize) {
     out.progress_file();
-    out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+    match q.uploads.get(id) {
+        Ok(u) => out.uploaded(&u.path, is_new(&u), u.size, &reason_text(&u)),
+        Err(e) => out.error(&e.to_string()),
+    }
 }
 
 /// A reader that reports the bytes it hands out to the progress bar.
