@@ -5,7 +5,7 @@
 //! only when nothing failed.
 
 use crate::exit::{Status, Stop};
-use crate::local::{self, local_path};
+use crate::local::{self, LocalTree, Note, Symlinks};
 use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
@@ -15,10 +15,9 @@ use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,6 +25,8 @@ use std::time::Instant;
 pub struct SyncJob<'a> {
     /// The local source directory.
     pub source: PathBuf,
+    /// What the walk does with symbolic links.
+    pub symlinks: Symlinks,
     /// The transport to open connections with.
     pub transport: Arc<dyn Transport>,
     /// Connection parameters (root = dest).
@@ -89,6 +90,12 @@ struct Acc {
     kept: Vec<RelPath>,
     /// Roots of remote trees in the way of a local file.
     conflict_roots: Vec<RelPath>,
+    /// Local entries that could not be read or named: the run is incomplete.
+    local_failed: Vec<Error>,
+    /// Local names of one directory that differ only by case (see [`crate::names`]).
+    case_pairs: Vec<(RelPath, RelPath)>,
+    /// A remote directory holds two names that differ only by case.
+    remote_keeps_case: bool,
 }
 
 /// Opens a connection (read-only in a dry run); it owns what it needs, so that connections
@@ -105,6 +112,7 @@ fn owned_connector(job: &SyncJob<'_>) -> Arc<OwnedConnector> {
 pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let started = Instant::now();
     local::check_source(&job.source).map_err(|m| Stop::new(Status::Refused, m))?;
+    let tree = LocalTree::new(job.source.clone(), job.symlinks);
 
     let connector = owned_connector(job);
     let connect = || connector();
@@ -146,10 +154,10 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             path: RelPath::root(),
             remote_exists: true,
         }],
-        |fs, task, queue| scan(job, out, fs, task, queue, &acc, &skipped_local),
+        |fs, task, queue| scan(job, &tree, out, fs, task, queue, &acc, &skipped_local),
     );
-    // Local entries that could not be read: their remote counterparts are unaffected (they
-    // cannot be named there either), so they are only reported.
+    // Skipped local entries (links not followed, special files): their remote counterparts
+    // are left alone, so they are only reported.
     for s in lock(&skipped_local).iter() {
         out.warn(s);
     }
@@ -157,6 +165,11 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         out.error(&e.to_string());
     }
     let mut acc = into_inner(acc);
+    // Local entries that could not be read or named: their remote counterparts are left
+    // alone, and the run is incomplete (no deletes).
+    for e in &acc.local_failed {
+        out.error(&e.to_string());
+    }
     let kept = std::mem::take(&mut acc.kept);
     let rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.rmdirs), &kept);
     let conflict_rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.conflict_rmdirs), &kept);
@@ -190,7 +203,11 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     }
 
-    let mut failed = !scan_errors.is_empty();
+    if !acc.case_pairs.is_empty() && !acc.remote_keeps_case {
+        case_guard(job, &mut pool, out, &acc.case_pairs)?;
+    }
+
+    let mut failed = !scan_errors.is_empty() || !acc.local_failed.is_empty();
     // ---- conflicts: remove what is in the way (only if the scan was complete) ----
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
@@ -248,7 +265,15 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     } else {
         let total: u64 = uploads.iter().map(|u| u.size).sum();
         out.start_progress(uploads.len() as u64, total);
-        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
+        let errs = transfer_phase(
+            job,
+            &tree,
+            &mut pool,
+            out,
+            mkdirs,
+            uploads,
+            caps.rename_dirs,
+        );
         out.finish_progress();
         failed |= !errs.is_empty();
         for e in errs {
@@ -329,6 +354,44 @@ fn into_inner<T>(m: Mutex<T>) -> T {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Local names that differ only by case would be one file on a server that folds case:
+/// asks the server (a probe in dest, see [`crate::names`]) and refuses the run, before any
+/// change, if it does. A dry run cannot probe: it warns.
+fn case_guard(
+    job: &SyncJob<'_>,
+    pool: &mut Pool<'_>,
+    out: &Reporter,
+    pairs: &[(RelPath, RelPath)],
+) -> Result<(), Stop> {
+    let named = pairs
+        .iter()
+        .map(|(a, b)| format!("{a} and {b}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if job.dry_run {
+        out.warn(&format!(
+            "local names that differ only by case: {named}; a real run first checks that \
+             {} tells them apart and stops if it does not",
+            job.display_dest
+        ));
+        return Ok(());
+    }
+    let folds = pool.with_first(|fs| crate::names::probe_folds_case(fs, &RelPath::root()));
+    let why = match folds {
+        Ok(false) => return Ok(()),
+        Ok(true) => "the server folds case, so each pair would be one file there".to_owned(),
+        Err(e) => format!("could not tell whether the server folds case ({e})"),
+    };
+    pool.quit();
+    Err(Stop::new(
+        Status::Refused,
+        format!(
+            "local names that differ only by case: {named}; {why}. Rename one of each pair; \
+             nothing was changed"
+        ),
+    ))
+}
+
 fn no_mtime_stop(dest: &str) -> Stop {
     Stop::new(
         Status::Refused,
@@ -366,6 +429,7 @@ fn reason_text(u: &Upload) -> String {
 #[allow(clippy::too_many_arguments)]
 fn scan(
     job: &SyncJob<'_>,
+    tree: &LocalTree,
     out: &Reporter,
     fs: &mut dyn RemoteFs,
     task: &Scan,
@@ -378,13 +442,44 @@ fn scan(
             path,
             remote_exists,
         } => {
-            let mut skip = Vec::new();
-            let local = local::read_dir(&job.source, path, &mut skip)?;
+            let local::LocalDir {
+                entries: mut local,
+                notes,
+            } = tree.read_dir(path)?;
             let remote = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {
                 Vec::new()
             };
+            for (remote_name, local_name) in crate::names::align(&mut local, &remote) {
+                tree.alias(path.join(&remote_name)?, local_name);
+            }
+            let case_pairs = crate::names::case_pairs(&local);
+            let remote_keeps_case =
+                !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
+            let mut skip = Vec::new();
+            let mut local_failed = Vec::new();
+            for n in notes {
+                match n {
+                    Note::SkippedLink(s) => {
+                        crate::output::bump(&out.counters.links_skipped);
+                        skip.push(s);
+                    }
+                    Note::SkippedSpecial(s) => {
+                        crate::output::bump(&out.counters.special_skipped);
+                        skip.push(s);
+                    }
+                    Note::Failed(e) => local_failed.push(e),
+                }
+            }
+            if !case_pairs.is_empty() || !local_failed.is_empty() {
+                let mut a = lock(acc);
+                a.local_failed.extend(local_failed);
+                a.remote_keeps_case |= remote_keeps_case;
+                for (x, y) in case_pairs {
+                    a.case_pairs.push((path.join(&x)?, path.join(&y)?));
+                }
+            }
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
             out.traverse(path);
@@ -555,6 +650,10 @@ struct UploadQueue {
     uploads: Vec<Upload>,
     /// Temporary failures so far, per upload.
     failures: Vec<AtomicU64>,
+    /// Set by the upload's reader when the local file changed while it was read.
+    changed: Vec<AtomicBool>,
+    /// Attempts that found the file changing, per upload.
+    changes: Vec<AtomicU64>,
     /// Uploads not taken yet (or handed back after a temporary failure), largest first.
     todo: Mutex<std::collections::VecDeque<usize>>,
 }
@@ -563,6 +662,8 @@ impl UploadQueue {
     fn new(uploads: Vec<Upload>) -> Self {
         UploadQueue {
             failures: uploads.iter().map(|_| AtomicU64::new(0)).collect(),
+            changed: uploads.iter().map(|_| AtomicBool::new(false)).collect(),
+            changes: uploads.iter().map(|_| AtomicU64::new(0)).collect(),
             todo: Mutex::new((0..uploads.len()).collect()),
             uploads,
         }
@@ -580,6 +681,7 @@ impl UploadQueue {
 /// failed and its partial copy could not be removed stays out of sight.
 fn transfer_phase(
     job: &SyncJob<'_>,
+    tree: &LocalTree,
     pool: &mut Pool<'_>,
     out: &Reporter,
     mut mkdirs: Vec<RelPath>,
@@ -644,6 +746,7 @@ fn transfer_phase(
     let partial = Mutex::new(Vec::new());
     let ctx = StreamCtx {
         job,
+        tree,
         q: &q,
         out,
         nonce: &nonce,
@@ -730,6 +833,7 @@ fn unstage(
 /// What every upload stream of a run shares.
 struct StreamCtx<'r, 'j> {
     job: &'r SyncJob<'j>,
+    tree: &'r LocalTree,
     q: &'r UploadQueue,
     out: &'r Reporter,
     /// Numbers the temporary names.
@@ -755,9 +859,10 @@ impl StreamCtx<'_, '_> {
     /// there.
     fn job_for(&self, id: usize) -> peex_core::Result<ReplaceJob<'_>> {
         let u = &self.q.uploads[id];
-        let local = local_path(&self.job.source, &u.path);
-        let file = File::open(&local)
-            .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
+        // The size and time uploaded are the opened file's (it may have changed since the
+        // scan); its reader fails if it changes while it is read.
+        let file = self.tree.open(&u.path)?;
+        let (size, mtime) = (file.size, file.mtime);
         let (tmp, path) = if self.staging.is_staged(&u.path) {
             (None, self.staging.remote(&u.path)?)
         } else {
@@ -769,11 +874,11 @@ impl StreamCtx<'_, '_> {
             tmp,
             path,
             src: Box::new(Counting {
-                inner: file.take(u.size.saturating_add(1)),
+                inner: file.reader(&self.q.changed[id]),
                 out: self.out,
             }),
-            size: u.size,
-            mtime: (!self.job.srcutime).then_some(u.mtime),
+            size,
+            mtime: (!self.job.srcutime).then_some(mtime),
         })
     }
 }
@@ -816,6 +921,24 @@ fn upload_stream(
             Ok(()) => {
                 progressed = true;
                 report_uploaded(out, u);
+            }
+            // The local file changed while it was read: it was not put in place. Tried once
+            // more; a file still changing fails.
+            Err(_) if q.changed[id].swap(false, Ordering::Relaxed) => {
+                cleanup.extend(tmp);
+                if q.changes[id].fetch_add(1, Ordering::Relaxed) == 0 {
+                    lock(&q.todo).push_front(id);
+                } else {
+                    let e = Error::new(
+                        ErrorKind::Unexpected,
+                        format!(
+                            "the local file kept changing while it was uploaded (tried twice): \
+                             not uploaded, the remote {} is untouched",
+                            u.path
+                        ),
+                    );
+                    ctx.give_up(u, e, true);
+                }
             }
             Err(e) if e.is_temporary() => {
                 let n = q.failures[id].fetch_add(1, Ordering::Relaxed) + 1;
@@ -871,7 +994,7 @@ fn adopt_server_time(
     let t = fs
         .get_mtime(&ctx.staging.remote(&u.path)?)
         .map_err(|e| e.with_op("read mtime", &u.path))?;
-    local::set_mtime(&local_path(&ctx.job.source, &u.path), t)
+    local::set_mtime(&ctx.tree.path(&u.path), t)
 }
 
 /// An upload is complete: one more file on the progress bar, and its line.
