@@ -73,8 +73,9 @@ pub enum Note {
 pub struct LocalDir {
     /// Its entries (skipped and failed ones as [`EntryKind::Other`]).
     pub entries: Vec<Entry>,
-    /// What was skipped or failed, in the order found.
-    pub notes: Vec<Note>,
+    /// What was skipped or failed, in the order found, with the entry's name when it has
+    /// one (a name that is not UTF-8 has none): the caller drops what its rules ignore.
+    pub notes: Vec<(Option<String>, Note)>,
 }
 
 /// The local source tree of one run.
@@ -141,8 +142,9 @@ impl LocalTree {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
-                    out.notes.push(Note::Failed(
-                        Error::from(e).with_op("read local directory", escape(&dir)),
+                    out.notes.push((
+                        None,
+                        Note::Failed(Error::from(e).with_op("read local directory", escape(&dir))),
                     ));
                     continue;
                 }
@@ -151,22 +153,28 @@ impl LocalTree {
             let name = match item.file_name().into_string() {
                 Ok(n) => n,
                 Err(_) => {
-                    out.notes.push(Note::Failed(Error::new(
-                        ErrorKind::InvalidName,
-                        format!(
-                            "{}: the name is not valid UTF-8, so it cannot be named on the \
+                    out.notes.push((
+                        None,
+                        Note::Failed(Error::new(
+                            ErrorKind::InvalidName,
+                            format!(
+                                "{}: the name is not valid UTF-8, so it cannot be named on the \
                              server; rename it (its remote counterpart, if any, is left alone)",
-                            escape(&path)
-                        ),
-                    )));
+                                escape(&path)
+                            ),
+                        )),
+                    ));
                     continue;
                 }
             };
             if let Err(e) = peex_core::validate_name(&name) {
-                out.notes.push(Note::Failed(Error::new(
-                    ErrorKind::InvalidName,
-                    format!("{}: {}", escape(&path), e.message()),
-                )));
+                out.notes.push((
+                    None,
+                    Note::Failed(Error::new(
+                        ErrorKind::InvalidName,
+                        format!("{}: {}", escape(&path), e.message()),
+                    )),
+                ));
                 continue;
             }
             let skipped = |name: String| Entry {
@@ -180,7 +188,7 @@ impl LocalTree {
                     match self.follow(rel, &path, &mut ancestors) {
                         Ok(m) => m,
                         Err(note) => {
-                            out.notes.push(note);
+                            out.notes.push((Some(name.clone()), note));
                             out.entries.push(skipped(name));
                             continue;
                         }
@@ -188,8 +196,9 @@ impl LocalTree {
                 }
                 Ok(m) => m,
                 Err(e) => {
-                    out.notes.push(Note::Failed(
-                        Error::from(e).with_op("read local entry", escape(&path)),
+                    out.notes.push((
+                        Some(name.clone()),
+                        Note::Failed(Error::from(e).with_op("read local entry", escape(&path))),
                     ));
                     out.entries.push(skipped(name));
                     continue;
@@ -200,12 +209,14 @@ impl LocalTree {
             } else if meta.is_dir() {
                 EntryKind::Dir
             } else {
-                out.notes.push(Note::SkippedSpecial(format!(
+                let text = format!(
                     "{}: {} skipped (special files are never read or uploaded; its remote \
                      counterpart, if any, is left alone)",
                     escape(&path),
                     special_kind(&meta)
-                )));
+                );
+                out.notes
+                    .push((Some(name.clone()), Note::SkippedSpecial(text)));
                 out.entries.push(skipped(name));
                 continue;
             };

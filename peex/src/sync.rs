@@ -451,15 +451,31 @@ fn scan(
             } else {
                 Vec::new()
             };
-            for (remote_name, local_name) in crate::names::align(&mut local, &remote) {
-                tree.alias(path.join(&remote_name)?, local_name);
+            let aligned = crate::names::align(&mut local, &remote);
+            for (remote_name, local_name) in &aligned {
+                tree.alias(path.join(remote_name)?, local_name.clone());
             }
             let case_pairs = crate::names::case_pairs(&local);
             let remote_keeps_case =
                 !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
+            let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
+                .map_err(|e| e.with_op("plan", path))?;
+            // What a rule ignores is neither warned about nor an error.
+            let ignored = |name: &Option<String>| {
+                name.as_ref().is_some_and(|n| {
+                    let n = aligned
+                        .iter()
+                        .find(|(_, l)| l == n)
+                        .map_or(n.as_str(), |(r, _)| r.as_str());
+                    p.ignored.iter().any(|(ip, _)| ip.name() == n)
+                })
+            };
             let mut skip = Vec::new();
             let mut local_failed = Vec::new();
-            for n in notes {
+            for (name, n) in notes {
+                if ignored(&name) {
+                    continue;
+                }
                 match n {
                     Note::SkippedLink(s) => {
                         crate::output::bump(&out.counters.links_skipped);
@@ -480,8 +496,6 @@ fn scan(
                     a.case_pairs.push((path.join(&x)?, path.join(&y)?));
                 }
             }
-            let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
-                .map_err(|e| e.with_op("plan", path))?;
             out.traverse(path);
             for (p, k) in &p.ignored {
                 out.ignored(p, *k);

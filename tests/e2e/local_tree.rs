@@ -259,8 +259,10 @@ fn a_symlink_to_outside_the_source_is_skipped_and_its_remote_kept(kind: Kind) {
 }
 
 fn symlinks_skip_skips_every_link(kind: Kind) {
-    let s = Site::new(kind, "");
+    // (a link a rule ignores is not warned about)
+    let s = Site::new(kind, "\n[exceptions]\n^tmp-link$=ignore");
     put(&s.src, "index.html", b"home", T);
+    symlink("/etc/passwd", s.src.join("tmp-link")).unwrap();
     put(&s.src, "v2/page.html", b"v2", T);
     symlink("v2", s.src.join("latest")).unwrap();
     symlink("index.html", s.src.join("home.html")).unwrap();
@@ -269,6 +271,7 @@ fn symlinks_skip_skips_every_link(kind: Kind) {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("2 symbolic links skipped"), "{}", r.all());
     assert!(r.stderr.contains("symlinks = skip"), "{}", r.all());
+    assert!(!r.stderr.contains("tmp-link"), "{}", r.all());
     assert!(!s.dest.join("home.html").exists());
     assert!(!s.dest.join("latest/page.html").exists());
     assert_eq!(read(&s.dest.join("latest/kept.html")), b"remote");

@@ -569,10 +569,23 @@ b1\\.jpg=protect
     }
 
     #[test]
+    fn symlinks_key() {
+        use crate::local::Symlinks;
+        assert_eq!(ini(SITE).unwrap().symlinks, Symlinks::Inside);
+        let cfg = ini(&format!("{SITE}Symlinks: Skip\n")).unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Skip);
+    }
+
+    #[test]
     fn value_errors_name_the_value() {
         let e = ini_err(&format!("{SITE}srcutime=maybe\n"));
         assert!(
             e.contains(":5:10: srcutime: expected true or false, got `maybe`"),
+            "{e}"
+        );
+        let e = ini_err(&format!("{SITE}symlinks = always\n"));
+        assert!(
+            e.contains(":5:12: symlinks: expected inside, skip or follow, got `always`"),
             "{e}"
         );
         let e = ini_err(&format!("{SITE}port = abc\n"));

@@ -490,6 +490,16 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_field() {
+        use crate::local::Symlinks;
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\", symlinks: follow)").unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Follow);
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\")").unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Inside);
+        assert!(ron("(source: \"s\", dest: \"/d\", host: \"h\", symlinks: always)").is_err());
+    }
+
+    #[test]
     fn retries_field() {
         let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\", retries: 7)").expect("parses");
         assert_eq!(cfg.retries, Some(7));
