@@ -58,7 +58,11 @@ pub fn case_pairs(entries: &[Entry]) -> Vec<(String, String)> {
     let mut seen: HashMap<String, &str> = HashMap::new();
     let mut out = Vec::new();
     for e in entries.iter().filter(|e| e.kind != EntryKind::Other) {
-        let key = nfc(&e.name).to_lowercase();
+        let key = if e.name.is_ascii() {
+            e.name.to_ascii_lowercase()
+        } else {
+            nfc(&e.name).to_lowercase()
+        };
         match seen.get(&key) {
             Some(first) => out.push(((*first).to_owned(), e.name.clone())),
             None => {

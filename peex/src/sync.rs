@@ -455,11 +455,16 @@ fn scan(
             for (remote_name, local_name) in &aligned {
                 tree.alias(path.join(remote_name)?, local_name.clone());
             }
-            let case_pairs = crate::names::case_pairs(&local);
-            let remote_keeps_case =
-                !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
+            let mut case_pairs = crate::names::case_pairs(&local);
+            if !case_pairs.is_empty() {
+                // an ignored entry is not uploaded: it cannot collide
+                let is_ignored = |n: &str| p.ignored.iter().any(|(ip, _)| ip.name() == n);
+                case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
+            }
+            let remote_keeps_case =
+                !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
             // What a rule ignores is neither warned about nor an error.
             let ignored = |name: &Option<String>| {
                 name.as_ref().is_some_and(|n| {

@@ -388,6 +388,8 @@ fn an_unreadable_file_or_directory_fails_by_name_and_nothing_is_deleted(kind: Ki
     put(&s.src, "secret.txt", b"new secret", T + 10);
     put(&s.src, "private/inner.txt", b"inner", T);
     put(&s.src, "listable/hidden.txt", b"h", T);
+    // a link (inside the source) to a file in the unreadable directory: only it fails
+    symlink("private/inner.txt", s.src.join("peek.txt")).unwrap();
     fs::set_permissions(s.src.join("secret.txt"), fs::Permissions::from_mode(0o000)).unwrap();
     fs::set_permissions(s.src.join("private"), fs::Permissions::from_mode(0o000)).unwrap();
     // names can be listed, entries not looked at
@@ -398,6 +400,14 @@ fn an_unreadable_file_or_directory_fails_by_name_and_nothing_is_deleted(kind: Ki
     s.remote_put("alien.txt", b"gone locally", T);
     let r = s.run_as_nobody(&[]);
     assert_eq!(r.code, 1, "{}", r.all());
+    let denied = |l: &str| l.to_lowercase().contains("permission denied");
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("src/peek.txt") && denied(l)),
+        "{}",
+        r.all()
+    );
     assert!(
         r.stderr.lines().any(|l| l.contains("src/secret.txt")
             && l.to_lowercase().contains("permission denied")),
@@ -433,18 +443,32 @@ fn an_unreadable_file_or_directory_fails_by_name_and_nothing_is_deleted(kind: Ki
 fn a_file_appended_to_while_uploaded_is_never_put_in_place(kind: Kind) {
     let s = Site::new(kind, "");
     put(&s.src, "index.html", b"home", T);
-    let big: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
     put(&s.src, "growing.log", &big, T);
+    put(&s.src, "rewritten.bin", &big, T);
     s.remote_put("growing.log", b"the old log", T - 100);
+    s.remote_put("rewritten.bin", b"the old bin", T - 100);
     s.remote_put("alien.txt", b"gone locally", T);
     let stop = Arc::new(AtomicBool::new(false));
     let appender = {
-        let (stop, path) = (stop.clone(), s.src.join("growing.log"));
+        let (stop, src) = (stop.clone(), s.src.clone());
         std::thread::spawn(move || {
             use std::io::Write;
-            let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+            use std::os::unix::fs::FileExt;
+            let mut grow = fs::OpenOptions::new()
+                .append(true)
+                .open(src.join("growing.log"))
+                .unwrap();
+            // the same size throughout: only its times show that it changes
+            let same = fs::OpenOptions::new()
+                .write(true)
+                .open(src.join("rewritten.bin"))
+                .unwrap();
+            let mut i = 0u8;
             while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"x").unwrap();
+                grow.write_all(b"x").unwrap();
+                same.write_all_at(&[i], 0).unwrap();
+                i = i.wrapping_add(1);
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
         })
@@ -453,13 +477,18 @@ fn a_file_appended_to_while_uploaded_is_never_put_in_place(kind: Kind) {
     stop.store(true, Ordering::Relaxed);
     appender.join().unwrap();
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(
-        r.stderr.contains("growing.log") && r.stderr.contains("kept changing"),
-        "{}",
-        r.all()
-    );
-    // never put in place with mixed content: the remote file is the old one
+    for name in ["growing.log", "rewritten.bin"] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains(name) && l.contains("kept changing")),
+            "{name}\n{}",
+            r.all()
+        );
+    }
+    // never put in place with mixed content: the remote files are the old ones
     assert_eq!(read(&s.dest.join("growing.log")), b"the old log");
+    assert_eq!(read(&s.dest.join("rewritten.bin")), b"the old bin");
     assert_eq!(read(&s.dest.join("index.html")), b"home");
     assert_eq!(
         read(&s.dest.join("alien.txt")),
@@ -467,22 +496,20 @@ fn a_file_appended_to_while_uploaded_is_never_put_in_place(kind: Kind) {
         "no deletes"
     );
     if kind == Kind::Ftp {
-        // tried twice, each time to a temporary name
-        let tries: Vec<String> = s
-            .stores()
-            .into_iter()
-            .filter(|a| a.contains("growing.log"))
-            .collect();
-        assert_eq!(tries.len(), 2, "{tries:?}");
-        assert!(tries.iter().all(|a| is_temp(a)), "{tries:?}");
+        // each tried twice, each time to a temporary name
+        let stores = s.stores();
+        for name in ["growing.log", "rewritten.bin"] {
+            let tries: Vec<&String> = stores.iter().filter(|a| a.contains(name)).collect();
+            assert_eq!(tries.len(), 2, "{tries:?}");
+            assert!(tries.iter().all(|a| is_temp(a)), "{tries:?}");
+        }
     }
     // once it stops changing, the next run uploads it whole
     let r = s.run(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(
-        read(&s.dest.join("growing.log")),
-        read(&s.src.join("growing.log"))
-    );
+    for name in ["growing.log", "rewritten.bin"] {
+        assert_eq!(read(&s.dest.join(name)), read(&s.src.join(name)), "{name}");
+    }
 }
 
 fn a_name_that_is_not_utf8_is_an_error_naming_it(kind: Kind) {
