@@ -457,42 +457,21 @@ fn scan(
             }
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
+            // What a rule ignores is neither warned about nor an error.
+            let is_ignored = |n: &str| {
+                let n = aligned
+                    .iter()
+                    .find(|(_, l)| l == n)
+                    .map_or(n, |(r, _)| r.as_str());
+                p.ignored.iter().any(|(ip, _)| ip.name() == n)
+            };
+            let (skip, local_failed) = sort_notes(out, notes, &is_ignored);
+            // Local names differing only by case (an ignored entry is not uploaded: it cannot
+            // collide); a remote directory holding such a pair shows the server keeps case.
             let mut case_pairs = crate::names::case_pairs(&local);
-            if !case_pairs.is_empty() {
-                // an ignored entry is not uploaded: it cannot collide
-                let is_ignored = |n: &str| p.ignored.iter().any(|(ip, _)| ip.name() == n);
-                case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
-            }
+            case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
             let remote_keeps_case =
                 !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
-            // What a rule ignores is neither warned about nor an error.
-            let ignored = |name: &Option<String>| {
-                name.as_ref().is_some_and(|n| {
-                    let n = aligned
-                        .iter()
-                        .find(|(_, l)| l == n)
-                        .map_or(n.as_str(), |(r, _)| r.as_str());
-                    p.ignored.iter().any(|(ip, _)| ip.name() == n)
-                })
-            };
-            let mut skip = Vec::new();
-            let mut local_failed = Vec::new();
-            for (name, n) in notes {
-                if ignored(&name) {
-                    continue;
-                }
-                match n {
-                    Note::SkippedLink(s) => {
-                        crate::output::bump(&out.counters.links_skipped);
-                        skip.push(s);
-                    }
-                    Note::SkippedSpecial(s) => {
-                        crate::output::bump(&out.counters.special_skipped);
-                        skip.push(s);
-                    }
-                    Note::Failed(e) => local_failed.push(e),
-                }
-            }
             if !case_pairs.is_empty() || !local_failed.is_empty() {
                 let mut a = lock(acc);
                 a.local_failed.extend(local_failed);
@@ -612,6 +591,33 @@ fn scan(
             Ok(())
         }
     }
+}
+
+/// The walk's notes on one directory, minus those about entries a rule ignores: warnings
+/// (counted in the summary) and errors.
+fn sort_notes(
+    out: &Reporter,
+    notes: Vec<(Option<String>, Note)>,
+    is_ignored: &dyn Fn(&str) -> bool,
+) -> (Vec<String>, Vec<Error>) {
+    let (mut warnings, mut errors) = (Vec::new(), Vec::new());
+    for (name, note) in notes {
+        if name.as_deref().is_some_and(is_ignored) {
+            continue;
+        }
+        match note {
+            Note::SkippedLink(s) => {
+                crate::output::bump(&out.counters.links_skipped);
+                warnings.push(s);
+            }
+            Note::SkippedSpecial(s) => {
+                crate::output::bump(&out.counters.special_skipped);
+                warnings.push(s);
+            }
+            Note::Failed(e) => errors.push(e),
+        }
+    }
+    (warnings, errors)
 }
 
 fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {
