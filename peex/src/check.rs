@@ -162,6 +162,21 @@ fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
             line("probe: list", format!("FAILED: {e}"));
         }
     }
+    match crate::names::probe_folds_case(fs, &RelPath::root()) {
+        Ok(true) => line(
+            "probe: letter case",
+            "folded (README and readme are one file): a sync refuses local names that \
+             differ only by case",
+        ),
+        Ok(false) => line(
+            "probe: letter case",
+            "kept (README and readme are two files)",
+        ),
+        Err(e) => {
+            ok = false;
+            line("probe: letter case", format!("FAILED: {e}"));
+        }
+    }
     let body2 = b"peex check probe, second version\n";
     match fs.upload_replace(&tmp, &name, &mut &body2[..], body2.len() as u64, mtime) {
         Ok(()) => line("probe: rename over", "ok (replaced the existing file)"),

@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long = "plugin", value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
 
+    /// Symbolic links in the source: follow those pointing inside it (default), skip all,
+    /// or follow all (loops are always skipped). Overrides the config's `symlinks`.
+    #[arg(long = "symlinks", value_name = "POLICY", value_enum)]
+    pub symlinks: Option<crate::local::Symlinks>,
+
     /// Other commands.
     #[command(subcommand)]
     pub command: Option<Command>,

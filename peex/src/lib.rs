@@ -17,6 +17,7 @@ pub mod connect;
 pub mod exceptions;
 pub mod exit;
 pub mod local;
+pub mod names;
 pub mod output;
 pub mod plan;
 pub mod plugin_host;
@@ -110,6 +111,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     }
     let job = sync::SyncJob {
         source: cfg.source.clone(),
+        symlinks: cli.symlinks.unwrap_or(cfg.symlinks),
         transport: site.transport.clone(),
         params: site.params,
         decide: &decide,

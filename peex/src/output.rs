@@ -65,6 +65,10 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Files already up to date.
     pub unchanged: AtomicU64,
+    /// Local symbolic links not followed.
+    pub links_skipped: AtomicU64,
+    /// Local FIFOs, sockets and device files skipped.
+    pub special_skipped: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -344,6 +348,20 @@ impl Reporter {
         );
         if g(&c.unchanged) > 0 {
             s.push_str(&format!(", {} unchanged", g(&c.unchanged)));
+        }
+        let links = g(&c.links_skipped);
+        if links > 0 {
+            s.push_str(&format!(
+                ", {links} symbolic link{} skipped",
+                plural(links, "", "s")
+            ));
+        }
+        let special = g(&c.special_skipped);
+        if special > 0 {
+            s.push_str(&format!(
+                ", {special} special file{} skipped",
+                plural(special, "", "s")
+            ));
         }
         let errs = g(&c.errors);
         if errs > 0 {

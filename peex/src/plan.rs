@@ -127,12 +127,13 @@ pub fn plan_dir(
     for l in local_sorted {
         let path = dir.join(&l.name)?;
         let remote_entry = remote_by_name.remove(l.name.as_str());
-        if l.kind == EntryKind::Other {
-            // Sockets, devices, broken links: never uploaded; a remote counterpart stays.
-            continue;
-        }
         if rules.decide(&path, l, Side::Local)? == Verdict::Ignore {
             plan.ignored.push((path, l.kind));
+            continue;
+        }
+        if l.kind == EntryKind::Other {
+            // Skipped links, special files, unreadable entries: never uploaded; a remote
+            // counterpart stays, as for an ignored entry.
             continue;
         }
         let remote_verdict = match remote_entry {

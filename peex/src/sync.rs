@@ -5,7 +5,7 @@
 //! only when nothing failed.
 
 use crate::exit::{Status, Stop};
-use crate::local::{self, local_path};
+use crate::local::{self, LocalTree, Note, Symlinks};
 use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
@@ -15,10 +15,9 @@ use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,6 +25,8 @@ use std::time::Instant;
 pub struct SyncJob<'a> {
     /// The local source directory.
     pub source: PathBuf,
+    /// What the walk does with symbolic links.
+    pub symlinks: Symlinks,
     /// The transport to open connections with.
     pub transport: Arc<dyn Transport>,
     /// Connection parameters (root = dest).
@@ -89,6 +90,12 @@ struct Acc {
     kept: Vec<RelPath>,
     /// Roots of remote trees in the way of a local file.
     conflict_roots: Vec<RelPath>,
+    /// Local entries that could not be read or named: the run is incomplete.
+    local_failed: Vec<Error>,
+    /// Local names of one directory that differ only by case (see [`crate::names`]).
+    case_pairs: Vec<(RelPath, RelPath)>,
+    /// A remote directory holds two names that differ only by case.
+    remote_keeps_case: bool,
 }
 
 /// Opens a connection (read-only in a dry run); it owns what it needs, so that connections
@@ -104,6 +111,7 @@ fn owned_connector(job: &SyncJob<'_>) -> Arc<OwnedConnector> {
 pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let started = Instant::now();
     local::check_source(&job.source).map_err(|m| Stop::new(Status::Refused, m))?;
+    let tree = LocalTree::new(job.source.clone(), job.symlinks);
 
     let connector = owned_connector(job);
     let connect = || connector();
@@ -145,10 +153,10 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             path: RelPath::root(),
             remote_exists: true,
         }],
-        |fs, task, queue| scan(job, out, fs, task, queue, &acc, &skipped_local),
+        |fs, task, queue| scan(job, &tree, out, fs, task, queue, &acc, &skipped_local),
     );
-    // Local entries that could not be read: their remote counterparts are unaffected (they
-    // cannot be named there either), so they are only reported.
+    // Skipped local entries (links not followed, special files): their remote counterparts
+    // are left alone, so they are only reported.
     for s in lock(&skipped_local).iter() {
         out.warn(s);
     }
@@ -156,6 +164,11 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         out.error(&e.to_string());
     }
     let mut acc = into_inner(acc);
+    // Local entries that could not be read or named: their remote counterparts are left
+    // alone, and the run is incomplete (no deletes).
+    for e in &acc.local_failed {
+        out.error(&e.to_string());
+    }
     let kept = std::mem::take(&mut acc.kept);
     let rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.rmdirs), &kept);
     let conflict_rmdirs = plan::order_rmdirs(std::mem::take(&mut acc.conflict_rmdirs), &kept);
@@ -189,7 +202,11 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     }
 
-    let mut failed = !scan_errors.is_empty();
+    if !acc.case_pairs.is_empty() && !acc.remote_keeps_case {
+        case_guard(job, &mut pool, out, &acc.case_pairs)?;
+    }
+
+    let mut failed = !scan_errors.is_empty() || !acc.local_failed.is_empty();
     // ---- conflicts: remove what is in the way (only if the scan was complete) ----
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
@@ -251,7 +268,15 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     } else {
         out.start_progress(uploads.len() as u64, uploads.total_size());
-        let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
+        let errs = transfer_phase(
+            job,
+            &tree,
+            &mut pool,
+            out,
+            mkdirs,
+            uploads,
+            caps.rename_dirs,
+        );
         out.finish_progress();
         failed |= !errs.is_empty();
         errs.report(out);
@@ -330,6 +355,44 @@ fn into_inner<T>(m: Mutex<T>) -> T {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Local names that differ only by case would be one file on a server that folds case:
+/// asks the server (a probe in dest, see [`crate::names`]) and refuses the run, before any
+/// change, if it does. A dry run cannot probe: it warns.
+fn case_guard(
+    job: &SyncJob<'_>,
+    pool: &mut Pool<'_>,
+    out: &Reporter,
+    pairs: &[(RelPath, RelPath)],
+) -> Result<(), Stop> {
+    let named = pairs
+        .iter()
+        .map(|(a, b)| format!("{a} and {b}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if job.dry_run {
+        out.warn(&format!(
+            "local names that differ only by case: {named}; a real run first checks that \
+             {} tells them apart and stops if it does not",
+            job.display_dest
+        ));
+        return Ok(());
+    }
+    let folds = pool.with_first(|fs| crate::names::probe_folds_case(fs, &RelPath::root()));
+    let why = match folds {
+        Ok(false) => return Ok(()),
+        Ok(true) => "the server folds case, so each pair would be one file there".to_owned(),
+        Err(e) => format!("could not tell whether the server folds case ({e})"),
+    };
+    pool.quit();
+    Err(Stop::new(
+        Status::Refused,
+        format!(
+            "local names that differ only by case: {named}; {why}. Rename one of each pair; \
+             nothing was changed"
+        ),
+    ))
+}
+
 fn no_mtime_stop(dest: &str) -> Stop {
     Stop::new(
         Status::Refused,
@@ -367,6 +430,7 @@ fn reason_text(u: &Upload) -> String {
 #[allow(clippy::too_many_arguments)]
 fn scan(
     job: &SyncJob<'_>,
+    tree: &LocalTree,
     out: &Reporter,
     fs: &mut dyn RemoteFs,
     task: &Scan,
@@ -379,15 +443,44 @@ fn scan(
             path,
             remote_exists,
         } => {
-            let mut skip = Vec::new();
-            let local = local::read_dir(&job.source, path, &mut skip)?;
+            let local::LocalDir {
+                entries: mut local,
+                notes,
+            } = tree.read_dir(path)?;
             let remote = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {
                 Vec::new()
             };
+            let aligned = crate::names::align(&mut local, &remote);
+            for (remote_name, local_name) in &aligned {
+                tree.alias(path.join(remote_name)?, local_name.clone());
+            }
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
+            // What a rule ignores is neither warned about nor an error.
+            let is_ignored = |n: &str| {
+                let n = aligned
+                    .iter()
+                    .find(|(_, l)| l == n)
+                    .map_or(n, |(r, _)| r.as_str());
+                p.ignored.iter().any(|(ip, _)| ip.name() == n)
+            };
+            let (skip, local_failed) = sort_notes(out, notes, &is_ignored);
+            // Local names differing only by case (an ignored entry is not uploaded: it cannot
+            // collide); a remote directory holding such a pair shows the server keeps case.
+            let mut case_pairs = crate::names::case_pairs(&local);
+            case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
+            let remote_keeps_case =
+                !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
+            if !case_pairs.is_empty() || !local_failed.is_empty() {
+                let mut a = lock(acc);
+                a.local_failed.extend(local_failed);
+                a.remote_keeps_case |= remote_keeps_case;
+                for (x, y) in case_pairs {
+                    a.case_pairs.push((path.join(&x)?, path.join(&y)?));
+                }
+            }
             out.traverse(path);
             for (p, k) in &p.ignored {
                 out.ignored(p, *k);
@@ -505,6 +598,33 @@ fn scan(
     }
 }
 
+/// The walk's notes on one directory, minus those about entries a rule ignores: warnings
+/// (counted in the summary) and errors.
+fn sort_notes(
+    out: &Reporter,
+    notes: Vec<(Option<String>, Note)>,
+    is_ignored: &dyn Fn(&str) -> bool,
+) -> (Vec<String>, Vec<Error>) {
+    let (mut warnings, mut errors) = (Vec::new(), Vec::new());
+    for (name, note) in notes {
+        if name.as_deref().is_some_and(is_ignored) {
+            continue;
+        }
+        match note {
+            Note::SkippedLink(s) => {
+                crate::output::bump(&out.counters.links_skipped);
+                warnings.push(s);
+            }
+            Note::SkippedSpecial(s) => {
+                crate::output::bump(&out.counters.special_skipped);
+                warnings.push(s);
+            }
+            Note::Failed(e) => errors.push(e),
+        }
+    }
+    (warnings, errors)
+}
+
 fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {
     let mut f = files.to_vec();
     f.sort();
@@ -598,6 +718,11 @@ struct UploadQueue {
     uploads: UploadList,
     /// Temporary failures so far, of the uploads that had any.
     failures: Mutex<HashMap<usize, u32>>,
+    /// Set by the upload's reader when the local file changed while it was read (one byte
+    /// a file).
+    changed: Vec<AtomicBool>,
+    /// Attempts that found the file changing, of the uploads that had any.
+    changes: Mutex<HashMap<usize, u32>>,
     /// Uploads not taken yet (or handed back after a temporary failure), largest first.
     todo: Mutex<std::collections::VecDeque<usize>>,
 }
@@ -608,6 +733,8 @@ impl UploadQueue {
         order.sort_by_key(|&i| std::cmp::Reverse(uploads.size(i)));
         UploadQueue {
             failures: Mutex::new(HashMap::new()),
+            changed: (0..uploads.len()).map(|_| AtomicBool::new(false)).collect(),
+            changes: Mutex::new(HashMap::new()),
             todo: Mutex::new(order.into()),
             uploads,
         }
@@ -640,6 +767,7 @@ struct Broken {
 /// failed and its partial copy could not be removed stays out of sight too.
 fn transfer_phase(
     job: &SyncJob<'_>,
+    tree: &LocalTree,
     pool: &mut Pool<'_>,
     out: &Reporter,
     mut mkdirs: Vec<RelPath>,
@@ -755,6 +883,7 @@ fn transfer_phase(
     let broken = Mutex::new(BTreeMap::new());
     let ctx = StreamCtx {
         job,
+        tree,
         q: &q,
         out,
         nonce: &nonce,
@@ -864,6 +993,7 @@ fn unstage(
 /// What every upload stream of a run shares.
 struct StreamCtx<'r, 'j> {
     job: &'r SyncJob<'j>,
+    tree: &'r LocalTree,
     q: &'r UploadQueue,
     out: &'r Reporter,
     /// Numbers the temporary names.
@@ -932,9 +1062,10 @@ impl StreamCtx<'_, '_> {
     /// there.
     fn job_for(&self, id: usize) -> peex_core::Result<ReplaceJob<'_>> {
         let u = self.q.uploads.get(id)?;
-        let local = local_path(&self.job.source, &u.path);
-        let file = File::open(&local)
-            .map_err(|e| Error::from(e).with_op("open local file", local.display()))?;
+        // The size and time uploaded are the opened file's (it may have changed since the
+        // scan); its reader fails if it changes while it is read.
+        let file = self.tree.open(&u.path)?;
+        let (size, mtime) = (file.size, file.mtime);
         let (tmp, path) = if self.staging.is_staged(&u.path) {
             (None, self.staging.remote(&u.path)?)
         } else {
@@ -946,11 +1077,11 @@ impl StreamCtx<'_, '_> {
             tmp,
             path,
             src: Box::new(Counting {
-                inner: file.take(u.size.saturating_add(1)),
+                inner: file.reader(&self.q.changed[id]),
                 out: self.out,
             }),
-            size: u.size,
-            mtime: (!self.job.srcutime).then_some(u.mtime),
+            size,
+            mtime: (!self.job.srcutime).then_some(mtime),
         })
     }
 }
@@ -995,6 +1126,34 @@ fn upload_stream(
             Ok(()) => {
                 progressed = true;
                 report_uploaded(out, q, id);
+            }
+            // The local file changed while it was read: it was not put in place. Tried once
+            // more; a file still changing fails.
+            Err(_) if q.changed[id].swap(false, Ordering::Relaxed) => {
+                cleanup.extend(tmp);
+                let first = {
+                    let mut c = lock(&q.changes);
+                    let n = c.entry(id).or_insert(0);
+                    *n += 1;
+                    *n == 1
+                };
+                if first {
+                    lock(&q.todo).push_front(id);
+                } else {
+                    let path = q
+                        .uploads
+                        .path(id)
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    let e = Error::new(
+                        ErrorKind::Unexpected,
+                        format!(
+                            "the local file kept changing while it was uploaded (tried twice): \
+                             not uploaded, the remote {path} is untouched"
+                        ),
+                    );
+                    ctx.give_up(id, e, true);
+                }
             }
             Err(e) if e.is_temporary() => {
                 let n = {
@@ -1055,7 +1214,7 @@ fn adopt_server_time(
     let t = fs
         .get_mtime(&ctx.staging.remote(&path)?)
         .map_err(|e| e.with_op("read mtime", &path))?;
-    local::set_mtime(&local_path(&ctx.job.source, &path), t)
+    local::set_mtime(&ctx.tree.path(&path), t)
 }
 
 /// An upload is complete: one more file on the progress bar, and its line.

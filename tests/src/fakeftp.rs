@@ -55,6 +55,8 @@ struct Script {
     /// The first `MKD` answered is followed by a line that is no reply (see
     /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
     stray_after_mkd: bool,
+    /// Names differing only by letter case are one entry, spelled as first created.
+    fold_case: bool,
 }
 
 /// One file of the virtual tree.
@@ -86,6 +88,27 @@ impl State {
 
     fn is_dir(&self, path: &str) -> bool {
         self.dirs.contains(path)
+    }
+
+    /// `path` with each component spelled as an existing entry that differs from it only by
+    /// letter case, if there is one (a server that folds case).
+    fn fold(&self, path: &str) -> String {
+        let mut out = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let want = format!("{out}/{comp}");
+            let found = self
+                .dirs
+                .iter()
+                .chain(self.files.keys())
+                .find(|p| p.eq_ignore_ascii_case(&want))
+                .cloned();
+            out = found.unwrap_or(want);
+        }
+        if out.is_empty() {
+            "/".to_owned()
+        } else {
+            out
+        }
     }
 
     /// MLSD lines for the children of `dir`.
@@ -202,6 +225,13 @@ impl FakeFtpBuilder {
     /// so that the batch redone on a fresh connection goes through.
     pub fn stray_line_after_first_mkd(mut self) -> Self {
         self.state.script.stray_after_mkd = true;
+        self
+    }
+
+    /// Names that differ only by letter case are one entry, as on IIS and FileZilla Server
+    /// (Windows file systems): `STOR /www/README` after `/www/readme` replaces it.
+    pub fn fold_case(mut self) -> Self {
+        self.state.script.fold_case = true;
         self
     }
 
@@ -378,6 +408,16 @@ impl Session {
             let (verb, arg) = match line.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.to_owned()),
                 None => (line.to_ascii_uppercase(), String::new()),
+            };
+            let arg = if self.script().fold_case && arg.starts_with('/') {
+                lock(&self.state).fold(&arg)
+            } else if self.script().fold_case && verb == "MFMT" {
+                match arg.split_once(' ') {
+                    Some((ts, p)) => format!("{ts} {}", lock(&self.state).fold(p)),
+                    None => arg,
+                }
+            } else {
+                arg
             };
             if let Next::Close = self.command(&verb, &arg)? {
                 return Ok(());

@@ -21,7 +21,7 @@
 //!   `key = value` or `key: value` (the first `=` or `:` separates; spaces around it are
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
 //!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`,
-//!   `tls_verify`,
+//!   `tls_verify`, `symlinks` (`inside`, the default, `skip` or `follow`),
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
 //!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
 //!   warns on every run). Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
@@ -57,6 +57,7 @@ pub const SITE_KEYS: &[&str] = &[
     "source",
     "dest",
     "srcutime",
+    "symlinks",
     "transport",
     "jobs",
     "max_delete",
@@ -259,6 +260,12 @@ fn site_line(
         "source" => d.source = Some(text()),
         "dest" => d.dest = Some(text()),
         "srcutime" => d.srcutime = boolean()?,
+        "symlinks" => {
+            d.symlinks = Some(
+                crate::local::Symlinks::from_name(value)
+                    .ok_or_else(|| bad(crate::local::Symlinks::NAMES))?,
+            )
+        }
         "transport" => d.transport = Some(text()),
         "jobs" => d.jobs = Some(Val::new(number()?, vpos)),
         "max_delete" => d.max_delete = Some(number()?),
@@ -562,10 +569,23 @@ b1\\.jpg=protect
     }
 
     #[test]
+    fn symlinks_key() {
+        use crate::local::Symlinks;
+        assert_eq!(ini(SITE).unwrap().symlinks, Symlinks::Inside);
+        let cfg = ini(&format!("{SITE}Symlinks: Skip\n")).unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Skip);
+    }
+
+    #[test]
     fn value_errors_name_the_value() {
         let e = ini_err(&format!("{SITE}srcutime=maybe\n"));
         assert!(
             e.contains(":5:10: srcutime: expected true or false, got `maybe`"),
+            "{e}"
+        );
+        let e = ini_err(&format!("{SITE}symlinks = always\n"));
+        assert!(
+            e.contains(":5:12: symlinks: expected inside, skip or follow, got `always`"),
             "{e}"
         );
         let e = ini_err(&format!("{SITE}port = abc\n"));

@@ -116,6 +116,8 @@ pub struct SiteConfig {
     pub dest: String,
     /// PEEX's `srcutime`: set the local mtime from the server after an upload.
     pub srcutime: bool,
+    /// What the walk does with symbolic links in the source (`--symlinks` overrides it).
+    pub symlinks: crate::local::Symlinks,
     /// Parallel connections (1..=64); `None` means the engine's default.
     pub jobs: Option<usize>,
     /// The most deletes a run may plan; more stops the run before any change.
@@ -287,6 +289,7 @@ pub(crate) struct Draft {
     pub source: Option<Val<String>>,
     pub dest: Option<Val<String>>,
     pub srcutime: bool,
+    pub symlinks: Option<crate::local::Symlinks>,
     pub jobs: Option<Val<u64>>,
     pub max_delete: Option<u64>,
     pub timeout: Option<Val<u64>>,
@@ -725,6 +728,7 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         source,
         dest,
         srcutime: d.srcutime,
+        symlinks: d.symlinks.unwrap_or_default(),
         jobs,
         max_delete: d.max_delete,
         timeout_secs,

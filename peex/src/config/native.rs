@@ -19,6 +19,7 @@
 //!     source: "public/",          // required; relative to this file's directory
 //!     dest: "/www/",              // required; the remote root
 //!     srcutime: false,
+//!     symlinks: inside,           // inside (default) | skip | follow
 //!     jobs: 4,                    // parallel connections, 1..=64
 //!     max_delete: 50,             // stop before deleting more than this
 //!     timeout: 30,                // seconds
@@ -94,6 +95,7 @@ struct NativeFile {
     source: Option<String>,
     dest: Option<String>,
     srcutime: Option<bool>,
+    symlinks: Option<crate::local::Symlinks>,
     jobs: Option<u64>,
     max_delete: Option<u64>,
     timeout: Option<u64>,
@@ -167,6 +169,7 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         source: f.source.map(|v| val(v, "source")),
         dest: f.dest.map(|v| val(v, "dest")),
         srcutime: f.srcutime.unwrap_or(false),
+        symlinks: f.symlinks,
         jobs: f.jobs.map(|v| Val::new(v, at("jobs"))),
         max_delete: f.max_delete,
         timeout: f.timeout.map(|v| Val::new(v, at("timeout"))),
@@ -514,6 +517,16 @@ mod tests {
         );
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("\"secret\"") && !dbg.contains("..."), "{dbg}");
+    }
+
+    #[test]
+    fn symlinks_field() {
+        use crate::local::Symlinks;
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\", symlinks: follow)").unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Follow);
+        let cfg = ron("(source: \"s\", dest: \"/d\", host: \"h\")").unwrap();
+        assert_eq!(cfg.symlinks, Symlinks::Inside);
+        assert!(ron("(source: \"s\", dest: \"/d\", host: \"h\", symlinks: always)").is_err());
     }
 
     #[test]
