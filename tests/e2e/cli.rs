@@ -274,7 +274,7 @@ fn transports_lists_every_option_with_type_and_default() {
         "tls_verify",
         "[bool, default true]",
         "mtime_method",
-        "mfmt|site-utime|site-utime5|none",
+        "mfmt|mff|site-utime|site-utime5|mdtm|none",
         "key_passphrase",
         "(secret) [text]",
     ] {
