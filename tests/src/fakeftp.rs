@@ -55,6 +55,24 @@ struct Script {
     /// The first `MKD` answered is followed by a line that is no reply (see
     /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
     stray_after_mkd: bool,
+    /// The greeting line (default `220 fake FTP server ready`).
+    greeting: Option<String>,
+    /// FileZilla Server 0.9: a second `EPSV`/`PASV` closes the pending passive listener.
+    closes_pending_passive: bool,
+    /// Pure-FTPd: commands that arrive during a transfer get `500` and are thrown away.
+    refuses_during_transfer: bool,
+}
+
+/// How a client pipelined its commands, as the server saw it ([`FakeFtp::pipelining_seen`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipeliningSeen {
+    /// Commands that were already there when the one before them was read (sent before
+    /// its reply).
+    pub pipelined: u64,
+    /// Commands that arrived between a transfer's command and its final reply.
+    pub during_transfer: u64,
+    /// `EPSV`/`PASV` received while an earlier passive listener was still pending.
+    pub second_passive: u64,
 }
 
 /// One file of the virtual tree.
@@ -72,6 +90,7 @@ struct State {
     log: Vec<String>,
     /// The stray line of [`Script::stray_after_mkd`] went out (it goes out once).
     stray_sent: bool,
+    seen: PipeliningSeen,
 }
 
 impl State {
@@ -205,6 +224,30 @@ impl FakeFtpBuilder {
         self
     }
 
+    /// Greets with `line` (a full reply line without CRLF, e.g.
+    /// `220-FileZilla Server version 0.9.60 beta`) instead of the default.
+    pub fn greeting(mut self, line: &str) -> Self {
+        self.state.script.greeting = Some(line.to_owned());
+        self
+    }
+
+    /// FileZilla Server 0.9: an `EPSV` or `PASV` that arrives while the passive listener
+    /// of a transfer command is still waiting for its connection closes that listener (the
+    /// client's data connection is reset or refused, the transfer answered `425`); the new
+    /// request is answered as usual.
+    pub fn closes_pending_passive_on_a_second_request(mut self) -> Self {
+        self.state.script.closes_pending_passive = true;
+        self
+    }
+
+    /// Pure-FTPd: during `STOR` and `MLSD` the server reads the control connection and
+    /// answers every command that arrives with `500 Unknown command`, throwing it away,
+    /// before the transfer's own final reply.
+    pub fn refuses_commands_during_transfers(mut self) -> Self {
+        self.state.script.refuses_during_transfer = true;
+        self
+    }
+
     /// Starts the server on a free loopback port.
     ///
     /// # Panics
@@ -255,6 +298,11 @@ pub struct FakeFtp {
 }
 
 impl FakeFtp {
+    /// How the clients pipelined their commands so far.
+    pub fn pipelining_seen(&self) -> PipeliningSeen {
+        lock(&self.state).seen
+    }
+
     /// A builder with an empty tree (just `/`) and no misbehaviour.
     pub fn builder() -> FakeFtpBuilder {
         FakeFtpBuilder::default()
@@ -364,17 +412,67 @@ impl Session {
         Ok(Next::Close)
     }
 
-    fn serve(&mut self) -> io::Result<()> {
-        self.reply("220 fake FTP server ready")?;
-        loop {
-            let mut raw = Vec::new();
-            if self.reader.read_until(b'\n', &mut raw)? == 0 {
+    /// The next command line if one has arrived (waiting up to `wait` for it), without
+    /// consuming it.
+    fn pending_line(&mut self, wait: Duration) -> Option<String> {
+        if self.reader.buffer().is_empty() && !wait.is_zero() {
+            let _ = self.reader.get_ref().set_read_timeout(Some(wait));
+            let _ = self.reader.fill_buf();
+            let _ = self.reader.get_ref().set_read_timeout(Some(IO_TIMEOUT));
+        }
+        let buf = self.reader.buffer();
+        (!buf.is_empty()).then(|| String::from_utf8_lossy(buf).into_owned())
+    }
+
+    /// Reads one command line (CRLF removed); `None` at the end of the connection.
+    fn read_command(&mut self) -> io::Result<Option<String>> {
+        let mut raw = Vec::new();
+        if self.reader.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(None);
+        }
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
+        let mut st = lock(&self.state);
+        st.log.push(line.clone());
+        if !self.reader.buffer().is_empty() {
+            st.seen.pipelined += 1;
+        }
+        Ok(Some(line))
+    }
+
+    /// Called between a transfer's command and its final reply: counts the commands that
+    /// arrived meanwhile and, for [`Script::refuses_during_transfer`], answers each with
+    /// `500` and throws it away.
+    fn during_transfer(&mut self, script: &Script) -> io::Result<()> {
+        let wait = if script.refuses_during_transfer {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(pending) = self.pending_line(wait) {
+            lock(&self.state).seen.during_transfer += pending.matches('\n').count().max(1) as u64;
+            if !script.refuses_during_transfer {
                 return Ok(());
             }
-            let line = String::from_utf8_lossy(&raw)
-                .trim_end_matches(['\r', '\n'])
-                .to_owned();
-            lock(&self.state).log.push(line.clone());
+            if self.read_command()?.is_none() {
+                return Ok(());
+            }
+            self.reply("500 Unknown command")?;
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        let greeting = self
+            .script()
+            .greeting
+            .unwrap_or_else(|| "220 fake FTP server ready".to_owned());
+        self.reply(&greeting)?;
+        loop {
+            let Some(line) = self.read_command()? else {
+                return Ok(());
+            };
             let (verb, arg) = match line.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.to_owned()),
                 None => (line.to_ascii_uppercase(), String::new()),
@@ -407,6 +505,9 @@ impl Session {
             "CWD" if lock(&self.state).is_dir(arg) => "250 CWD command successful".to_owned(),
             "MLST" => self.mlst(arg),
             "EPSV" | "PASV" => {
+                if self.data.is_some() {
+                    lock(&self.state).seen.second_passive += 1;
+                }
                 let l = TcpListener::bind("127.0.0.1:0")?;
                 let port = l.local_addr()?.port();
                 self.data = Some(l);
@@ -536,6 +637,25 @@ impl Session {
             self.reply("425 Use PASV or EPSV first")?;
             return Ok(None);
         };
+        let script = self.script();
+        let wait = if script.closes_pending_passive {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        };
+        let next = self.pending_line(wait).unwrap_or_default();
+        let verb = next.get(..4).unwrap_or("").to_ascii_uppercase();
+        if verb == "EPSV" || verb == "PASV" {
+            // Already here while this listener is pending.
+            lock(&self.state).seen.second_passive += 1;
+            if script.closes_pending_passive {
+                // The second request closes the pending listener: a connection already
+                // in its backlog is reset, a later one refused.
+                drop(l);
+                self.reply("425 Can't open data connection.")?;
+                return Ok(None);
+            }
+        }
         l.set_nonblocking(true)?;
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
@@ -581,6 +701,7 @@ impl Session {
         data.write_all(&listing)?;
         data.shutdown(Shutdown::Both)?;
         drop(data);
+        self.during_transfer(script)?;
         self.reply("226 Transfer complete")?;
         Ok(Next::Continue)
     }
@@ -611,6 +732,7 @@ impl Session {
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)?;
         drop(data);
+        self.during_transfer(script)?;
         if let Some(r) = &script.stor_reply {
             self.reply(r)?;
             return Ok(Next::Continue);
