@@ -259,6 +259,8 @@ pub struct Session {
     pub wire: Wire,
     /// The server's greeting (for `peex check`).
     pub greeting: String,
+    /// The root directory's `modify` fact as read at login, if it was.
+    pub root_modify: Option<String>,
     /// What FEAT said.
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
@@ -369,6 +371,7 @@ impl Session {
         let mut s = Session {
             wire,
             greeting: greeting.one_line(),
+            root_modify: None,
             features: Features::default(),
             root: String::new(),
             listing: Listing::Mlsd,
@@ -425,6 +428,8 @@ impl Session {
         }
         let kind = match early {
             Some(r) if self.listing == Listing::Mlsd || r.code == 250 => {
+                // Keep the root's time: the check that times can be set may reuse it.
+                self.root_modify = mlst_fact(&r, &abs, "modify").ok().flatten();
                 mlst_fact(&r, &abs, "type")?
             }
             _ => self.stat(&abs)?,
