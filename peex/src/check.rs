@@ -69,6 +69,12 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
             }
         }
         ok &= probe(&mut fs, job, method != MtimeMethod::Unsupported);
+        if fs.capabilities().rename_over != caps.rename_over {
+            line(
+                "rename over (tried)",
+                "refused by the server: peex removes the old file, then renames",
+            );
+        }
     } else {
         line("probe", "skipped (--no-probe)");
     }

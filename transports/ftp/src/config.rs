@@ -49,7 +49,7 @@ pub struct FtpConfig {
     /// reply (option `passive_nat_workaround`, default true).
     pub passive_nat_workaround: bool,
     /// Forces how modification times are set (option `mtime_method`:
-    /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
+    /// `mfmt|mff|site-utime|site-utime5|mdtm|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
     /// Forces how far commands are pipelined (option `pipelining`:
     /// `auto|lockstep|safe|full`, default auto: from the greeting and what the connections
@@ -137,11 +137,13 @@ fn parse_mtime_method(v: &str) -> Result<MtimeMethod> {
         "mfmt" => Ok(MtimeMethod::Mfmt),
         "site-utime" | "site_utime" => Ok(MtimeMethod::SiteUtime),
         "site-utime5" | "site_utime5" => Ok(MtimeMethod::SiteUtime5),
+        "mff" => Ok(MtimeMethod::Mff),
+        "mdtm" => Ok(MtimeMethod::MdtmWrite),
         "none" => Ok(MtimeMethod::Unsupported),
         _ => Err(Error::new(
             ErrorKind::ConfigInvalid,
             format!(
-                "option mtime_method: expected mfmt, site-utime, site-utime5 or none, got {v:?}"
+                "option mtime_method: expected mfmt, mff, site-utime, site-utime5, mdtm or none, got {v:?}"
             ),
         )),
     }

@@ -265,6 +265,25 @@ pub struct Session {
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
     pub root: String,
+    /// How directories are listed: MLSD where FEAT lists MLST, else LIST.
+    pub listing: Listing,
+}
+
+/// How a session lists directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `MLSD` (RFC 3659): exact sizes and times.
+    Mlsd,
+    /// `LIST -a` (Unix `ls -l` or MS-DOS lines), with each file's exact time read by `MDTM`.
+    List,
+}
+
+/// True for the MLST `type` values that name a directory: `dir`, and `cdir`/`pdir` (the
+/// listed directory itself and its parent: Pure-FTPd answers `MLST /` with `type=pdir`).
+pub fn is_dir_type(t: &str) -> bool {
+    ["dir", "cdir", "pdir"]
+        .iter()
+        .any(|d| t.eq_ignore_ascii_case(d))
 }
 
 impl Session {
@@ -368,20 +387,18 @@ impl Session {
             root_modify: None,
             features: Features::default(),
             root: String::new(),
+            listing: Listing::Mlsd,
         };
         if replies[3].code == 211 {
             s.features = Features::parse(&replies[3].text);
         }
-        if !s.features.has("MLST") {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "the server at {} does not support MLSD (FEAT lists no MLST); peex needs \
-                     it to list directories with exact sizes and times",
-                    cfg.host
-                ),
-            ));
-        }
+        // Without MLSD (vsftpd), directories are listed with LIST and files' times read with
+        // MDTM (the `list_lines` module).
+        s.listing = if s.features.has("MLST") {
+            Listing::Mlsd
+        } else {
+            Listing::List
+        };
         s.wire.epsv = s.features.has("EPSV");
         let early = if root_abs.is_some() {
             replies.pop()
@@ -423,19 +440,19 @@ impl Session {
             abs.push('/');
         }
         let kind = match early {
-            Some(r) => {
-                // Keep the root's time: the check that times can be set reuses it.
+            Some(r) if self.listing == Listing::Mlsd || r.code == 250 => {
+                // Keep the root's time: the check that times can be set may reuse it.
                 self.root_modify = mlst_fact(&r, &abs, "modify").ok().flatten();
                 mlst_fact(&r, &abs, "type")?
             }
-            None => self.fact(&abs, "type")?,
+            _ => self.stat(&abs)?,
         };
         match kind.map(|k| k.to_ascii_lowercase()) {
             None => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("the remote root {abs} does not exist"),
             )),
-            Some(kind) if kind != "dir" && kind != "cdir" => Err(Error::new(
+            Some(kind) if !is_dir_type(&kind) => Err(Error::new(
                 ErrorKind::NotADirectory,
                 format!("the remote root {abs} is not a directory (type {kind})"),
             )),
@@ -444,8 +461,17 @@ impl Session {
     }
 
     /// MLST of `abs`: `None` if the server says it does not exist (550), else the value of
-    /// its `type` fact, lower-cased.
+    /// its `type` fact, lower-cased. Without MLST: `SIZE` (a file) then `CWD` (a
+    /// directory); `file`, `dir` or `None`.
     pub fn stat(&mut self, abs: &str) -> Result<Option<String>> {
+        if self.listing == Listing::List {
+            let r = self.command(&format!("SIZE {abs}"))?;
+            if r.code == 213 {
+                return Ok(Some("file".to_owned()));
+            }
+            let r = self.command(&format!("CWD {abs}"))?;
+            return Ok((r.code == 250).then(|| "dir".to_owned()));
+        }
         self.fact(abs, "type")
             .map(|v| v.map(|t| t.to_ascii_lowercase()))
     }
@@ -493,34 +519,47 @@ impl Session {
         self.wire.command(line, Op::Change)
     }
 
-    /// Sends one command; a reply other than 1xx–3xx is an error mapped for `op`.
-    pub fn expect(&mut self, line: &str, op: Op) -> Result<Reply> {
-        let r = self.command(line)?;
-        if r.is_ok() {
-            Ok(r)
-        } else {
-            Err(r.error(op))
-        }
-    }
-
     /// Runs a data command (`MLSD path`) and returns everything the data connection carried.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
         self.wire.read_data(line, op)
     }
 
-    /// How times can be set, from FEAT (and SITE HELP when FEAT does not list SITE UTIME).
-    pub fn probe_mtime_method(&mut self) -> Result<MtimeMethod> {
-        if self.features.has("MFMT") {
-            return Ok(MtimeMethod::Mfmt);
+    /// The ways times may be set, best first, from FEAT, the greeting and (when FEAT lists
+    /// neither MFMT nor SITE UTIME) SITE HELP: `MFMT`, `SITE UTIME` (2, then 5 arguments),
+    /// `MFF`, vsftpd's two-argument `MDTM`. Empty: none is offered.
+    pub fn probe_mtime_methods(&mut self) -> Result<Vec<MtimeMethod>> {
+        let f = &self.features;
+        let mut v = Vec::new();
+        if f.has("MFMT") {
+            v.push(MtimeMethod::Mfmt);
         }
-        if self.features.has("SITE UTIME") {
-            return Ok(MtimeMethod::SiteUtime);
+        let mff = f
+            .lines
+            .iter()
+            .any(|l| l.starts_with("MFF") && l.contains("MODIFY"));
+        let utime = if !v.is_empty() || mff || f.has("SITE UTIME") {
+            // proftpd lists SITE UTIME in FEAT; servers that offer MFMT often take SITE
+            // UTIME too: worth a try on refusal, and no round trip for SITE HELP.
+            true
+        } else {
+            let help = self.command("SITE HELP")?;
+            help.is_ok() && help.text.to_ascii_uppercase().contains("UTIME")
+        };
+        if utime {
+            v.push(MtimeMethod::SiteUtime);
+            v.push(MtimeMethod::SiteUtime5);
         }
-        let help = self.command("SITE HELP")?;
-        if help.is_ok() && help.text.to_ascii_uppercase().contains("UTIME") {
-            return Ok(MtimeMethod::SiteUtime);
+        if mff {
+            v.push(MtimeMethod::Mff);
         }
-        Ok(MtimeMethod::Unsupported)
+        // vsftpd (`mdtm_write`, on by default) sets a time with `MDTM time path`; elsewhere
+        // the two-argument form is a last resort (a server that reads it as a path answers
+        // 550, which is a refusal).
+        let vsftpd = self.greeting.to_ascii_lowercase().contains("vsftpd");
+        if self.features.has("MDTM") && (vsftpd || v.is_empty()) {
+            v.push(MtimeMethod::MdtmWrite);
+        }
+        Ok(v)
     }
 }
 

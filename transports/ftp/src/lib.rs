@@ -46,6 +46,7 @@
 mod backend;
 mod config;
 mod core;
+mod list_lines;
 mod lister;
 mod pipelining;
 mod stream;
@@ -56,6 +57,7 @@ mod writer;
 pub use backend::FtpFs;
 pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
 pub use core::{map_io, map_reply, Op};
+pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
 pub use pipelining::Level as PipeliningLevel;
 pub use time::{format_ftp_time, parse_ftp_time};

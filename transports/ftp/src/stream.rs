@@ -43,6 +43,9 @@ struct Flight<'a> {
     /// Size checked, waiting for its rename; the time still to set after the rename (the
     /// server refused it on the temporary name).
     checked: Option<(ReplaceJob<'a>, Option<i64>)>,
+    /// A `DELE` of the checked job's final name went in front of its rename
+    /// ([`RenameOver::RemoveThenRename`](peex_core::RenameOver)).
+    dele_sent: bool,
 }
 
 impl Flight<'_> {
@@ -92,6 +95,7 @@ impl FtpFs {
         let mut flight = Flight {
             stored: None,
             checked: None,
+            dele_sent: false,
         };
         while let Some(job) = next() {
             self.round(job, &mut flight, done)?;
@@ -117,8 +121,13 @@ impl FtpFs {
             *time_sent = time.is_some();
             lines.extend(time);
         }
+        f.dele_sent = false;
         if let Some((job, _)) = &f.checked {
             if let Some(tmp) = &job.tmp {
+                if self.rename_over == peex_core::RenameOver::RemoveThenRename {
+                    lines.push(format!("DELE {}", self.abs(&job.path)));
+                    f.dele_sent = true;
+                }
                 lines.push(format!("RNFR {}", self.abs(tmp)));
                 lines.push(format!("RNTO {}", self.abs(&job.path)));
             }
@@ -168,8 +177,19 @@ impl FtpFs {
         }
         if let Some((job, late_mtime)) = f.checked.take() {
             let path = &job.path;
-            let r = rename_verdict(it.next(), it.next(), path)
-                .and_then(|()| late_mtime.map_or(Ok(()), |t| self.late_mtime(path, t)));
+            if f.dele_sent {
+                let _ = it.next(); // a missing file is fine; a refusal shows in RNTO's
+            }
+            let (rnfr, rnto) = (it.next(), it.next());
+            let r = match (&job.tmp, rename_verdict(rnfr, rnto, path)) {
+                // The server will not rename onto an existing file (550/553).
+                (Some(tmp), Err(_)) if rnto.is_some_and(|r| matches!(r.code, 550 | 553)) => {
+                    let refused = rnto.map(Reply::one_line).unwrap_or_default();
+                    self.rename_refused_over(tmp, path, &refused)
+                }
+                (_, r) => r,
+            }
+            .and_then(|()| late_mtime.map_or(Ok(()), |t| self.late_mtime(path, t)));
             done(job.id, r);
         }
         f.checked = next_checked;

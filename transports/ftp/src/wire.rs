@@ -217,6 +217,9 @@ pub struct Wire {
     pub tls_summary: Option<String>,
     /// Whether the last TLS data connection resumed the control connection's session.
     pub last_data_handshake: Option<rustls::HandshakeKind>,
+    /// The final reply (`226 …`) of the last [`Wire::read_data`]: Pure-FTPd says there
+    /// when it cut a listing short (`226 Output truncated to 10000 matches`).
+    pub last_data_final: Option<Reply>,
     /// When the last write went out while no reply was awaited: the next reply times the
     /// round trip.
     timing: Option<Instant>,
@@ -254,6 +257,7 @@ impl Wire {
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
+            last_data_final: None,
             timing: None,
             rtt_min: None,
             early: EarlyPassive::new(),
@@ -674,6 +678,32 @@ impl Wire {
         self.parse_passive(&r)
     }
 
+    /// The error for `r`, a refusal of a data transfer. With TLS data connections, `522`,
+    /// `425` and `450` usually mean the server wanted the data connection to resume the
+    /// control connection's TLS session and it did not: the message says so.
+    fn data_error(&self, r: &Reply, op: Op) -> Error {
+        let e = r.error(op);
+        if self.data_tls.is_none() || !matches!(r.code, 425 | 450 | 522) {
+            return e;
+        }
+        let hint = match self.last_data_handshake {
+            Some(rustls::HandshakeKind::Resumed) => "it did resume it",
+            Some(_) => "it did not resume it",
+            None => "it may not have resumed it",
+        };
+        Error::new(
+            e.kind(),
+            format!(
+                "{} (FTPS: the server may require each data connection to resume the control \
+                 connection's TLS session (peex resumes it, with TLS 1.2), and {hint}; on the \
+                 server, vsftpd's require_ssl_reuse=NO or proftpd's TLSOptions \
+                 NoSessionReuseRequired turns that requirement off)",
+                e.message()
+            ),
+        )
+        .set_temporary(e.is_temporary())
+    }
+
     /// Opens a data connection: the prefetched passive address if it still answers, else a
     /// fresh one.
     pub fn open_data(&mut self) -> Result<Stream> {
@@ -760,7 +790,7 @@ impl Wire {
             return if first.is_ok() {
                 Ok(Vec::new())
             } else {
-                Err(first.error(op))
+                Err(self.data_error(&first, op))
             };
         }
         let mut buf = Vec::new();
@@ -800,8 +830,9 @@ impl Wire {
             Err(e) => return Err(map_io(e, op)),
         }
         if !matches!(last.code, 226 | 250) {
-            return Err(last.error(op));
+            return Err(self.data_error(&last, op));
         }
+        self.last_data_final = Some(last);
         if !ahead {
             self.prefetch_passive()?;
         }
@@ -826,7 +857,7 @@ impl Wire {
             let _ = t.set_read_timeout(Some(self.timeout));
         }
         match reply {
-            Ok(r) if !r.is_ok() => r.error(op),
+            Ok(r) if !r.is_ok() => self.data_error(&r, op),
             _ => map_io(e, op).temporary(),
         }
     }
@@ -868,7 +899,7 @@ impl Wire {
                 return Ok((
                     StoreSent {
                         got_150: true,
-                        copied: Err(r.error(Op::Upload)),
+                        copied: Err(self.data_error(&r, Op::Upload)),
                         finished: Ok(()),
                         refused: true,
                     },
@@ -925,7 +956,7 @@ impl Wire {
                 let r = self.read_reply_to("STOR", Op::Upload)?;
                 if !(100..200).contains(&r.code) {
                     // Refused: no transfer took place, so no completion reply follows.
-                    refused = Some(r.error(Op::Upload));
+                    refused = Some(self.data_error(&r, Op::Upload));
                 }
             }
             match refused {
@@ -957,7 +988,7 @@ impl Wire {
                             if matches!(last.code, 226 | 250) {
                                 Ok(())
                             } else {
-                                Err(last.error(Op::Upload))
+                                Err(self.data_error(&last, Op::Upload))
                             }
                         })
                 }

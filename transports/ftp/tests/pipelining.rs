@@ -8,7 +8,7 @@
 
 use peex_core::{RelPath, RemoteFs, ReplaceJob, SiteParams, Transport};
 use peex_ftp::FtpTransport;
-use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PipeliningSeen, PASSWORD, USER};
+use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PipeliningSeen, Profile, PASSWORD, USER};
 use std::time::Duration;
 
 const MODIFY: &str = "20200101000000";
@@ -153,8 +153,8 @@ fn filezilla_0_9_closing_the_pending_passive_listener_lowers_pipelining_to_safe(
     // the EPSV sent with MLSD closes the MLSD's passive listener.
     let srv = server(
         FakeFtp::builder()
-            .greeting("220 Welcome to example.org")
-            .closes_pending_passive_on_a_second_request(),
+            .profile(Profile::FileZilla09)
+            .greeting("220 Welcome to example.org"),
     );
     anomaly_then_safe(&srv);
     assert!(srv.pipelining_seen().second_passive >= 1);
@@ -167,11 +167,7 @@ fn filezilla_0_9_closing_the_pending_passive_listener_lowers_pipelining_to_safe(
 
 #[test]
 fn filezilla_0_9_with_its_own_greeting_starts_at_safe_pipelining() {
-    let srv = server(
-        FakeFtp::builder()
-            .greeting("220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse")
-            .closes_pending_passive_on_a_second_request(),
-    );
+    let srv = server(FakeFtp::builder().profile(Profile::FileZilla09));
     let mut fs = connect(&site(&srv, &[]));
     assert_eq!(level(fs.as_ref()), "safe (FileZilla Server)");
     some_work(fs.as_mut());
