@@ -286,3 +286,225 @@ fn pure_ftpd_remote_symlinks_are_links_never_followed_or_written_through() {
         .is_symlink());
     assert_same_tree(&s.src, &s.dest(), &none);
 }
+
+// ---- Windows servers: their behaviours, scenarios of the fake server ----
+
+mod windows {
+    use super::*;
+    use peex_tests::fakeftp::{FakeFtp, Profile, PASSWORD, USER};
+
+    struct Case {
+        srv: FakeFtp,
+        _tmp: tempfile::TempDir,
+        src: PathBuf,
+        cfg: PathBuf,
+    }
+
+    impl Case {
+        fn new(srv: FakeFtp) -> Case {
+            let tmp = tempfile::tempdir().unwrap();
+            let src = tmp.path().join("src");
+            fs::create_dir_all(&src).unwrap();
+            let text = format!(
+                "[site]\nhost=127.0.0.1\nport={}\nuser={USER}\npass={PASSWORD}\nsource={}/\n\
+                 dest=/www/\ntimeout=10\n",
+                srv.port(),
+                src.display(),
+            );
+            let cfg = write_config(tmp.path(), "site.peex", &text);
+            Case {
+                srv,
+                _tmp: tmp,
+                src,
+                cfg,
+            }
+        }
+
+        fn run(&self, extra: &[&str]) -> Run {
+            let mut args: Vec<&str> = extra.to_vec();
+            let cfg = self.cfg.to_str().unwrap().to_owned();
+            args.push(&cfg);
+            peex(&args)
+        }
+
+        fn count(&self, prefix: &str) -> usize {
+            self.srv
+                .commands()
+                .iter()
+                .filter(|c| c.starts_with(prefix))
+                .count()
+        }
+    }
+
+    /// Every local file is on the server with its bytes and its time.
+    fn assert_arrived(c: &Case, files: &[(&str, &[u8], &str)]) {
+        let got = c.srv.files();
+        for (rel, data, modify) in files {
+            let path = format!("/www/{rel}");
+            assert_eq!(
+                got.get(&path).map(Vec::as_slice),
+                Some(*data),
+                "{path}: {got:?}"
+            );
+            assert_eq!(c.srv.modify_of(&path).as_deref(), Some(*modify), "{path}");
+        }
+    }
+
+    const FILES: [(&str, &[u8], &str); 3] = [
+        ("index.html", b"<h1>hi</h1>\n", "20200913122640"),
+        ("css/site.css", b"body{}\n", "20200913122820"),
+        ("empty.txt", b"", "20200913123140"),
+    ];
+
+    fn tree(src: &Path) {
+        put(src, "index.html", b"<h1>hi</h1>\n", 1_600_000_000);
+        put(src, "css/site.css", b"body{}\n", 1_600_000_100);
+        put(src, "empty.txt", b"", 1_600_000_300);
+    }
+
+    #[test]
+    fn filezilla_09_sets_times_on_files_though_it_refuses_them_on_directories() {
+        let c = Case::new(
+            FakeFtp::builder()
+                .profile(Profile::FileZilla09)
+                .dir("/www")
+                .start(),
+        );
+        tree(&c.src);
+        let r = c.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_arrived(&c, &FILES);
+        let cmds = c.srv.commands();
+        // the directory was tried (it is all there was), refused, and a file confirmed MFMT
+        assert!(
+            cmds.iter()
+                .any(|c| c.starts_with("MFMT") && c.ends_with(" /www")),
+            "{cmds:#?}"
+        );
+        assert!(
+            !cmds.iter().any(|c| c.starts_with("SITE")),
+            "MFMT works on files: {cmds:#?}"
+        );
+        // with a file to try on, a directory is never tried
+        let before = c.count("MFMT");
+        put(&c.src, "index.html", b"<h1>ho</h1>\n", 1_700_000_000);
+        let r = c.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let cmds = c.srv.commands();
+        let mfmt: Vec<&String> = cmds
+            .iter()
+            .filter(|c| c.starts_with("MFMT"))
+            .skip(before)
+            .collect();
+        assert!(mfmt.iter().all(|c| !c.ends_with(" /www")), "{mfmt:#?}");
+        assert_eq!(
+            c.srv.modify_of("/www/index.html").as_deref(),
+            Some("20231114221320")
+        );
+    }
+
+    #[test]
+    fn filezilla_09_refusing_rename_onto_a_file_gets_remove_then_rename() {
+        let c = Case::new(
+            FakeFtp::builder()
+                .profile(Profile::FileZilla09)
+                .file("/www/index.html", b"old", "20100101000000")
+                .file("/www/empty.txt", b"old", "20100101000000")
+                .start(),
+        );
+        tree(&c.src);
+        let r = c.run(&["-j", "1"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_arrived(&c, &FILES);
+        let cmds = c.srv.commands();
+        assert_eq!(
+            cmds.iter()
+                .filter(|c| c.starts_with("RNTO /www/") && !c.contains("css"))
+                .count(),
+            3,
+            "one refused RNTO, then one per file: {cmds:#?}"
+        );
+        assert!(
+            cmds.iter()
+                .any(|c| c == "DELE /www/index.html" || c == "DELE /www/empty.txt"),
+            "{cmds:#?}"
+        );
+        assert!(!cmds.iter().any(|c| c.contains(".peex-tmp.")
+            && c.starts_with("STOR")
+            && c.contains("index")
+            && c.contains("empty")));
+        let r = peex(&["check", "-j", "1", c.cfg.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout.contains("peex removes the old file, then renames"),
+            "{}",
+            r.all()
+        );
+    }
+
+    #[test]
+    fn filezilla_1_refusing_rename_onto_a_file_gets_remove_then_rename() {
+        let c = Case::new(
+            FakeFtp::builder()
+                .profile(Profile::FileZilla1)
+                .file("/www/index.html", b"old", "20100101000000")
+                .start(),
+        );
+        tree(&c.src);
+        let r = c.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_arrived(&c, &FILES);
+        assert!(c.srv.commands().iter().any(|c| c == "DELE /www/index.html"));
+    }
+
+    #[test]
+    fn iis_dos_listing_is_read_with_list_and_mdtm_and_a_rerun_uploads_nothing() {
+        let c = Case::new(
+            FakeFtp::builder()
+                .profile(Profile::Iis)
+                .file("/www/alien.txt", b"alien", "20100101000000")
+                .dir("/www/olddir")
+                .start(),
+        );
+        tree(&c.src);
+        let r = c.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_arrived(&c, &FILES);
+        assert!(!c.srv.files().contains_key("/www/alien.txt"));
+        assert!(!c.srv.dirs().contains("/www/olddir"));
+        let cmds = c.srv.commands();
+        assert!(cmds.iter().any(|c| c == "LIST -a"), "{cmds:#?}");
+        assert!(
+            cmds.iter().any(|c| c == "LIST"),
+            "LIST -a refused, plain LIST: {cmds:#?}"
+        );
+        let (stors, mdtms) = (c.count("STOR"), c.count("MDTM /www/index.html"));
+        let r = c.run(&[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(c.count("STOR"), stors, "the re-run uploaded something");
+        assert_eq!(
+            c.count("MDTM /www/index.html"),
+            mdtms + 1,
+            "exact times by MDTM"
+        );
+    }
+}
+
+#[test]
+fn pure_ftpd_is_pipelined_safely_nothing_sent_during_a_transfer() {
+    // The greeting names Pure-FTPd (which answers 500 to, and throws away, commands that
+    // arrive during STOR/RETR): safe pipelining, shown by peex check; the sync converges.
+    let s = Site::new(PureFtpd::start(), "", "");
+    small_tree(&s.src);
+    let r = s.check();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("pipelining               safe (Pure-FTPd)"),
+        "{}",
+        r.all()
+    );
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+}

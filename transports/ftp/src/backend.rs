@@ -43,6 +43,10 @@ pub struct FtpFs {
 /// exact times.
 const MDTM_PIPELINE: usize = 256;
 
+/// The engine's temporary names start so: such a file may be half written and is about to
+/// be removed, so it is never the file times are checked on.
+const TEMP_PREFIX: &str = ".peex-tmp.";
+
 impl FtpFs {
     /// Wraps an open session; `forced` is the `mtime_method` option, `rename_dirs` the
     /// option of that name.
@@ -203,10 +207,10 @@ impl FtpFs {
         Ok(())
     }
 
-    /// Uploads a probe file (a temporary name), for [`RemoteFs::verify_set_mtime`] when this
-    /// connection has listed no file to try on.
+    /// Uploads an empty probe file under a temporary name, for
+    /// [`RemoteFs::verify_set_mtime`] when no file is known to try on.
     fn probe_file(&mut self) -> Result<(RelPath, i64)> {
-        let name = RelPath::parse(&format!(".peex-tmp.mtime-{}", std::process::id()))?;
+        let name = RelPath::parse(&format!("{TEMP_PREFIX}mtime-{}", std::process::id()))?;
         let abs = self.abs(&name);
         crate::writer::upload(&mut self.s, &abs, &mut &b""[..], 0)?;
         Ok((name, 1_000_000_000))
@@ -321,7 +325,7 @@ impl RemoteFs for FtpFs {
         if self.seen_file.is_none() {
             let f = entries
                 .iter()
-                .find(|e| e.kind == peex_core::EntryKind::File);
+                .find(|e| e.kind == peex_core::EntryKind::File && !e.name.starts_with(TEMP_PREFIX));
             if let Some((e, t)) = f.and_then(|e| e.mtime.map(|t| (e, t))) {
                 self.seen_file = dir.join(&e.name).ok().map(|p| (p, t));
             }
@@ -444,33 +448,53 @@ impl RemoteFs for FtpFs {
         }
     }
 
-    /// Sets a file's time to the time it already has, going down the methods offered as
-    /// the server refuses them: a file this connection listed (so the check costs one round
-    /// trip), else a probe file under a temporary name, removed afterwards. Never a
-    /// directory: some servers set times on files only (FileZilla Server 0.9 answers `MFMT`
-    /// on a directory with `550 … is not retrievable`, vsftpd's `MDTM` with `550`), and
-    /// proftpd lists MFMT in FEAT even when a `<Limit MFMT>` denies it.
+    /// Checks on a file, never a directory when a file is known, going down the methods
+    /// offered as the server refuses them (proftpd lists MFMT in FEAT even when a
+    /// `<Limit MFMT>` denies it):
+    ///
+    /// - a file this connection listed gets the time it already has (one round trip);
+    /// - with no file listed, the root directory gets the time it has with the first method
+    ///   (one round trip, as peex always did), and only if the server refuses that
+    ///   (FileZilla Server 0.9 answers `MFMT` on one with `550 … is not retrievable`,
+    ///   vsftpd's `MDTM` with `550`), a probe file under a temporary name is stored, timed
+    ///   and removed: a refusal on a directory never stops the run.
     fn verify_set_mtime(&mut self) -> Result<MtimeMethod> {
         if self.mtime == MtimeMethod::Unsupported {
             return Ok(MtimeMethod::Unsupported);
         }
-        let (path, secs, probe) = match self.seen_file.clone() {
-            Some((p, t)) => (p, t, false),
-            None => {
-                let (p, t) = self.probe_file().map_err(|e| {
-                    e.with_op("check that modification times can be set", &self.s.root)
-                })?;
-                (p, t, true)
-            }
-        };
-        let r = self.set_mtime(&path, secs);
-        if probe {
-            let _ = self.s.command(&format!("DELE {}", self.abs(&path)));
+        const WHAT: &str = "check that modification times can be set";
+        if let Some((path, secs)) = self.seen_file.clone() {
+            return match self.set_mtime(&path, secs) {
+                Ok(()) => Ok(self.mtime),
+                Err(e) if e.kind() == ErrorKind::Unsupported => Err(e),
+                Err(e) => Err(e.with_op(WHAT, &path)),
+            };
         }
+        let root = self.abs(&RelPath::root());
+        let root_time = match self.s.root_modify.take() {
+            Some(m) => parse_ftp_time(&m),
+            None if self.s.listing == Listing::Mlsd => self
+                .s
+                .fact(&root, "modify")?
+                .and_then(|m| parse_ftp_time(&m)),
+            None => None,
+        };
+        if let Some(secs) = root_time {
+            // One command: a refusal may be for directories only (then a file decides).
+            let refused = self.refused.len();
+            let ts = format_ftp_time(secs)?;
+            if let Ok(true) = self.try_set_mtime(self.mtime, &root, &ts) {
+                return Ok(self.mtime);
+            }
+            self.refused.truncate(refused);
+        }
+        let (path, secs) = self.probe_file().map_err(|e| e.with_op(WHAT, &root))?;
+        let r = self.set_mtime(&path, secs);
+        let _ = self.s.command(&format!("DELE {}", self.abs(&path)));
         match r {
             Ok(()) => Ok(self.mtime),
             Err(e) if e.kind() == ErrorKind::Unsupported => Err(e),
-            Err(e) => Err(e.with_op("check that modification times can be set", &path)),
+            Err(e) => Err(e.with_op(WHAT, &path)),
         }
     }
 
@@ -528,6 +552,7 @@ impl RemoteFs for FtpFs {
                 if self.s.wire.epsv { "EPSV" } else { "PASV" }.to_owned(),
             ),
             ("root".to_owned(), self.s.root.clone()),
+            ("pipelining".to_owned(), self.s.wire.pipelining.describe()),
         ];
         let (sent, refused) = self.s.wire.early_passive_counts();
         if sent > 0 {

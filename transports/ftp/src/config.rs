@@ -1,6 +1,7 @@
 //! Options of the `ftp` and `ftps` transports: declared once ([`options`]), read typed
 //! into [`FtpConfig`].
 
+use crate::pipelining::Level;
 use peex_core::options::{choice, OptionType, OptionValues};
 use peex_core::{Error, ErrorKind, MtimeMethod, OptionSpec, Result, Secret, SiteParams};
 use std::path::PathBuf;
@@ -40,9 +41,15 @@ pub fn options(tls: bool) -> Vec<OptionSpec> {
         )
         .default_value("true"),
         OptionSpec::new(
+            "pipelining",
+            choice(&["auto", "lockstep", "safe", "full"]),
+            "how commands are pipelined (auto: the server's profile, lowered on anomalies)",
+        )
+        .default_value("auto"),
+        OptionSpec::new(
             "pipeline_passive",
             OptionType::Bool,
-            "ask for the next passive address before the current transfer's reply",
+            "older switch: false is pipelining=safe",
         )
         .default_value("true"),
         OptionSpec::new(
@@ -89,10 +96,11 @@ pub struct FtpConfig {
     /// Forces how modification times are set (option `mtime_method`:
     /// `mfmt|mff|site-utime|site-utime5|mdtm|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
-    /// Send a listing's next `EPSV` in the same write as its `MLSD`, and on a slow link an
-    /// upload's next `EPSV` right after its data, before the `226` (option
-    /// `pipeline_passive`, default true; turn off for a server that mishandles either).
-    pub pipeline_passive: bool,
+    /// Forces how far commands are pipelined (option `pipelining`:
+    /// `auto|lockstep|safe|full`, default auto: from the greeting and what the connections
+    /// see; see the `pipelining` module). The older option `pipeline_passive=false` (no
+    /// `EPSV` in the same write as a listing or right after an upload's data) is `safe`.
+    pub pipelining: Option<Level>,
     /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
     /// `AUTH TLS`; the default port is then 990.
     pub implicit_tls: bool,
@@ -149,7 +157,11 @@ impl FtpConfig {
             tls_verify,
             ca_file,
             passive_nat_workaround: o.bool("passive_nat_workaround")?,
-            pipeline_passive: o.bool("pipeline_passive")?,
+            // `pipelining` wins; without it the older `pipeline_passive=false` means safe.
+            pipelining: match (o.is_set("pipelining"), o.bool("pipeline_passive")?) {
+                (false, false) => Some(Level::Safe),
+                _ => Level::parse_option(&o.text("pipelining")?.unwrap_or_default())?,
+            },
             mtime_method,
             implicit_tls,
             rename_dirs: o.bool("rename_dirs")?,
@@ -236,5 +248,37 @@ mod tests {
         let c = FtpConfig::from_site(&s, true).unwrap();
         assert!(c.implicit_tls);
         assert_eq!(c.port, 990);
+    }
+
+    #[test]
+    fn pipelining_option_and_the_older_pipeline_passive() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut s = site();
+            for (k, v) in pairs {
+                s.options.insert((*k).into(), (*v).into());
+            }
+            FtpConfig::from_site(&s, false)
+        };
+        assert_eq!(with(&[]).unwrap().pipelining, None);
+        assert_eq!(
+            with(&[("pipelining", "lockstep")]).unwrap().pipelining,
+            Some(Level::Lockstep)
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "false")]).unwrap().pipelining,
+            Some(Level::Safe)
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "true")]).unwrap().pipelining,
+            None
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "false"), ("pipelining", "full")])
+                .unwrap()
+                .pipelining,
+            Some(Level::Full)
+        );
+        let e = with(&[("pipelining", "turbo")]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
     }
 }

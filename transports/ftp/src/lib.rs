@@ -31,7 +31,8 @@
 //! `EPSV` (two). `MKD`s are pipelined. (suppaftp, the first choice, offers no way to
 //! pipeline.)
 //!
-//! Files: `config.rs` (options), `core.rs` (login, FEAT, the one error-mapping function),
+//! Files: `config.rs` (options), `pipelining.rs` (the levels of pipelining and how a server's
+//! is chosen and lowered), `core.rs` (login, FEAT, the one error-mapping function),
 //! `wire.rs` (control and data connections, pipelining), `lister.rs` (MLSD parser),
 //! `writer.rs` (single upload, size check), `stream.rs` (pipelined uploads), `backend.rs`
 //! (the `RemoteFs`), `time.rs` (FTP timestamps).
@@ -42,6 +43,7 @@ mod config;
 mod core;
 mod list_lines;
 mod lister;
+mod pipelining;
 mod stream;
 mod time;
 mod wire;
@@ -52,6 +54,7 @@ pub use config::{options, FtpConfig};
 pub use core::{map_io, map_reply, Op};
 pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
+pub use pipelining::Level as PipeliningLevel;
 pub use time::{format_ftp_time, parse_ftp_time};
 
 use crate::core::Session;

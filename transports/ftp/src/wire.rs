@@ -13,6 +13,7 @@
 //! no longer answers is replaced by a fresh `EPSV`.
 
 use crate::core::{map_io, Op, Reply};
+use crate::pipelining::{Level, Policy};
 use peex_core::{Error, ErrorKind, Result};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
@@ -209,11 +210,8 @@ pub struct Wire {
     pub epsv: bool,
     /// Use the control connection's address instead of the one in a `PASV` reply.
     pub nat_workaround: bool,
-    /// Ask for the next passive address together with other commands.
-    pub prefetch: bool,
-    /// Send that request in the same write as a listing command (option
-    /// `pipeline_passive`, default on): one round trip less per listing.
-    pub pipeline_passive: bool,
+    /// How far commands are pipelined on this connection (the `pipelining` module).
+    pub pipelining: Policy,
     data_tls: Option<DataTls>,
     /// The TLS version and cipher suite of the control connection, once secured.
     pub tls_summary: Option<String>,
@@ -255,8 +253,7 @@ impl Wire {
             prefetched: None,
             epsv: true,
             nat_workaround: true,
-            prefetch: true,
-            pipeline_passive: true,
+            pipelining: Policy::default(),
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
@@ -467,7 +464,13 @@ impl Wire {
              connection is dropped"
         );
         self.broken = Some(msg.clone());
+        self.pipelining.lower(&what);
         Error::new(ErrorKind::Protocol, msg).temporary()
+    }
+
+    /// The level of pipelining in force.
+    fn level(&self) -> Level {
+        self.pipelining.level()
     }
 
     /// Fails (temporary) once the conversation is out of step ([`Wire::out_of_step`]).
@@ -495,6 +498,11 @@ impl Wire {
         while let Some(owed) = self.owed.pop_front() {
             let cmd = self.passive_command();
             let r = self.read_reply_to(cmd, Op::List)?;
+            if r.code == 500 {
+                // Offered, and answered before: this one was thrown away (Pure-FTPd
+                // answers 500 to what arrives during a transfer).
+                return Err(self.out_of_step(format!("a pipelined {cmd} answered {:?}", r.text)));
+            }
             match owed {
                 Owed::Passive => self.prefetched = self.parse_passive(&r).ok(),
             }
@@ -510,17 +518,32 @@ impl Wire {
         self.read_reply_to(line, op)
     }
 
-    /// Sends several commands in one write and reads their replies, in order.
+    /// Sends several commands in one write and reads their replies, in order (in
+    /// lock-step, one command at a time).
     pub fn batch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return lines.iter().map(|l| self.command(l, op)).collect();
+        }
         self.settle()?;
         self.write_lines(lines)?;
         self.timing = Some(Instant::now());
         self.read_replies(lines, op)
     }
 
-    /// Reads the replies to `lines`, in order, each checked against its command.
+    /// Reads the replies to `lines` (sent in one write), in order, each checked against
+    /// its command; a `500` to one the server must know when pipelined (it was thrown
+    /// away, or the replies are out of step) is an anomaly too.
     fn read_replies(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
-        lines.iter().map(|l| self.read_reply_to(l, op)).collect()
+        let mut replies = Vec::with_capacity(lines.len());
+        for l in lines {
+            let r = self.read_reply_to(l, op)?;
+            if r.code == 500 && lines.len() > 1 && known_command(l) {
+                let verb = l.split(' ').next().unwrap_or(l);
+                return Err(self.out_of_step(format!("a pipelined {verb} answered {:?}", r.text)));
+            }
+            replies.push(r);
+        }
+        Ok(replies)
     }
 
     /// Opens a data connection. Once the round trip is known, a connection that has not
@@ -565,9 +588,12 @@ impl Wire {
     /// Like [`Wire::batch`], and also asks for the next transfer's passive address in the
     /// same write (its reply is read later, when needed).
     pub fn batch_and_prefetch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return self.batch(lines, op);
+        }
         self.settle()?;
         let mut all = lines.to_vec();
-        let prefetch = self.prefetch && self.prefetched.is_none();
+        let prefetch = self.prefetched.is_none();
         if prefetch {
             all.push(self.passive_command().to_owned());
         }
@@ -581,7 +607,7 @@ impl Wire {
 
     /// Asks for the next passive address without waiting for the answer.
     fn prefetch_passive(&mut self) -> Result<()> {
-        if self.prefetch && self.prefetched.is_none() && self.owed.is_empty() {
+        if self.level() >= Level::Safe && self.prefetched.is_none() && self.owed.is_empty() {
             let cmd = self.passive_command().to_owned();
             self.write_lines(&[cmd])?;
             self.owed.push_back(Owed::Passive);
@@ -652,6 +678,32 @@ impl Wire {
         self.parse_passive(&r)
     }
 
+    /// The error for `r`, a refusal of a data transfer. With TLS data connections, `522`,
+    /// `425` and `450` usually mean the server wanted the data connection to resume the
+    /// control connection's TLS session and it did not: the message says so.
+    fn data_error(&self, r: &Reply, op: Op) -> Error {
+        let e = r.error(op);
+        if self.data_tls.is_none() || !matches!(r.code, 425 | 450 | 522) {
+            return e;
+        }
+        let hint = match self.last_data_handshake {
+            Some(rustls::HandshakeKind::Resumed) => "it did resume it",
+            Some(_) => "it did not resume it",
+            None => "it may not have resumed it",
+        };
+        Error::new(
+            e.kind(),
+            format!(
+                "{} (FTPS: the server may require each data connection to resume the control \
+                 connection's TLS session (peex resumes it, with TLS 1.2), and {hint}; on the \
+                 server, vsftpd's require_ssl_reuse=NO or proftpd's TLSOptions \
+                 NoSessionReuseRequired turns that requirement off)",
+                e.message()
+            ),
+        )
+        .set_temporary(e.is_temporary())
+    }
+
     /// Opens a data connection: the prefetched passive address if it still answers, else a
     /// fresh one.
     pub fn open_data(&mut self) -> Result<Stream> {
@@ -693,7 +745,7 @@ impl Wire {
         // The next transfer's EPSV rides in the same write: the server reads both lines at
         // once and answers the EPSV after this transfer's 226, so the next listing needs no
         // round trip of its own for its passive address.
-        let ahead = self.prefetch && self.pipeline_passive;
+        let ahead = self.level() == Level::Full;
         let mut lines = vec![line.to_owned()];
         if ahead {
             lines.push(self.passive_command().to_owned());
@@ -703,7 +755,16 @@ impl Wire {
             Ok(t) => t,
             Err(e) => {
                 let e = self.after_failed_data_connect(e, op);
-                if ahead && !e.is_temporary() {
+                if ahead && e.is_temporary() {
+                    // The passive request that followed may have closed the listener
+                    // (FileZilla Server 0.9 does).
+                    return Err(self.out_of_step(format!(
+                        "the data connection of a listing followed by {} failed: {}",
+                        self.passive_command(),
+                        e.message()
+                    )));
+                }
+                if ahead {
                     self.owed.push_back(Owed::Passive);
                 }
                 return Err(e);
@@ -729,7 +790,7 @@ impl Wire {
             return if first.is_ok() {
                 Ok(Vec::new())
             } else {
-                Err(first.error(op))
+                Err(self.data_error(&first, op))
             };
         }
         let mut buf = Vec::new();
@@ -738,7 +799,26 @@ impl Wire {
             self.last_data_handshake = t.conn.handshake_kind();
         }
         drop(data);
+        if ahead {
+            if let Err(e) = &read {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    return Err(self.out_of_step(format!(
+                        "the data connection of a listing followed by {} failed: {e}",
+                        self.passive_command()
+                    )));
+                }
+            }
+        }
         let last = self.read_reply_to(line, op)?;
+        if ahead && last.code == 500 {
+            // The passive request sent with the listing was answered during the transfer,
+            // and thrown away (Pure-FTPd).
+            return Err(self.out_of_step(format!(
+                "{} sent with a listing answered {:?} before its end",
+                self.passive_command(),
+                last.text
+            )));
+        }
         if ahead {
             self.owed.push_back(Owed::Passive);
         }
@@ -750,7 +830,7 @@ impl Wire {
             Err(e) => return Err(map_io(e, op)),
         }
         if !matches!(last.code, 226 | 250) {
-            return Err(last.error(op));
+            return Err(self.data_error(&last, op));
         }
         self.last_data_final = Some(last);
         if !ahead {
@@ -777,7 +857,7 @@ impl Wire {
             let _ = t.set_read_timeout(Some(self.timeout));
         }
         match reply {
-            Ok(r) if !r.is_ok() => r.error(op),
+            Ok(r) if !r.is_ok() => self.data_error(&r, op),
             _ => map_io(e, op).temporary(),
         }
     }
@@ -787,7 +867,7 @@ impl Wire {
     /// returned (the partial file is the caller's to remove).
     pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
         let data = self.open_data()?;
-        self.store_round(data, &[], abs, src, size, false)?.stored
+        self.store_round(data, &[], abs, src, size)?.stored
     }
 
     /// Sends `pre` and `STOR abs` in one write on `data` (from [`Wire::open_data`]), then
@@ -801,19 +881,25 @@ impl Wire {
         src: &mut dyn Read,
         size: u64,
     ) -> Result<(StoreSent, Option<Vec<Reply>>)> {
+        let mut pre_replies = None;
         let mut lines = pre.to_vec();
+        if self.level() == Level::Lockstep {
+            pre_replies = Some(self.batch(pre, Op::Change)?);
+            lines.clear();
+        }
         lines.push(format!("STOR {abs}"));
         self.write_lines(&lines)?;
         let mut got_150 = false;
-        let mut pre_replies = None;
-        if size > EAGER_WRITE {
+        if size > EAGER_WRITE && pre_replies.is_none() {
             pre_replies = Some(self.read_replies(pre, Op::Change)?);
+        }
+        if size > EAGER_WRITE {
             let r = self.read_reply_to("STOR", Op::Upload)?;
             if !(100..200).contains(&r.code) {
                 return Ok((
                     StoreSent {
                         got_150: true,
-                        copied: Err(r.error(Op::Upload)),
+                        copied: Err(self.data_error(&r, Op::Upload)),
                         finished: Ok(()),
                         refused: true,
                     },
@@ -870,13 +956,22 @@ impl Wire {
                 let r = self.read_reply_to("STOR", Op::Upload)?;
                 if !(100..200).contains(&r.code) {
                     // Refused: no transfer took place, so no completion reply follows.
-                    refused = Some(r.error(Op::Upload));
+                    refused = Some(self.data_error(&r, Op::Upload));
                 }
             }
             match refused {
                 Some(e) => Err(e),
                 None => {
                     let mut last = self.read_reply_to("STOR", Op::Upload)?;
+                    if passive_pending && last.code == 500 {
+                        // Answered during the transfer and thrown away (Pure-FTPd): not
+                        // the transfer's verdict.
+                        return Err(self.out_of_step(format!(
+                            "{} sent after an upload's data answered {:?}",
+                            self.passive_command(),
+                            last.text
+                        )));
+                    }
                     if passive_pending && last.code == 450 {
                         // The EPSV arrived during the transfer and was refused: the address
                         // is asked for normally later.
@@ -893,7 +988,7 @@ impl Wire {
                             if matches!(last.code, 226 | 250) {
                                 Ok(())
                             } else {
-                                Err(last.error(Op::Upload))
+                                Err(self.data_error(&last, Op::Upload))
                             }
                         })
                 }
@@ -910,8 +1005,8 @@ impl Wire {
     /// One round of a pipelined upload: sends `pre` and `STOR abs` in one write on `data`
     /// (from [`Wire::open_data`]), then the data, and reads the replies.
     ///
-    /// With `early_passive`, a link of 2 ms or more and a file small enough to be written
-    /// at once, the next passive address is asked for shortly after the data went out,
+    /// At full pipelining, on a link of 2 ms or more and with a file small enough to be
+    /// written at once, the next passive address is asked for shortly after the data went out,
     /// without waiting for the transfer's `226`: one round trip less per file when the
     /// request reaches the server after the transfer ended; a refusal (`450`, read here)
     /// when it arrived during the transfer, and the address is asked for normally later.
@@ -925,14 +1020,12 @@ impl Wire {
         abs: &str,
         src: &mut dyn Read,
         size: u64,
-        early_passive: bool,
     ) -> Result<StoreRound> {
         let (sent, pre_read) = self.store_into(data, pre, abs, src, size)?;
         let slow_link = self.rtt_min.is_some_and(|r| r >= Duration::from_millis(2));
-        let early = early_passive
+        let early = self.level() == Level::Full
             && self.early.turn()
             && slow_link
-            && self.prefetch
             && size <= EAGER_WRITE
             && self.prefetched.is_none()
             && !sent.refused;
@@ -997,6 +1090,17 @@ pub fn reply_fits(line: &str, r: &Reply) -> bool {
         },
         _ => (200..300).contains(&r.code),
     }
+}
+
+/// Commands a server that answers them must know: a `500` to one of them sent in a batch
+/// means it was thrown away, not that it is unknown. (`MFMT`, `SITE`, `OPTS` may well be
+/// unknown.)
+fn known_command(line: &str) -> bool {
+    let verb = line.split(' ').next().unwrap_or(line).to_ascii_uppercase();
+    matches!(
+        verb.as_str(),
+        "MKD" | "RNFR" | "RNTO" | "DELE" | "RMD" | "STOR" | "EPSV" | "PASV" | "MLSD" | "MLST"
+    )
 }
 
 /// Whether a `257` reply to `MKD path` names `path` (or says no name at all): servers
