@@ -614,6 +614,7 @@ fn check_reports_what_the_server_offers_and_leaves_nothing_behind() {
         "probe: rename over       ok",
         "probe: removed           ok",
         "3 of 5 opened",
+        "pipelining               full (proftpd)",
     ] {
         assert!(r.stdout.contains(want), "missing {want:?}:\n{}", r.all());
     }

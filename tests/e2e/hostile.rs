@@ -402,6 +402,85 @@ fn replies_split_across_packets_still_sync() {
     }
 }
 
+#[test]
+fn a_stray_line_in_a_pipelined_mkd_batch_drops_the_connection_and_the_batch_is_redone() {
+    // Issue 17: a line that was no reply, in the middle of the replies to a pipelined MKD
+    // batch, was read as the next MKD's reply ("malformed reply line"), and every
+    // directory after it failed. The connection must be dropped and the batch redone: the
+    // MKD already done is sent again and its "550 File exists" counts as done.
+    let c = Case::new(
+        FakeFtp::builder()
+            .dir("/www")
+            .stray_line_after_first_mkd()
+            .start(),
+    );
+    let mut want = small_tree(&c);
+    for p in ["a/b/c/f1", "a/b/g/f2", "a/d/f3", "e/f4"] {
+        put(&c.src, p, p.as_bytes(), MTIME);
+        want.push((format!("/www/{p}"), p.as_bytes().to_vec()));
+    }
+    let r = c.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_arrived(&c, &want);
+    for d in [
+        "/www/a/b/c",
+        "/www/a/b/g",
+        "/www/a/d",
+        "/www/e",
+        "/www/css/deep",
+    ] {
+        assert!(c.srv.dirs().contains(d), "{d} missing: {:?}", c.srv.dirs());
+    }
+    let cmds = c.srv.commands();
+    assert_inside_dest(&cmds);
+    let mkds: Vec<&String> = cmds.iter().filter(|c| c.starts_with("MKD ")).collect();
+    let first = mkds.first().expect("MKD sent");
+    assert!(
+        mkds.iter().filter(|m| m == &first).count() == 2,
+        "the first MKD is sent again on the fresh connection: {mkds:#?}"
+    );
+    // The second run finds everything in place.
+    let before = cmds.len();
+    let r = c.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let again = &c.srv.commands()[before..];
+    assert_only_legit_changes(again, &[], false);
+}
+
+/// A sync to a server whose greeting does not say what it is, and which breaks one rule
+/// of full pipelining: the first anomaly drops the connection and lowers the level, the
+/// work is redone, the run succeeds.
+fn sync_lowering_pipelining(builder: FakeFtpBuilder) {
+    let c = Case::new(
+        builder
+            .greeting("220 Welcome to example.org")
+            .dir("/www/sub")
+            .file("/www/old.txt", b"o", MODIFY)
+            .start(),
+    );
+    let want = small_tree(&c);
+    put(&c.src, "sub/a.txt", b"a", MTIME);
+    let r = c.run(&["-j", "3"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_arrived(&c, &want);
+    assert!(!c.srv.files().contains_key("/www/old.txt"));
+    assert_inside_dest(&c.srv.commands());
+    // Every run learns it anew (the level is kept per process), and says so in check.
+    let r = c.run(&["check", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("safe (lowered after"), "{}", r.all());
+}
+
+#[test]
+fn filezilla_0_9_closing_its_pending_passive_listener_syncs_at_safe_pipelining() {
+    sync_lowering_pipelining(FakeFtp::builder().closes_pending_passive_on_a_second_request());
+}
+
+#[test]
+fn pure_ftpd_refusing_commands_during_a_transfer_syncs_at_safe_pipelining() {
+    sync_lowering_pipelining(FakeFtp::builder().refuses_commands_during_transfers());
+}
+
 fn faulty(builder: FakeFtpBuilder) -> (Case, Vec<(String, Vec<u8>)>) {
     let c = Case::new(
         builder

@@ -54,6 +54,15 @@ struct Script {
     stor_reply: Option<String>,
     /// The Windows server whose behaviour the session imitates.
     profile: Profile,
+    /// The first `MKD` answered is followed by a line that is no reply (see
+    /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
+    stray_after_mkd: bool,
+    /// The greeting line (default `220 fake FTP server ready`).
+    greeting: Option<String>,
+    /// FileZilla Server 0.9: a second `EPSV`/`PASV` closes the pending passive listener.
+    closes_pending_passive: bool,
+    /// Pure-FTPd: commands that arrive during a transfer get `500` and are thrown away.
+    refuses_during_transfer: bool,
 }
 
 /// Behaviours of FTP servers that cannot run here, each named after a server that has them.
@@ -76,6 +85,18 @@ pub enum Profile {
     Iis,
 }
 
+/// How a client pipelined its commands, as the server saw it ([`FakeFtp::pipelining_seen`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipeliningSeen {
+    /// Commands that were already there when the one before them was read (sent before
+    /// its reply).
+    pub pipelined: u64,
+    /// Commands that arrived between a transfer's command and its final reply.
+    pub during_transfer: u64,
+    /// `EPSV`/`PASV` received while an earlier passive listener was still pending.
+    pub second_passive: u64,
+}
+
 /// One file of the virtual tree.
 #[derive(Debug, Clone)]
 struct File {
@@ -89,6 +110,9 @@ struct State {
     dirs: BTreeSet<String>,
     files: BTreeMap<String, File>,
     log: Vec<String>,
+    /// The stray line of [`Script::stray_after_mkd`] went out (it goes out once).
+    stray_sent: bool,
+    seen: PipeliningSeen,
 }
 
 impl State {
@@ -256,6 +280,39 @@ impl FakeFtpBuilder {
         self
     }
 
+    /// The first `MKD` the server answers (on any connection) is followed by the line
+    /// `MKD <path>: No such file or directory`, which is no reply at all: what the proftpd
+    /// of a large first deploy sent in the middle of a pipelined `MKD` batch. Once only,
+    /// so that the batch redone on a fresh connection goes through.
+    pub fn stray_line_after_first_mkd(mut self) -> Self {
+        self.state.script.stray_after_mkd = true;
+        self
+    }
+
+    /// Greets with `line` (a full reply line without CRLF, e.g.
+    /// `220-FileZilla Server version 0.9.60 beta`) instead of the default.
+    pub fn greeting(mut self, line: &str) -> Self {
+        self.state.script.greeting = Some(line.to_owned());
+        self
+    }
+
+    /// FileZilla Server 0.9: an `EPSV` or `PASV` that arrives while the passive listener
+    /// of a transfer command is still waiting for its connection closes that listener (the
+    /// client's data connection is reset or refused, the transfer answered `425`); the new
+    /// request is answered as usual.
+    pub fn closes_pending_passive_on_a_second_request(mut self) -> Self {
+        self.state.script.closes_pending_passive = true;
+        self
+    }
+
+    /// Pure-FTPd: during `STOR` and `MLSD` the server reads the control connection and
+    /// answers every command that arrives with `500 Unknown command`, throwing it away,
+    /// before the transfer's own final reply.
+    pub fn refuses_commands_during_transfers(mut self) -> Self {
+        self.state.script.refuses_during_transfer = true;
+        self
+    }
+
     /// Starts the server on a free loopback port.
     ///
     /// # Panics
@@ -306,6 +363,11 @@ pub struct FakeFtp {
 }
 
 impl FakeFtp {
+    /// How the clients pipelined their commands so far.
+    pub fn pipelining_seen(&self) -> PipeliningSeen {
+        lock(&self.state).seen
+    }
+
     /// A builder with an empty tree (just `/`) and no misbehaviour.
     pub fn builder() -> FakeFtpBuilder {
         FakeFtpBuilder::default()
@@ -417,25 +479,77 @@ impl Session {
         Ok(Next::Close)
     }
 
-    fn serve(&mut self) -> io::Result<()> {
-        let greeting = match self.script().profile {
-            Profile::Generic => "220 fake FTP server ready",
-            Profile::FileZilla09 => {
-                "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
-            }
-            Profile::FileZilla1 => "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/",
-            Profile::Iis => "220 Microsoft FTP Service",
+    /// The next command line if one has arrived (waiting up to `wait` for it), without
+    /// consuming it.
+    fn pending_line(&mut self, wait: Duration) -> Option<String> {
+        if self.reader.buffer().is_empty() && !wait.is_zero() {
+            let _ = self.reader.get_ref().set_read_timeout(Some(wait));
+            let _ = self.reader.fill_buf();
+            let _ = self.reader.get_ref().set_read_timeout(Some(IO_TIMEOUT));
+        }
+        let buf = self.reader.buffer();
+        (!buf.is_empty()).then(|| String::from_utf8_lossy(buf).into_owned())
+    }
+
+    /// Reads one command line (CRLF removed); `None` at the end of the connection.
+    fn read_command(&mut self) -> io::Result<Option<String>> {
+        let mut raw = Vec::new();
+        if self.reader.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(None);
+        }
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
+        let mut st = lock(&self.state);
+        st.log.push(line.clone());
+        if !self.reader.buffer().is_empty() {
+            st.seen.pipelined += 1;
+        }
+        Ok(Some(line))
+    }
+
+    /// Called between a transfer's command and its final reply: counts the commands that
+    /// arrived meanwhile and, for [`Script::refuses_during_transfer`], answers each with
+    /// `500` and throws it away.
+    fn during_transfer(&mut self, script: &Script) -> io::Result<()> {
+        let wait = if script.refuses_during_transfer {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
         };
-        self.reply(greeting)?;
-        loop {
-            let mut raw = Vec::new();
-            if self.reader.read_until(b'\n', &mut raw)? == 0 {
+        while let Some(pending) = self.pending_line(wait) {
+            lock(&self.state).seen.during_transfer += pending.matches('\n').count().max(1) as u64;
+            if !script.refuses_during_transfer {
                 return Ok(());
             }
-            let line = String::from_utf8_lossy(&raw)
-                .trim_end_matches(['\r', '\n'])
-                .to_owned();
-            lock(&self.state).log.push(line.clone());
+            if self.read_command()?.is_none() {
+                return Ok(());
+            }
+            self.reply("500 Unknown command")?;
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        let script = self.script();
+        let greeting = script.greeting.unwrap_or_else(|| {
+            match script.profile {
+                Profile::Generic => "220 fake FTP server ready",
+                Profile::FileZilla09 => {
+                    "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
+                }
+                Profile::FileZilla1 => {
+                    "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/"
+                }
+                Profile::Iis => "220 Microsoft FTP Service",
+            }
+            .to_owned()
+        });
+        self.reply(&greeting)?;
+        loop {
+            let Some(line) = self.read_command()? else {
+                return Ok(());
+            };
             let (verb, arg) = match line.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.to_owned()),
                 None => (line.to_ascii_uppercase(), String::new()),
@@ -497,6 +611,9 @@ impl Session {
             "CWD" if lock(&self.state).is_dir(arg) => "250 CWD command successful".to_owned(),
             "MLST" => self.mlst(arg),
             "EPSV" | "PASV" => {
+                if self.data.is_some() {
+                    lock(&self.state).seen.second_passive += 1;
+                }
                 let l = TcpListener::bind("127.0.0.1:0")?;
                 let port = l.local_addr()?.port();
                 self.data = Some(l);
@@ -570,13 +687,19 @@ impl Session {
             },
             "MKD" => {
                 let mut st = lock(&self.state);
-                if st.is_dir(arg) || st.files.contains_key(arg) {
+                let r = if st.is_dir(arg) || st.files.contains_key(arg) {
                     format!("550 {arg}: File exists")
                 } else if !st.is_dir(parent(arg)) {
                     format!("550 {arg}: No such file or directory")
                 } else {
                     st.dirs.insert(arg.to_owned());
                     format!("257 \"{arg}\" - Directory successfully created")
+                };
+                if script.stray_after_mkd && !st.stray_sent {
+                    st.stray_sent = true;
+                    format!("{r}\r\nMKD {arg}: No such file or directory")
+                } else {
+                    r
                 }
             }
             "RMD" => {
@@ -620,6 +743,25 @@ impl Session {
             self.reply("425 Use PASV or EPSV first")?;
             return Ok(None);
         };
+        let script = self.script();
+        let wait = if script.closes_pending_passive {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        };
+        let next = self.pending_line(wait).unwrap_or_default();
+        let verb = next.get(..4).unwrap_or("").to_ascii_uppercase();
+        if verb == "EPSV" || verb == "PASV" {
+            // Already here while this listener is pending.
+            lock(&self.state).seen.second_passive += 1;
+            if script.closes_pending_passive {
+                // The second request closes the pending listener: a connection already
+                // in its backlog is reset, a later one refused.
+                drop(l);
+                self.reply("425 Can't open data connection.")?;
+                return Ok(None);
+            }
+        }
         l.set_nonblocking(true)?;
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
@@ -692,6 +834,7 @@ impl Session {
         data.write_all(&listing)?;
         data.shutdown(Shutdown::Both)?;
         drop(data);
+        self.during_transfer(script)?;
         self.reply("226 Transfer complete")?;
         Ok(Next::Continue)
     }
@@ -722,6 +865,7 @@ impl Session {
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)?;
         drop(data);
+        self.during_transfer(script)?;
         if let Some(r) = &script.stor_reply {
             self.reply(r)?;
             return Ok(Next::Continue);

@@ -551,6 +551,7 @@ impl RemoteFs for FtpFs {
                 if self.s.wire.epsv { "EPSV" } else { "PASV" }.to_owned(),
             ),
             ("root".to_owned(), self.s.root.clone()),
+            ("pipelining".to_owned(), self.s.wire.pipelining.describe()),
         ];
         let (sent, refused) = self.s.wire.early_passive_counts();
         if sent > 0 {

@@ -300,7 +300,11 @@ impl Session {
             return Err(greeting.error(Op::Connect));
         }
         wire.nat_workaround = cfg.passive_nat_workaround;
-        wire.pipeline_passive = cfg.pipeline_passive;
+        wire.pipelining = crate::pipelining::Policy::new(
+            &format!("{}:{}", cfg.host, cfg.port),
+            &greeting.text,
+            cfg.pipelining,
+        );
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
@@ -326,12 +330,21 @@ impl Session {
             lines.push(format!("MLST {abs}"));
         }
         let n = lines.len();
-        wire.send_batch(&lines)?;
+        let lockstep = wire.pipelining.level() == crate::pipelining::Level::Lockstep;
+        if !lockstep {
+            wire.send_batch(&lines)?;
+        }
         // Read one reply at a time: a server that refuses the login may hang up right after
         // saying why, and that reply is the one to report.
         let mut replies = Vec::with_capacity(n);
-        for _ in 0..n {
-            match wire.read_reply(Op::Login) {
+        for line in &lines {
+            let reply = if lockstep {
+                wire.send_batch(std::slice::from_ref(line))
+                    .and_then(|()| wire.read_reply(Op::Login))
+            } else {
+                wire.read_reply(Op::Login)
+            };
+            match reply {
                 Ok(r) => replies.push(r),
                 Err(e) => match replies.first() {
                     Some(first) if !matches!(first.code, 230 | 331 | 332) => break,

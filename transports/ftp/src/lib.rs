@@ -18,9 +18,9 @@
 //! - `ftps` with `implicit_tls=true`: TLS from the first byte (no `AUTH TLS`), port 990 by
 //!   default.
 //!
-//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
-//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`, and on a slow
-//! link an upload's next `EPSV` right after its data), `passive_nat_workaround`,
+//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipelining`
+//! (`auto|lockstep|safe|full`, default auto: a profile of the server, see `pipelining.rs`;
+//! the older `pipeline_passive=false` is `safe`), `passive_nat_workaround`,
 //! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set),
 //! `rename_dirs` (default true: new directories are built under a temporary name and renamed
 //! into place whole; false gives every file its own temporary name, for a server that will
@@ -36,7 +36,8 @@
 //! `EPSV` (two). `MKD`s are pipelined. (suppaftp, the first choice, offers no way to
 //! pipeline.)
 //!
-//! Files: `config.rs` (options), `core.rs` (login, FEAT, the one error-mapping function),
+//! Files: `config.rs` (options), `pipelining.rs` (the levels of pipelining and how a server's
+//! is chosen and lowered), `core.rs` (login, FEAT, the one error-mapping function),
 //! `wire.rs` (control and data connections, pipelining), `lister.rs` (MLSD parser),
 //! `writer.rs` (single upload, size check), `stream.rs` (pipelined uploads), `backend.rs`
 //! (the `RemoteFs`), `time.rs` (FTP timestamps).
@@ -47,6 +48,7 @@ mod config;
 mod core;
 mod list_lines;
 mod lister;
+mod pipelining;
 mod stream;
 mod time;
 mod wire;
@@ -57,6 +59,7 @@ pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
 pub use core::{map_io, map_reply, Op};
 pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
+pub use pipelining::Level as PipeliningLevel;
 pub use time::{format_ftp_time, parse_ftp_time};
 
 use crate::core::Session;

@@ -25,7 +25,7 @@
 //! more) and the file small, `EPSV` is sent shortly after the data, when the transfer has
 //! most likely ended on the server: two round trips per file instead of three. If it
 //! arrived too early, the `450` is read, the address asked for again (never worse than
-//! waiting) and the delay lengthened. The `pipeline_passive` option turns this off.
+//! waiting) and the delay lengthened. Only at full pipelining (the `pipelining` module).
 //!
 //! [`RemoteFs::upload_stream`]: peex_core::RemoteFs::upload_stream
 
@@ -232,11 +232,10 @@ impl FtpFs {
             }
         };
         let pre = self.pre_lines(flight);
-        let early = self.s.wire.pipeline_passive;
         let round = self
             .s
             .wire
-            .store_round(data, &pre, &abs_tmp, &mut job.src, job.size, early);
+            .store_round(data, &pre, &abs_tmp, &mut job.src, job.size);
         let round = match round {
             Ok(r) => r,
             Err(e) => {

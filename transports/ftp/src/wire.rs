@@ -13,6 +13,7 @@
 //! no longer answers is replaced by a fresh `EPSV`.
 
 use crate::core::{map_io, Op, Reply};
+use crate::pipelining::{Level, Policy};
 use peex_core::{Error, ErrorKind, Result};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
@@ -209,11 +210,8 @@ pub struct Wire {
     pub epsv: bool,
     /// Use the control connection's address instead of the one in a `PASV` reply.
     pub nat_workaround: bool,
-    /// Ask for the next passive address together with other commands.
-    pub prefetch: bool,
-    /// Send that request in the same write as a listing command (option
-    /// `pipeline_passive`, default on): one round trip less per listing.
-    pub pipeline_passive: bool,
+    /// How far commands are pipelined on this connection (the `pipelining` module).
+    pub pipelining: Policy,
     data_tls: Option<DataTls>,
     /// The TLS version and cipher suite of the control connection, once secured.
     pub tls_summary: Option<String>,
@@ -229,6 +227,9 @@ pub struct Wire {
     rtt_min: Option<Duration>,
     /// When an upload's next `EPSV` goes out before its `226` ([`Wire::store_round`]).
     early: EarlyPassive,
+    /// Set when a reply did not fit the command it answers: the conversation is out of
+    /// step, so nothing more is sent or read on this connection (see [`Wire::out_of_step`]).
+    broken: Option<String>,
 }
 
 /// Opens a TCP connection with a connect timeout, then read/write timeouts.
@@ -252,8 +253,7 @@ impl Wire {
             prefetched: None,
             epsv: true,
             nat_workaround: true,
-            prefetch: true,
-            pipeline_passive: true,
+            pipelining: Policy::default(),
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
@@ -261,6 +261,7 @@ impl Wire {
             timing: None,
             rtt_min: None,
             early: EarlyPassive::new(),
+            broken: None,
         })
     }
 
@@ -342,6 +343,7 @@ impl Wire {
     }
 
     fn write_lines(&mut self, lines: &[String]) -> Result<()> {
+        self.check_in_step()?;
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
         for l in lines {
             if l.contains('\r') || l.contains('\n') {
@@ -368,6 +370,7 @@ impl Wire {
 
     /// Reads one reply (all lines of a multi-line one).
     pub fn read_reply(&mut self, op: Op) -> Result<Reply> {
+        self.check_in_step()?;
         let mut text = String::new();
         // The code of the first line; a multi-line reply ("123-") ends at "123 ".
         let mut code_buf: Option<[u8; 3]> = None;
@@ -385,10 +388,14 @@ impl Wire {
             match code_buf {
                 None => {
                     if !has_code {
-                        return Err(Error::new(
-                            ErrorKind::Protocol,
-                            format!("malformed reply line: {line:?}"),
-                        ));
+                        let what = format!("malformed reply line: {line:?}");
+                        if op == Op::Connect {
+                            return Err(Error::new(ErrorKind::Protocol, what));
+                        }
+                        // Not the start of a reply: the rest of an unexpected one, or a
+                        // line no command asked for. Every later reply would be read as
+                        // the answer to the wrong command.
+                        return Err(self.out_of_step(what));
                     }
                     let c = [bytes[0], bytes[1], bytes[2]];
                     code_buf = Some(c);
@@ -447,10 +454,55 @@ impl Wire {
         Ok(String::from_utf8_lossy(&raw).into_owned())
     }
 
+    /// The conversation lost step with the server: a reply that does not fit the command
+    /// it should answer, or a line that is not a reply. Nothing more is sent or read on
+    /// this connection (every later call fails the same way); the error is temporary, so
+    /// the connection is dropped and what was in flight is redone on a fresh one.
+    fn out_of_step(&mut self, what: String) -> Error {
+        let msg = format!(
+            "the server's replies are out of step with the commands sent ({what}); the \
+             connection is dropped"
+        );
+        self.broken = Some(msg.clone());
+        self.pipelining.lower(&what);
+        Error::new(ErrorKind::Protocol, msg).temporary()
+    }
+
+    /// The level of pipelining in force.
+    fn level(&self) -> Level {
+        self.pipelining.level()
+    }
+
+    /// Fails (temporary) once the conversation is out of step ([`Wire::out_of_step`]).
+    fn check_in_step(&self) -> Result<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(msg) => Err(Error::new(ErrorKind::Protocol, msg.clone()).temporary()),
+        }
+    }
+
+    /// Reads the reply to the pipelined command `line` and checks that it can be one
+    /// ([`reply_fits`]); one that cannot puts the connection out of step.
+    fn read_reply_to(&mut self, line: &str, op: Op) -> Result<Reply> {
+        let r = self.read_reply(op)?;
+        if !reply_fits(line, &r) {
+            let verb = line.split(' ').next().unwrap_or(line);
+            return Err(self.out_of_step(format!("{verb} answered {:?}", r.one_line())));
+        }
+        Ok(r)
+    }
+
     /// Reads the replies still owed by earlier pipelined commands.
     fn settle(&mut self) -> Result<()> {
+        self.check_in_step()?;
         while let Some(owed) = self.owed.pop_front() {
-            let r = self.read_reply(Op::List)?;
+            let cmd = self.passive_command();
+            let r = self.read_reply_to(cmd, Op::List)?;
+            if r.code == 500 {
+                // Offered, and answered before: this one was thrown away (Pure-FTPd
+                // answers 500 to what arrives during a transfer).
+                return Err(self.out_of_step(format!("a pipelined {cmd} answered {:?}", r.text)));
+            }
             match owed {
                 Owed::Passive => self.prefetched = self.parse_passive(&r).ok(),
             }
@@ -463,20 +515,35 @@ impl Wire {
         self.settle()?;
         self.write_lines(&[line.to_owned()])?;
         self.timing = Some(Instant::now());
-        self.read_reply(op)
+        self.read_reply_to(line, op)
     }
 
-    /// Sends several commands in one write and reads their replies, in order.
+    /// Sends several commands in one write and reads their replies, in order (in
+    /// lock-step, one command at a time).
     pub fn batch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return lines.iter().map(|l| self.command(l, op)).collect();
+        }
         self.settle()?;
         self.write_lines(lines)?;
         self.timing = Some(Instant::now());
-        self.read_replies(lines.len(), op)
+        self.read_replies(lines, op)
     }
 
-    /// Reads `n` replies, in order.
-    fn read_replies(&mut self, n: usize, op: Op) -> Result<Vec<Reply>> {
-        (0..n).map(|_| self.read_reply(op)).collect()
+    /// Reads the replies to `lines` (sent in one write), in order, each checked against
+    /// its command; a `500` to one the server must know when pipelined (it was thrown
+    /// away, or the replies are out of step) is an anomaly too.
+    fn read_replies(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        let mut replies = Vec::with_capacity(lines.len());
+        for l in lines {
+            let r = self.read_reply_to(l, op)?;
+            if r.code == 500 && lines.len() > 1 && known_command(l) {
+                let verb = l.split(' ').next().unwrap_or(l);
+                return Err(self.out_of_step(format!("a pipelined {verb} answered {:?}", r.text)));
+            }
+            replies.push(r);
+        }
+        Ok(replies)
     }
 
     /// Opens a data connection. Once the round trip is known, a connection that has not
@@ -521,14 +588,17 @@ impl Wire {
     /// Like [`Wire::batch`], and also asks for the next transfer's passive address in the
     /// same write (its reply is read later, when needed).
     pub fn batch_and_prefetch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return self.batch(lines, op);
+        }
         self.settle()?;
         let mut all = lines.to_vec();
-        let prefetch = self.prefetch && self.prefetched.is_none();
+        let prefetch = self.prefetched.is_none();
         if prefetch {
             all.push(self.passive_command().to_owned());
         }
         self.write_lines(&all)?;
-        let replies = self.read_replies(lines.len(), op)?;
+        let replies = self.read_replies(lines, op)?;
         if prefetch {
             self.owed.push_back(Owed::Passive);
         }
@@ -537,7 +607,7 @@ impl Wire {
 
     /// Asks for the next passive address without waiting for the answer.
     fn prefetch_passive(&mut self) -> Result<()> {
-        if self.prefetch && self.prefetched.is_none() && self.owed.is_empty() {
+        if self.level() >= Level::Safe && self.prefetched.is_none() && self.owed.is_empty() {
             let cmd = self.passive_command().to_owned();
             self.write_lines(&[cmd])?;
             self.owed.push_back(Owed::Passive);
@@ -675,7 +745,7 @@ impl Wire {
         // The next transfer's EPSV rides in the same write: the server reads both lines at
         // once and answers the EPSV after this transfer's 226, so the next listing needs no
         // round trip of its own for its passive address.
-        let ahead = self.prefetch && self.pipeline_passive;
+        let ahead = self.level() == Level::Full;
         let mut lines = vec![line.to_owned()];
         if ahead {
             lines.push(self.passive_command().to_owned());
@@ -685,7 +755,16 @@ impl Wire {
             Ok(t) => t,
             Err(e) => {
                 let e = self.after_failed_data_connect(e, op);
-                if ahead && !e.is_temporary() {
+                if ahead && e.is_temporary() {
+                    // The passive request that followed may have closed the listener
+                    // (FileZilla Server 0.9 does).
+                    return Err(self.out_of_step(format!(
+                        "the data connection of a listing followed by {} failed: {}",
+                        self.passive_command(),
+                        e.message()
+                    )));
+                }
+                if ahead {
                     self.owed.push_back(Owed::Passive);
                 }
                 return Err(e);
@@ -702,7 +781,7 @@ impl Wire {
                 Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
             }
         };
-        let first = self.read_reply(op)?;
+        let first = self.read_reply_to(line, op)?;
         if !(100..200).contains(&first.code) {
             if ahead {
                 self.owed.push_back(Owed::Passive);
@@ -720,7 +799,26 @@ impl Wire {
             self.last_data_handshake = t.conn.handshake_kind();
         }
         drop(data);
-        let last = self.read_reply(op)?;
+        if ahead {
+            if let Err(e) = &read {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    return Err(self.out_of_step(format!(
+                        "the data connection of a listing followed by {} failed: {e}",
+                        self.passive_command()
+                    )));
+                }
+            }
+        }
+        let last = self.read_reply_to(line, op)?;
+        if ahead && last.code == 500 {
+            // The passive request sent with the listing was answered during the transfer,
+            // and thrown away (Pure-FTPd).
+            return Err(self.out_of_step(format!(
+                "{} sent with a listing answered {:?} before its end",
+                self.passive_command(),
+                last.text
+            )));
+        }
         if ahead {
             self.owed.push_back(Owed::Passive);
         }
@@ -769,7 +867,7 @@ impl Wire {
     /// returned (the partial file is the caller's to remove).
     pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
         let data = self.open_data()?;
-        self.store_round(data, &[], abs, src, size, false)?.stored
+        self.store_round(data, &[], abs, src, size)?.stored
     }
 
     /// Sends `pre` and `STOR abs` in one write on `data` (from [`Wire::open_data`]), then
@@ -783,14 +881,20 @@ impl Wire {
         src: &mut dyn Read,
         size: u64,
     ) -> Result<(StoreSent, Option<Vec<Reply>>)> {
+        let mut pre_replies = None;
         let mut lines = pre.to_vec();
+        if self.level() == Level::Lockstep {
+            pre_replies = Some(self.batch(pre, Op::Change)?);
+            lines.clear();
+        }
         lines.push(format!("STOR {abs}"));
         self.write_lines(&lines)?;
         let mut got_150 = false;
-        let mut pre_replies = None;
+        if size > EAGER_WRITE && pre_replies.is_none() {
+            pre_replies = Some(self.read_replies(pre, Op::Change)?);
+        }
         if size > EAGER_WRITE {
-            pre_replies = Some(self.read_replies(pre.len(), Op::Change)?);
-            let r = self.read_reply(Op::Upload)?;
+            let r = self.read_reply_to("STOR", Op::Upload)?;
             if !(100..200).contains(&r.code) {
                 return Ok((
                     StoreSent {
@@ -849,7 +953,7 @@ impl Wire {
         } else {
             let mut refused = None;
             if !sent.got_150 {
-                let r = self.read_reply(Op::Upload)?;
+                let r = self.read_reply_to("STOR", Op::Upload)?;
                 if !(100..200).contains(&r.code) {
                     // Refused: no transfer took place, so no completion reply follows.
                     refused = Some(self.data_error(&r, Op::Upload));
@@ -858,14 +962,23 @@ impl Wire {
             match refused {
                 Some(e) => Err(e),
                 None => {
-                    let mut last = self.read_reply(Op::Upload)?;
+                    let mut last = self.read_reply_to("STOR", Op::Upload)?;
+                    if passive_pending && last.code == 500 {
+                        // Answered during the transfer and thrown away (Pure-FTPd): not
+                        // the transfer's verdict.
+                        return Err(self.out_of_step(format!(
+                            "{} sent after an upload's data answered {:?}",
+                            self.passive_command(),
+                            last.text
+                        )));
+                    }
                     if passive_pending && last.code == 450 {
                         // The EPSV arrived during the transfer and was refused: the address
                         // is asked for normally later.
                         passive_pending = false;
                         let max = self.max_early_delay();
                         self.early.refused(max);
-                        last = self.read_reply(Op::Upload)?;
+                        last = self.read_reply_to("STOR", Op::Upload)?;
                     } else if passive_pending {
                         self.early.accepted();
                     }
@@ -882,7 +995,8 @@ impl Wire {
             }
         };
         if passive_pending {
-            let r = self.read_reply(Op::Upload)?;
+            let cmd = self.passive_command();
+            let r = self.read_reply_to(cmd, Op::Upload)?;
             self.prefetched = self.parse_passive(&r).ok();
         }
         Ok(verdict)
@@ -891,8 +1005,8 @@ impl Wire {
     /// One round of a pipelined upload: sends `pre` and `STOR abs` in one write on `data`
     /// (from [`Wire::open_data`]), then the data, and reads the replies.
     ///
-    /// With `early_passive`, a link of 2 ms or more and a file small enough to be written
-    /// at once, the next passive address is asked for shortly after the data went out,
+    /// At full pipelining, on a link of 2 ms or more and with a file small enough to be
+    /// written at once, the next passive address is asked for shortly after the data went out,
     /// without waiting for the transfer's `226`: one round trip less per file when the
     /// request reaches the server after the transfer ended; a refusal (`450`, read here)
     /// when it arrived during the transfer, and the address is asked for normally later.
@@ -906,14 +1020,12 @@ impl Wire {
         abs: &str,
         src: &mut dyn Read,
         size: u64,
-        early_passive: bool,
     ) -> Result<StoreRound> {
         let (sent, pre_read) = self.store_into(data, pre, abs, src, size)?;
         let slow_link = self.rtt_min.is_some_and(|r| r >= Duration::from_millis(2));
-        let early = early_passive
+        let early = self.level() == Level::Full
             && self.early.turn()
             && slow_link
-            && self.prefetch
             && size <= EAGER_WRITE
             && self.prefetched.is_none()
             && !sent.refused;
@@ -928,7 +1040,7 @@ impl Wire {
         }
         let pre_replies = match pre_read {
             Some(v) => v,
-            None => self.read_replies(pre.len(), Op::Change)?,
+            None => self.read_replies(pre, Op::Change)?,
         };
         let stored = self.store_replies(sent, early)?;
         Ok(StoreRound {
@@ -937,11 +1049,84 @@ impl Wire {
         })
     }
 
-    /// Sends `QUIT` (after reading what is owed) and reads the goodbye.
+    /// Sends `QUIT` (after reading what is owed) and reads the goodbye. A connection out
+    /// of step is just closed.
     pub fn quit(&mut self) -> Result<()> {
+        if self.broken.is_some() {
+            return Ok(());
+        }
         let _ = self.command("QUIT", Op::Change)?;
         Ok(())
     }
+}
+
+/// Whether `r` can be the reply to the command `line` (sent pipelined, or alone). A reply
+/// that cannot means the conversation is out of step: the reply of another command, or
+/// one the server sent unasked. Any command may be refused (4xx, 5xx); what is checked
+/// is the positive replies: a preliminary `1xx` only answers a transfer, `350` only
+/// `RNFR` (and `REST`), and the commands whose success has one code of its own (`EPSV`
+/// 229, `PASV` 227, `SIZE`/`MDTM` 213, `MLST` 250, `MKD` 257 naming the directory made,
+/// `RNTO` 2xx) must get that one.
+pub fn reply_fits(line: &str, r: &Reply) -> bool {
+    let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
+    let verb = verb.to_ascii_uppercase();
+    if r.code >= 400 {
+        return r.code < 600;
+    }
+    match verb.as_str() {
+        "STOR" | "RETR" | "MLSD" | "LIST" | "NLST" | "APPE" => (100..300).contains(&r.code),
+        "USER" => matches!(r.code, 230 | 331 | 332),
+        "PASS" => matches!(r.code, 230 | 202 | 332),
+        "RNFR" | "REST" => r.code == 350,
+        "EPSV" => r.code == 229,
+        "PASV" => r.code == 227,
+        "SIZE" | "MDTM" => r.code == 213,
+        "MLST" => r.code == 250,
+        "MKD" | "XMKD" => match r.code {
+            257 => mkd_reply_names(&r.text, arg),
+            // A few servers answer 250 (no path to check).
+            250 => true,
+            _ => false,
+        },
+        _ => (200..300).contains(&r.code),
+    }
+}
+
+/// Commands a server that answers them must know: a `500` to one of them sent in a batch
+/// means it was thrown away, not that it is unknown. (`MFMT`, `SITE`, `OPTS` may well be
+/// unknown.)
+fn known_command(line: &str) -> bool {
+    let verb = line.split(' ').next().unwrap_or(line).to_ascii_uppercase();
+    matches!(
+        verb.as_str(),
+        "MKD" | "RNFR" | "RNTO" | "DELE" | "RMD" | "STOR" | "EPSV" | "PASV" | "MLSD" | "MLST"
+    )
+}
+
+/// Whether a `257` reply to `MKD path` names `path` (or says no name at all): servers
+/// quote the directory made, absolute or relative to the current one (`257 "/a/b" …`,
+/// `257 "b" …`), so its quoted name must end with the last component of `path`.
+fn mkd_reply_names(text: &str, path: &str) -> bool {
+    let first = text.lines().next().unwrap_or("");
+    let Some(start) = first.find('"') else {
+        return true;
+    };
+    // Inside the quotes, a doubled quote is a quote of the name.
+    let mut quoted = String::new();
+    let mut chars = first[start + 1..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        quoted.push(c);
+    }
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let quoted = quoted.trim_end_matches('/');
+    name.is_empty() || quoted == name || quoted.ends_with(&format!("/{name}"))
 }
 
 /// Copies exactly `size` bytes; more or fewer is an error.
@@ -1002,6 +1187,136 @@ mod tests {
         assert_eq!(greeting.text, "220-multi\n line two\n220 ready");
         t.join().unwrap();
         w
+    }
+
+    fn reply(code: u32, text: &str) -> Reply {
+        Reply {
+            code,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn replies_that_cannot_answer_the_command_are_told_apart() {
+        let fits = |line: &str, code, text: &str| reply_fits(line, &reply(code, text));
+        // Refusals fit anything.
+        assert!(fits("MKD /a", 550, "550 /a: No such file or directory"));
+        assert!(fits("EPSV", 500, "500 EPSV not understood"));
+        assert!(fits("STOR /f", 425, "425 Unable to build data connection"));
+        // The positive reply of each command.
+        assert!(fits(
+            "MKD /a/b",
+            257,
+            "257 \"/a/b\" - Directory successfully created"
+        ));
+        assert!(fits(
+            "MKD /a/b",
+            257,
+            "257 \"b\" : The directory was successfully created"
+        ));
+        assert!(fits("MKD /a/b/", 257, "257 \"/a/b/\" created"));
+        assert!(fits("MKD /a/q\"t", 257, "257 \"/a/q\"\"t\" created"));
+        assert!(fits("MKD /a", 257, "257 Directory created"));
+        assert!(fits(
+            "EPSV",
+            229,
+            "229 Entering Extended Passive Mode (|||4000|)"
+        ));
+        assert!(fits("PASV", 227, "227 Entering Passive Mode (1,2,3,4,5,6)"));
+        assert!(fits("SIZE /f", 213, "213 12"));
+        assert!(fits("RNFR /f", 350, "350 ready"));
+        assert!(fits("RNTO /g", 250, "250 Rename successful"));
+        assert!(fits("STOR /f", 150, "150 Opening"));
+        assert!(fits("STOR /f", 226, "226 Transfer complete"));
+        assert!(fits(
+            "MFMT 20200101000000 /f",
+            213,
+            "213 Modify=20200101000000; /f"
+        ));
+        // Another command's reply.
+        assert!(!fits(
+            "MKD /a/c",
+            257,
+            "257 \"/a/b\" - Directory successfully created"
+        ));
+        assert!(!fits(
+            "MKD /a",
+            229,
+            "229 Entering Extended Passive Mode (|||4000|)"
+        ));
+        assert!(!fits("EPSV", 226, "226 Transfer complete"));
+        assert!(!fits("EPSV", 257, "257 \"/a\" created"));
+        assert!(!fits("SIZE /f", 350, "350 ready"));
+        assert!(!fits("RNTO /g", 350, "350 ready"));
+        assert!(!fits("MKD /a", 150, "150 Opening"));
+        assert!(!fits("MLST /a", 226, "226 Transfer complete"));
+        assert!(!fits("MKD /a", 999, "999 what"));
+    }
+
+    /// A scripted server: greets, then answers every line it reads with the next reply of
+    /// `script` (several lines at once if the entry holds several).
+    fn scripted(script: Vec<&'static str>) -> Wire {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut out = s.try_clone().unwrap();
+            out.write_all(b"220 ready\r\n").unwrap();
+            let mut r = BufReader::new(s);
+            for reply in script {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if out.write_all(reply.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let tcp = TcpStream::connect(addr).unwrap();
+        Wire::new(tcp, Duration::from_secs(5)).unwrap().0
+    }
+
+    #[test]
+    fn a_stray_line_in_a_mkd_batch_puts_the_connection_out_of_step_for_good() {
+        // The line of issue 17: after a 550 to one MKD, a line that is no reply.
+        let mut w = scripted(vec![
+            "257 \"/t/a\" - Directory successfully created\r\n",
+            "550 /t/a/b: No such file or directory\r\nMKD /t/a/b: No such file or directory\r\n",
+            "257 \"/t/a/c\" - Directory successfully created\r\n",
+        ]);
+        let lines: Vec<String> = ["/t/a", "/t/a/b", "/t/a/c"]
+            .iter()
+            .map(|p| format!("MKD {p}"))
+            .collect();
+        let e = w.batch(&lines, Op::Change).unwrap_err();
+        assert!(e.is_temporary(), "{e}");
+        assert!(e.message().contains("out of step"), "{e}");
+        assert!(e.message().contains("MKD /t/a/b: No such file"), "{e}");
+        // Nothing more goes over it: the pool drops it and redoes the batch elsewhere.
+        let again = w.command("NOOP", Op::Change).unwrap_err();
+        assert!(again.is_temporary() && again.message().contains("out of step"));
+        w.quit().unwrap();
+    }
+
+    #[test]
+    fn a_reply_naming_another_directory_puts_a_mkd_batch_out_of_step() {
+        // One reply too few before it: the second MKD reads the third one's answer.
+        let mut w = scripted(vec![
+            "257 \"/t/a\" - Directory successfully created\r\n",
+            "",
+            "257 \"/t/c\" - Directory successfully created\r\n",
+        ]);
+        let lines: Vec<String> = ["/t/a", "/t/b", "/t/c"]
+            .iter()
+            .map(|p| format!("MKD {p}"))
+            .collect();
+        let e = w.batch(&lines, Op::Change).unwrap_err();
+        assert!(
+            e.is_temporary() && e.message().contains("MKD answered"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -428,3 +428,45 @@ fn early_passive_request_refused_during_a_transfer_is_asked_again() {
     // Refused every time: the connection stops trying after 8 in a row (for 32 uploads).
     assert_eq!((sent, refused), (8, 8), "early EPSVs sent and refused");
 }
+
+#[test]
+fn a_mkd_batch_whose_parent_fails_stays_in_step_and_can_be_sent_again() {
+    // Issue 17: one MKD of a pipelined batch refused (its parent is a file), so its child
+    // is refused too; the replies must still be matched with their commands, and the batch
+    // sent again (as after a dropped connection) counts the directories made as done.
+    let ftpd = Proftpd::start();
+    std::fs::write(ftpd.root().join("file"), b"x").expect("write");
+    chown_tree(ftpd.root());
+    let site = ftpd.site_params("/");
+    let mut fs = connect(&FtpTransport, &site);
+    let dirs: Vec<RelPath> = ["a", "a/b", "file/x", "file/x/y", "c", "c/d"]
+        .iter()
+        .map(|d| p(d))
+        .collect();
+    for round in 0..2 {
+        let r = fs.mkdir_batch(&dirs);
+        assert_eq!(r.len(), dirs.len(), "round {round}: {r:?}");
+        for (d, res) in dirs.iter().zip(&r) {
+            let refused = d.as_str().starts_with("file/");
+            match res {
+                Ok(()) => assert!(!refused, "round {round}: {d} made?"),
+                Err(e) => {
+                    assert!(refused, "round {round}: {d}: {e}");
+                    assert!(!e.is_temporary(), "{d}: {e}");
+                    assert!(e.message().contains(&format!("/{d}")), "{d}: {e}");
+                }
+            }
+        }
+        for d in ["a/b", "c/d"] {
+            assert!(ftpd.root().join(d).is_dir(), "round {round}: {d}");
+        }
+    }
+    let names: Vec<String> = fs
+        .list(&RelPath::root())
+        .expect("the connection is still in step")
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    assert!(names.contains(&"a".to_owned()) && names.contains(&"c".to_owned()));
+    fs.quit().expect("quit");
+}
