@@ -52,17 +52,39 @@ struct Script {
     close_in_stor: bool,
     /// `STOR` reads all the data, then answers this line (e.g. `552 Quota exceeded`).
     stor_reply: Option<String>,
+    /// The Windows server whose behaviour the session imitates.
+    profile: Profile,
     /// The first `MKD` answered is followed by a line that is no reply (see
     /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
     stray_after_mkd: bool,
-    /// Names differing only by letter case are one entry, spelled as first created.
-    fold_case: bool,
     /// The greeting line (default `220 fake FTP server ready`).
     greeting: Option<String>,
+    /// FileZilla Server 0.9: a second `EPSV`/`PASV` closes the pending passive listener.
+    closes_pending_passive: bool,
     /// Pure-FTPd: commands that arrive during a transfer get `500` and are thrown away.
     refuses_during_transfer: bool,
-    /// The Windows server whose behaviour the session imitates.
-    profile: Profile,
+    /// Names differing only by letter case are one entry, spelled as first created.
+    fold_case: bool,
+}
+
+/// Behaviours of FTP servers that cannot run here, each named after a server that has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// The fake server's own behaviour (MLSD, MFMT on anything, rename over a file).
+    #[default]
+    Generic,
+    /// FileZilla Server 0.9: greets as `FileZilla Server version 0.9.60 beta`; `MFMT` on a
+    /// file only (on a directory: `550 /path is not retrievable`); `RNTO` onto an existing
+    /// file refused (`553 file exists`).
+    FileZilla09,
+    /// FileZilla Server 1.x: greets as `FileZilla Server 1.8.1`; `MFMT` on files and
+    /// directories; `RNTO` onto an existing file refused (`553 Target already exists`).
+    FileZilla1,
+    /// IIS with its default "MS-DOS" directory listing style: greets as `Microsoft FTP
+    /// Service`; FEAT lists no MLST (`MLST`/`MLSD` answer `500`); `LIST` in MS-DOS format
+    /// (`12-01-20  10:30AM  <DIR>  name`), `LIST -a` taken as the name `-a` (`550 The
+    /// system cannot find the file specified.`); `MDTM`, `SIZE`, `MFMT`.
+    Iis,
 }
 
 /// How a client pipelined its commands, as the server saw it ([`FakeFtp::pipelining_seen`]).
@@ -75,27 +97,6 @@ pub struct PipeliningSeen {
     pub during_transfer: u64,
     /// `EPSV`/`PASV` received while an earlier passive listener was still pending.
     pub second_passive: u64,
-}
-
-/// Behaviours of FTP servers that cannot run here, each named after a server that has them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Profile {
-    /// The fake server's own behaviour (MLSD, MFMT on anything, rename over a file).
-    #[default]
-    Generic,
-    /// FileZilla Server 0.9: greets as `FileZilla Server version 0.9.60 beta`; `MFMT` on a
-    /// file only (on a directory: `550 /path is not retrievable`); `RNTO` onto an existing
-    /// file refused (`553 file exists`); a second `EPSV`/`PASV` while a passive listener is
-    /// pending closes that listener.
-    FileZilla09,
-    /// FileZilla Server 1.x: greets as `FileZilla Server 1.8.1`; `MFMT` on files and
-    /// directories; `RNTO` onto an existing file refused (`553 Target already exists`).
-    FileZilla1,
-    /// IIS with its default "MS-DOS" directory listing style: greets as `Microsoft FTP
-    /// Service`; FEAT lists no MLST (`MLST`/`MLSD` answer `500`); `LIST` in MS-DOS format
-    /// (`12-01-20  10:30AM  <DIR>  name`), `LIST -a` taken as the name `-a` (`550 The
-    /// system cannot find the file specified.`); `MDTM`, `SIZE`, `MFMT`.
-    Iis,
 }
 
 /// One file of the virtual tree.
@@ -128,27 +129,6 @@ impl State {
 
     fn is_dir(&self, path: &str) -> bool {
         self.dirs.contains(path)
-    }
-
-    /// `path` with each component spelled as an existing entry that differs from it only by
-    /// letter case, if there is one (a server that folds case).
-    fn fold(&self, path: &str) -> String {
-        let mut out = String::new();
-        for comp in path.split('/').filter(|c| !c.is_empty()) {
-            let want = format!("{out}/{comp}");
-            let found = self
-                .dirs
-                .iter()
-                .chain(self.files.keys())
-                .find(|p| p.eq_ignore_ascii_case(&want))
-                .cloned();
-            out = found.unwrap_or(want);
-        }
-        if out.is_empty() {
-            "/".to_owned()
-        } else {
-            out
-        }
     }
 
     /// MS-DOS LIST lines (IIS) for the children of `dir`.
@@ -186,6 +166,27 @@ impl State {
             out += &format!("{} {:>20} {}\r\n", when(&f.modify), f.data.len(), name(p));
         }
         out.into_bytes()
+    }
+
+    /// `path` with each component spelled as an existing entry that differs from it only by
+    /// letter case, if there is one (a server that folds case).
+    fn fold(&self, path: &str) -> String {
+        let mut out = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let want = format!("{out}/{comp}");
+            let found = self
+                .dirs
+                .iter()
+                .chain(self.files.keys())
+                .find(|p| p.eq_ignore_ascii_case(&want))
+                .cloned();
+            out = found.unwrap_or(want);
+        }
+        if out.is_empty() {
+            "/".to_owned()
+        } else {
+            out
+        }
     }
 
     /// MLSD lines for the children of `dir`.
@@ -296,6 +297,12 @@ impl FakeFtpBuilder {
         self
     }
 
+    /// Imitates `profile` (see [`Profile`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.state.script.profile = profile;
+        self
+    }
+
     /// The first `MKD` the server answers (on any connection) is followed by the line
     /// `MKD <path>: No such file or directory`, which is no reply at all: what the proftpd
     /// of a large first deploy sent in the middle of a pipelined `MKD` batch. Once only,
@@ -305,17 +312,19 @@ impl FakeFtpBuilder {
         self
     }
 
-    /// Names that differ only by letter case are one entry, as on IIS and FileZilla Server
-    /// (Windows file systems): `STOR /www/README` after `/www/readme` replaces it.
-    pub fn fold_case(mut self) -> Self {
-        self.state.script.fold_case = true;
-        self
-    }
-
     /// Greets with `line` (a full reply line without CRLF, e.g.
     /// `220-FileZilla Server version 0.9.60 beta`) instead of the default.
     pub fn greeting(mut self, line: &str) -> Self {
         self.state.script.greeting = Some(line.to_owned());
+        self
+    }
+
+    /// FileZilla Server 0.9: an `EPSV` or `PASV` that arrives while the passive listener
+    /// of a transfer command is still waiting for its connection closes that listener (the
+    /// client's data connection is reset or refused, the transfer answered `425`); the new
+    /// request is answered as usual.
+    pub fn closes_pending_passive_on_a_second_request(mut self) -> Self {
+        self.state.script.closes_pending_passive = true;
         self
     }
 
@@ -327,9 +336,10 @@ impl FakeFtpBuilder {
         self
     }
 
-    /// Imitates `profile` (see [`Profile`]).
-    pub fn profile(mut self, profile: Profile) -> Self {
-        self.state.script.profile = profile;
+    /// Names that differ only by letter case are one entry, as on IIS and FileZilla Server
+    /// (Windows file systems): `STOR /www/README` after `/www/readme` replaces it.
+    pub fn fold_case(mut self) -> Self {
+        self.state.script.fold_case = true;
         self
     }
 
@@ -552,15 +562,20 @@ impl Session {
 
     fn serve(&mut self) -> io::Result<()> {
         let script = self.script();
-        let greeting = script.greeting.as_deref().unwrap_or(match script.profile {
-            Profile::Generic => "220 fake FTP server ready",
-            Profile::FileZilla09 => {
-                "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
+        let greeting = script.greeting.unwrap_or_else(|| {
+            match script.profile {
+                Profile::Generic => "220 fake FTP server ready",
+                Profile::FileZilla09 => {
+                    "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
+                }
+                Profile::FileZilla1 => {
+                    "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/"
+                }
+                Profile::Iis => "220 Microsoft FTP Service",
             }
-            Profile::FileZilla1 => "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/",
-            Profile::Iis => "220 Microsoft FTP Service",
+            .to_owned()
         });
-        self.reply(greeting)?;
+        self.reply(&greeting)?;
         loop {
             let Some(line) = self.read_command()? else {
                 return Ok(());
@@ -769,12 +784,7 @@ impl Session {
             return Ok(None);
         };
         let script = self.script();
-        // FileZilla Server 0.9: an EPSV or PASV that arrives while the passive listener of a
-        // transfer command still waits for its connection closes that listener (the
-        // client's data connection is reset or refused, the transfer answered 425); the
-        // new request is answered as usual.
-        let closes = script.profile == Profile::FileZilla09;
-        let wait = if closes {
+        let wait = if script.closes_pending_passive {
             Duration::from_millis(20)
         } else {
             Duration::ZERO
@@ -784,7 +794,7 @@ impl Session {
         if verb == "EPSV" || verb == "PASV" {
             // Already here while this listener is pending.
             lock(&self.state).seen.second_passive += 1;
-            if closes {
+            if script.closes_pending_passive {
                 // The second request closes the pending listener: a connection already
                 // in its backlog is reset, a later one refused.
                 drop(l);
