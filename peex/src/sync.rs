@@ -675,7 +675,7 @@ fn transfer_phase(
     const CAREFUL: usize = 32;
     let task = Mutex::new((pairs, 0usize));
     if !lock(&task).0.is_empty() {
-        errors.extend(pool.run(vec![&task], |fs, task, _| {
+        errors.extend(pool.run(vec![&task], |fs, task, queue| {
             let mut guard = lock(task);
             let (left, careful) = &mut *guard;
             let mut stop = None;
@@ -709,6 +709,10 @@ fn transfer_phase(
                 }
                 left.drain(..done);
                 *careful = careful.saturating_sub(done);
+                if done > 0 {
+                    // Directories made: a later temporary error starts a fresh retry budget.
+                    queue.progress();
+                }
                 if stop.is_none() && done < n {
                     // The backend answered for fewer directories than asked: redo the rest.
                     stop = Some(
