@@ -160,6 +160,21 @@ struct Big {
 
 const PROTECT: &str = ".keep";
 
+/// Writes a file (its directory exists) with its mtime, through one open file: tens of
+/// thousands of them are written per test.
+fn write_file(path: &Path, content: &[u8], mtime: i64) {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).unwrap();
+        }
+    }
+    let mut f = fs::File::create(path).unwrap();
+    f.write_all(content).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime as u64))
+        .unwrap();
+}
+
 impl Big {
     fn new(seed: u64, files: usize, dirs: usize) -> Big {
         let srv = Proftpd::start();
@@ -241,7 +256,7 @@ impl Big {
             content.extend_from_slice(&self.rng.next_u64().to_le_bytes());
         }
         let mtime = 1_600_000_000 + self.round as i64 * 1000 + self.rng.below(900) as i64;
-        put(&self.src, p, &content, mtime);
+        write_file(&self.src.join(p), &content, mtime);
         self.history
             .entry(p.to_owned())
             .or_default()
