@@ -796,41 +796,83 @@ fn transfer_phase(
     let mkdir_failed = Mutex::new((Vec::<(RelPath, Error)>::new(), BTreeSet::<RelPath>::new()));
     // Staged directories created, by their temporary paths.
     let created = Mutex::new(Vec::<RelPath>::new());
-    if !pairs.is_empty() {
-        // One task: what is left of it after a temporary error is tried again.
-        let task = Mutex::new(pairs);
-        errors.extend(pool.run(vec![task], |fs, task, _| {
-            let mut left = lock(task);
-            let remote: Vec<RelPath> = left.iter().map(|(_, r)| r.clone()).collect();
-            let results = fs.mkdir_batch(&remote);
-            let mut failed = lock(&mkdir_failed);
-            let mut done = 0;
+    // One task: what is left of it after a temporary error is tried again, the first
+    // `CAREFUL` directories then one command at a time: a server that garbled a pipelined
+    // batch (proftpd can run two lines of one as a single command) would garble it the same
+    // way again, byte for byte, on a fresh connection.
+    const CAREFUL: usize = 32;
+    let task = Mutex::new((pairs, 0usize));
+    if !lock(&task).0.is_empty() {
+        errors.extend(pool.run(vec![&task], |fs, task, queue| {
+            let mut guard = lock(task);
+            let (left, careful) = &mut *guard;
             let mut stop = None;
-            for ((d, r), res) in left.iter().zip(results) {
-                match res {
-                    Ok(()) => {
-                        out.dir_created(d);
-                        if staging.is_staged(d) {
-                            lock(&created).push(r.clone());
+            while !left.is_empty() && stop.is_none() {
+                let n = if *careful > 0 { 1 } else { left.len() };
+                let remote: Vec<RelPath> = left[..n].iter().map(|(_, r)| r.clone()).collect();
+                let results = fs.mkdir_batch(&remote);
+                let mut failed = lock(&mkdir_failed);
+                let mut done = 0;
+                for ((d, r), res) in left.iter().zip(results) {
+                    match res {
+                        Ok(()) => {
+                            out.dir_created(d);
+                            if staging.is_staged(d) {
+                                lock(&created).push(r.clone());
+                            }
+                        }
+                        Err(e) if e.is_temporary() => {
+                            stop = Some(e.with_op("mkdir", d));
+                            break;
+                        }
+                        Err(e) => {
+                            let below = d.parent().is_some_and(|p| failed.1.contains(&p));
+                            if !below {
+                                failed.0.push((d.clone(), e.with_op("mkdir", d)));
+                            }
+                            failed.1.insert(d.clone());
                         }
                     }
-                    Err(e) if e.is_temporary() => {
-                        stop = Some(e.with_op("mkdir", d));
-                        break;
-                    }
-                    Err(e) => {
-                        let below_a_failure = d.parent().is_some_and(|p| failed.1.contains(&p));
-                        if !below_a_failure {
-                            failed.0.push((d.clone(), e.with_op("mkdir", d)));
-                        }
-                        failed.1.insert(d.clone());
-                    }
+                    done += 1;
                 }
-                done += 1;
+                left.drain(..done);
+                *careful = careful.saturating_sub(done);
+                if done > 0 {
+                    // Directories made: a later temporary error starts a fresh retry budget.
+                    queue.progress();
+                }
+                if stop.is_none() && done < n {
+                    // The backend answered for fewer directories than asked: redo the rest.
+                    stop = Some(
+                        Error::new(
+                            ErrorKind::Protocol,
+                            "mkdir: the connection answered for fewer directories than asked",
+                        )
+                        .temporary(),
+                    );
+                }
             }
-            left.drain(..done);
+            if stop.is_some() {
+                *careful = CAREFUL;
+            }
             stop.map_or(Ok(()), Err)
         }));
+    }
+    // What the wave could not do (the connection kept failing) was not created either.
+    {
+        let (left, _) = into_inner(task);
+        let mut failed = lock(&mkdir_failed);
+        for (d, _) in left {
+            let below = d.parent().is_some_and(|p| failed.1.contains(&p));
+            if !below {
+                let e = Error::new(
+                    ErrorKind::ConnectionFailed,
+                    "not created: the connection kept failing (see above)",
+                );
+                failed.0.push((d.clone(), e.with_op("mkdir", &d)));
+            }
+            failed.1.insert(d);
+        }
     }
     let (topmost, _) = into_inner(mkdir_failed);
     // What a failed directory takes with it: the staged tree it belongs to, or (unstaged)

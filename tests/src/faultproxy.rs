@@ -38,7 +38,13 @@
 //! - [`FaultProxy::freeze`] (or [`FaultProxy::freeze_after`], after that many bytes in
 //!   total) stalls every connection, present and future: new connections are accepted but
 //!   nothing is forwarded on them.
-//! - [`FaultProxy::stats`] counts connections, faulty connections, cuts and stalls made.
+//! - Targeted faults: [`FaultConfig::refuse_passive`] answers a share of the passive
+//!   requests with `425` in place of the server's `227`/`229` (a server out of passive
+//!   ports), and [`FaultConfig::reset_after`] resets the control connection right after
+//!   chosen commands (`MKD`, `STOR`, …) reach the server, so that faults fall in the phase
+//!   under test.
+//! - [`FaultProxy::stats`] counts connections, faulty connections, cuts, stalls, refusals
+//!   and resets made.
 //!
 //! The decisions depend only on the seed and the order in which connections are opened;
 //! with several client connections in parallel that order varies, so a run is
@@ -129,6 +135,15 @@ pub struct FaultConfig {
     pub control_delay: Duration,
     /// Added to every chunk forwarded on a data connection, each way.
     pub data_delay: Duration,
+    /// Probability that a passive reply (`227`/`229`) is replaced by `425 Unable to build
+    /// data connection` (what proftpd answers when it is out of passive ports): the client
+    /// sees its passive request refused, and no data connection is set up.
+    pub refuse_passive: f64,
+    /// Commands after which the control connection is reset: for each command line whose
+    /// verb is listed (`"MKD"`, `"STOR"`, …), with the probability given, the proxy forwards
+    /// the line (the server runs it) and then cuts both sockets before anything else goes
+    /// either way, so its reply is lost (and the rest of a pipelined batch never arrives).
+    pub reset_after: Vec<(String, f64)>,
 }
 
 impl FaultConfig {
@@ -143,6 +158,8 @@ impl FaultConfig {
             fault: Fault::Cut,
             control_delay: Duration::ZERO,
             data_delay: Duration::ZERO,
+            refuse_passive: 0.0,
+            reset_after: Vec::new(),
         }
     }
 
@@ -169,6 +186,8 @@ impl FaultConfig {
             fault: Fault::Cut,
             control_delay: Duration::ZERO,
             data_delay: Duration::ZERO,
+            refuse_passive: 0.0,
+            reset_after: Vec::new(),
         }
     }
 
@@ -195,6 +214,10 @@ pub struct FaultStats {
     pub cuts: u64,
     /// Connections actually stalled (including by a freeze).
     pub stalls: u64,
+    /// Passive replies replaced by `425` ([`FaultConfig::refuse_passive`]).
+    pub refusals: u64,
+    /// Control connections reset after a command ([`FaultConfig::reset_after`]).
+    pub resets: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +248,8 @@ struct Shared {
     faulty: AtomicU64,
     cuts: AtomicU64,
     stalls: AtomicU64,
+    refusals: AtomicU64,
+    resets: AtomicU64,
     next_id: AtomicU64,
     /// Clones of every open socket, by connection, so that dropping the proxy can close them.
     sockets: Mutex<HashMap<u64, Vec<TcpStream>>>,
@@ -271,6 +296,8 @@ impl FaultProxy {
             faulty: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
             stalls: AtomicU64::new(0),
+            refusals: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             sockets: Mutex::new(HashMap::new()),
         });
@@ -307,6 +334,8 @@ impl FaultProxy {
             faulty: s.faulty.load(Ordering::SeqCst),
             cuts: s.cuts.load(Ordering::SeqCst),
             stalls: s.stalls.load(Ordering::SeqCst),
+            refusals: s.refusals.load(Ordering::SeqCst),
+            resets: s.resets.load(Ordering::SeqCst),
         }
     }
 
@@ -375,6 +404,21 @@ impl Shared {
     }
 
     /// Counts `n` forwarded bytes; freezes when the freeze point is passed.
+    /// True (with the configured probability) if the control connection is to be reset
+    /// after the command `line`.
+    fn reset_after(&self, line: &[u8]) -> bool {
+        if self.cfg.reset_after.is_empty() {
+            return false;
+        }
+        let text = String::from_utf8_lossy(line);
+        let verb = text.split([' ', '\r', '\n']).next().unwrap_or("");
+        self.cfg
+            .reset_after
+            .iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(verb))
+            .is_some_and(|(_, p)| lock(&self.rng).chance(*p))
+    }
+
     fn count(&self, n: usize) {
         let total = self.total.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
         if total >= self.freeze_at.load(Ordering::SeqCst) {
@@ -526,6 +570,7 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
             let _ = to.shutdown(Shutdown::Write);
             return;
         }
+        let mut reset = false;
         let out: Vec<u8> = if lines {
             pending.extend_from_slice(&buf[..n]);
             let mut out = Vec::new();
@@ -534,7 +579,11 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
                 if rewrite {
                     out.extend(rewrite_passive(sh, &line));
                 } else {
+                    reset = upstream && sh.reset_after(&line);
                     out.extend(line);
+                    if reset {
+                        break;
+                    }
                 }
             }
             out
@@ -548,6 +597,17 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
         if forward(sh, conn, &mut to, &out, &mut sent, budget, whole_lines).is_err() {
             // The peer went away (or we cut): close this direction's source too.
             let _ = from.shutdown(Shutdown::Both);
+            return;
+        }
+        if reset {
+            // Let the server read the command before the reset reaches it.
+            std::thread::sleep(Duration::from_millis(20));
+            if !conn.cut.swap(true, Ordering::SeqCst) {
+                sh.cuts.fetch_add(1, Ordering::SeqCst);
+            }
+            sh.resets.fetch_add(1, Ordering::SeqCst);
+            let _ = conn.client.shutdown(Shutdown::Both);
+            let _ = conn.server.shutdown(Shutdown::Both);
             return;
         }
     }
@@ -635,6 +695,11 @@ fn rewrite_passive(sh: &Arc<Shared>, line: &[u8]) -> Vec<u8> {
     let Some(target) = target else {
         return line.to_vec();
     };
+    if sh.cfg.refuse_passive > 0.0 && lock(&sh.rng).chance(sh.cfg.refuse_passive) {
+        sh.refusals.fetch_add(1, Ordering::SeqCst);
+        return b"425 Unable to build data connection: Address already in use (fault proxy)\r\n"
+            .to_vec();
+    }
     let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
         return line.to_vec();
     };
