@@ -555,6 +555,20 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_put_in_a_files_place_is_refused_without_waiting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("f"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let tree = LocalTree::new(tmp.path(), Symlinks::Inside);
+        // no writer: a blocking open would wait forever
+        let e = tree.open(&RelPath::parse("f").unwrap()).err().unwrap();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+    }
+
+    #[test]
     fn a_file_that_grows_while_read_fails_its_reader() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("f"), b"hello").unwrap();

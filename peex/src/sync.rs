@@ -364,6 +364,8 @@ fn case_guard(
     out: &Reporter,
     pairs: &[(RelPath, RelPath)],
 ) -> Result<(), Stop> {
+    let mut pairs = pairs.to_vec();
+    pairs.sort();
     let named = pairs
         .iter()
         .map(|(a, b)| format!("{a} and {b}"))

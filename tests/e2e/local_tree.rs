@@ -574,6 +574,15 @@ fn names_differing_only_by_case_are_refused_on_a_case_folding_server_iis() {
         src.display(),
     );
     let cfg = write_config(tmp.path(), "site.peex", &text);
+    // a dry run cannot probe (it changes nothing): it warns
+    let r = peex(&["-d", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("sub/Logo.png and sub/logo.PNG"),
+        "{}",
+        r.all()
+    );
+    assert!(!srv.commands().iter().any(|c| c.starts_with("STOR")));
     let r = peex(&[cfg.to_str().unwrap()]);
     assert_eq!(r.code, 4, "{}", r.all());
     assert!(
