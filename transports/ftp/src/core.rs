@@ -4,7 +4,7 @@
 use crate::config::FtpConfig;
 use crate::wire::{DataTls, Wire};
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -200,43 +200,13 @@ impl Features {
     }
 }
 
-/// Opens the TCP control connection with a connect timeout, then read/write timeouts.
+/// Opens the TCP control connection ([`peex_core::net::connect`]), then sets the read and
+/// write timeouts.
 fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot resolve {host}: {e}"),
-            )
-        })?
-        .collect();
-    let mut last = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = Some((addr, e)),
-        }
-    }
-    Err(match last {
-        Some((addr, e)) => {
-            let temporary = e.kind() == std::io::ErrorKind::TimedOut;
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot connect to {host}:{port} ({addr}): {e}"),
-            )
-            .set_temporary(temporary)
-        }
-        None => Error::new(
-            ErrorKind::ConnectionFailed,
-            format!("{host} resolves to no address"),
-        ),
-    })
+    let s = peex_core::net::connect(host, port, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    Ok(s)
 }
 
 /// The configured root as an absolute path without trailing `/` (`/` itself kept), or
