@@ -1,7 +1,9 @@
 //! [`FtpFs`]: the [`RemoteFs`] of one FTP or FTPS connection.
 
-use crate::core::{is_dir_type, Listing, Op, Session};
+use crate::errors::Op;
 use crate::lister::parse_mlsd;
+use crate::reply::Reply;
+use crate::session::{is_dir_type, Listing, Session};
 use crate::time::{format_ftp_time, parse_ftp_time};
 use peex_core::{
     Capabilities, Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver, ReplaceJob,
@@ -221,7 +223,7 @@ impl FtpFs {
     }
 
     /// The outcome of `MKD abs` from its reply: an existing directory is success.
-    fn mkd_verdict(&mut self, abs: &str, r: &crate::core::Reply) -> Result<()> {
+    fn mkd_verdict(&mut self, abs: &str, r: &Reply) -> Result<()> {
         if r.is_ok() {
             return Ok(());
         }
@@ -292,7 +294,7 @@ pub(crate) fn mtime_command(method: MtimeMethod, abs: &str, ts: &str) -> Option<
 /// True if `r`, the reply to `method`'s command, says the time was set. A `213` whose text is
 /// a time is an `MDTM` read (a server without `mdtm_write` that took `ts path` for a name it
 /// found): not a set.
-pub(crate) fn time_was_set(method: MtimeMethod, r: &crate::core::Reply) -> bool {
+pub(crate) fn time_was_set(method: MtimeMethod, r: &Reply) -> bool {
     if !r.is_ok() {
         return false;
     }

@@ -30,7 +30,8 @@
 //! [`RemoteFs::upload_stream`]: peex_core::RemoteFs::upload_stream
 
 use crate::backend::{mtime_command, FtpFs};
-use crate::core::{Op, Reply};
+use crate::errors::Op;
+use crate::reply::Reply;
 use crate::time::format_ftp_time;
 use crate::writer::{remove_after, size_command, size_verdict, stored_size};
 use peex_core::{Error, ErrorKind, RelPath, RemoteFs, ReplaceJob, Result};
