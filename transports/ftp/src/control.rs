@@ -9,8 +9,8 @@
 //! finish earlier files in front of its `STOR` ([`Wire::store_round`], driven by
 //! `crate::stream`), and on a slow link asks for the next address right after the data.
 //!
-//! Every reply the server owes is tracked in a queue; any command first reads the replies
-//! still owed, so the conversation never gets out of step. A prefetched passive address that
+//! A reply the server still owes (the prefetched `EPSV`'s) is tracked; any command first
+//! reads it, so the conversation never gets out of step. A prefetched passive address that
 //! no longer answers is replaced by a fresh `EPSV`.
 
 use crate::data::{copy_exact, data_stream, tcp_connect, DataTls, Stream};
@@ -19,7 +19,6 @@ use crate::pipelining::{Level, Policy};
 use crate::reply::{self, known_command, reply_fits, Framed, Reply};
 use peex_core::{Error, ErrorKind, Result};
 use rustls::{ClientConnection, StreamOwned};
-use std::collections::VecDeque;
 use std::io::{BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -29,13 +28,6 @@ const MAX_DATA: u64 = 512 * 1024 * 1024;
 /// Uploads up to this size are written before the server's `150` arrives (they fit in the
 /// socket buffers); larger ones wait for it, so a refused `STOR` cannot stall a big write.
 const EAGER_WRITE: u64 = 64 * 1024;
-
-/// A reply the server still owes, and what to do with it when it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owed {
-    /// A prefetched passive address (`EPSV`/`PASV`).
-    Passive,
-}
 
 /// A `STOR` whose data went out and whose replies are still to be read.
 struct StoreSent {
@@ -135,7 +127,9 @@ pub struct Wire {
     reader: BufReader<Stream>,
     peer: IpAddr,
     timeout: Duration,
-    owed: VecDeque<Owed>,
+    /// The reply to a prefetched passive request (`EPSV`/`PASV`) is still to be read (at
+    /// most one is ever owed: none is sent while one is).
+    passive_owed: bool,
     prefetched: Option<SocketAddr>,
     /// Use `EPSV` (else `PASV`).
     pub epsv: bool,
@@ -171,7 +165,7 @@ impl Wire {
             reader: BufReader::new(Stream::Plain(tcp)),
             peer,
             timeout,
-            owed: VecDeque::new(),
+            passive_owed: false,
             prefetched: None,
             epsv: true,
             nat_workaround: true,
@@ -360,7 +354,7 @@ impl Wire {
     /// Reads the replies still owed by earlier pipelined commands.
     fn settle(&mut self) -> Result<()> {
         self.check_in_step()?;
-        while let Some(owed) = self.owed.pop_front() {
+        if std::mem::take(&mut self.passive_owed) {
             let cmd = self.passive_command();
             let r = self.read_reply_to(cmd, Op::List)?;
             if r.code == 500 {
@@ -368,9 +362,7 @@ impl Wire {
                 // answers 500 to what arrives during a transfer).
                 return Err(self.out_of_step(format!("a pipelined {cmd} answered {:?}", r.text)));
             }
-            match owed {
-                Owed::Passive => self.prefetched = self.parse_passive(&r).ok(),
-            }
+            self.prefetched = self.parse_passive(&r).ok();
         }
         Ok(())
     }
@@ -465,17 +457,17 @@ impl Wire {
         self.write_lines(&all)?;
         let replies = self.read_replies(lines, op)?;
         if prefetch {
-            self.owed.push_back(Owed::Passive);
+            self.passive_owed = true;
         }
         Ok(replies)
     }
 
     /// Asks for the next passive address without waiting for the answer.
     fn prefetch_passive(&mut self) -> Result<()> {
-        if self.level() >= Level::Safe && self.prefetched.is_none() && self.owed.is_empty() {
+        if self.level() >= Level::Safe && self.prefetched.is_none() && !self.passive_owed {
             let cmd = self.passive_command().to_owned();
             self.write_lines(&[cmd])?;
-            self.owed.push_back(Owed::Passive);
+            self.passive_owed = true;
         }
         Ok(())
     }
@@ -584,7 +576,7 @@ impl Wire {
                     )));
                 }
                 if ahead {
-                    self.owed.push_back(Owed::Passive);
+                    self.passive_owed = true;
                 }
                 return Err(e);
             }
@@ -596,7 +588,7 @@ impl Wire {
         let first = self.read_reply_to(line, op)?;
         if !(100..200).contains(&first.code) {
             if ahead {
-                self.owed.push_back(Owed::Passive);
+                self.passive_owed = true;
             }
             // Refused (or an immediate 2xx without data, which we accept as empty).
             return if first.is_ok() {
@@ -632,7 +624,7 @@ impl Wire {
             )));
         }
         if ahead {
-            self.owed.push_back(Owed::Passive);
+            self.passive_owed = true;
         }
         match read {
             Ok(_) => {}

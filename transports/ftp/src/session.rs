@@ -121,11 +121,8 @@ impl Session {
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
-        let user = if cfg.user.is_empty() {
-            "anonymous"
-        } else {
-            cfg.user.as_str()
-        };
+        // (An empty user is `anonymous` already: FtpConfig::from_site.)
+        let user = cfg.user.as_str();
         // The binary type matters: ASCII would turn LF into CRLF on upload.
         let mut lines = vec![
             format!("USER {user}"),
