@@ -7,7 +7,7 @@
 //! ("prefetched"); a listing costs two round trips (its `MLSD` carries the next `EPSV`; the
 //! data connection is made while the command travels); an upload round sends commands that
 //! finish earlier files in front of its `STOR` ([`Wire::store_round`], driven by
-//! `crate::stream`), and on a slow link asks for the next address right after the data.
+//! the `stream` module), and on a slow link asks for the next address right after the data.
 //!
 //! A reply the server still owes (the prefetched `EPSV`'s) is tracked; any command first
 //! reads it, so the conversation never gets out of step. A prefetched passive address that

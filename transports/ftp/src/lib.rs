@@ -46,8 +46,9 @@
 //! - `control.rs`: the control connection, pipelining as its level allows, transfers;
 //! - `session.rs`: session setup (connect, TLS, login, FEAT, the root);
 //! - `lister.rs`, `list_lines.rs` (MLSD and LIST parsers), `time.rs` (FTP timestamps),
-//!   `writer.rs` (single upload, size check), `stream.rs` (pipelined uploads),
-//!   `backend.rs` (the `RemoteFs`), `config.rs` (options).
+//!   `writer.rs` (single upload, size check),
+//!   `ftpfs.rs` (a connection's state, shared by the two below), `stream.rs` (pipelined
+//!   uploads), `backend.rs` (the `RemoteFs`), `config.rs` (options).
 #![deny(missing_docs)]
 
 mod backend;
@@ -55,6 +56,7 @@ mod config;
 mod control;
 mod data;
 mod errors;
+mod ftpfs;
 mod list_lines;
 mod lister;
 mod passive;
@@ -65,9 +67,9 @@ mod stream;
 mod time;
 mod writer;
 
-pub use backend::FtpFs;
 pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
 pub use errors::{map_io, map_reply, Op};
+pub use ftpfs::FtpFs;
 pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
 pub use pipelining::Level as PipeliningLevel;
