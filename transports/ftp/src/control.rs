@@ -318,12 +318,19 @@ impl Wire {
     /// this connection (every later call fails the same way); the error is temporary, so
     /// the connection is dropped and what was in flight is redone on a fresh one.
     fn out_of_step(&mut self, what: String) -> Error {
-        let msg = format!(
-            "the server's replies are out of step with the commands sent ({what}); the \
-             connection is dropped"
-        );
+        self.anomaly(
+            format!("the server's replies are out of step with the commands sent ({what})"),
+            &what,
+        )
+    }
+
+    /// A sign that the server does not take the pipelining in force (`what`, for the
+    /// message; `why`, for `peex check`): the connection is given up as
+    /// [`Wire::out_of_step`] does, and the server's level lowered.
+    fn anomaly(&mut self, what: String, why: &str) -> Error {
+        let msg = format!("{what}; the connection is dropped");
         self.broken = Some(msg.clone());
-        self.pipelining.lower(&what);
+        self.pipelining.lower(why);
         Error::new(ErrorKind::Protocol, msg).temporary()
     }
 
@@ -569,11 +576,12 @@ impl Wire {
                 if ahead && e.is_temporary() {
                     // The passive request that followed may have closed the listener
                     // (FileZilla Server 0.9 does).
-                    return Err(self.out_of_step(format!(
+                    let what = format!(
                         "the data connection of a listing followed by {} failed: {}",
                         self.passive_command(),
                         e.message()
-                    )));
+                    );
+                    return Err(self.anomaly(what.clone(), &what));
                 }
                 if ahead {
                     self.passive_owed = true;
@@ -606,10 +614,11 @@ impl Wire {
         if ahead {
             if let Err(e) = &read {
                 if e.kind() != std::io::ErrorKind::UnexpectedEof {
-                    return Err(self.out_of_step(format!(
+                    let what = format!(
                         "the data connection of a listing followed by {} failed: {e}",
                         self.passive_command()
-                    )));
+                    );
+                    return Err(self.anomaly(what.clone(), &what));
                 }
             }
         }
