@@ -945,6 +945,33 @@ mod tests {
     }
 
     #[test]
+    fn a_500_to_a_pipelined_mkd_puts_the_batch_out_of_step_and_lowers_the_level() {
+        // A server that threw the command away (answered 500 while busy) cannot be trusted
+        // with the rest of the batch either.
+        let mut w = scripted(vec![
+            "257 \"/t/a\" - Directory successfully created\r\n",
+            "500 Unknown command\r\n",
+            "257 \"/t/c\" - Directory successfully created\r\n",
+        ]);
+        w.pipelining = Policy::new("scripted-500:21", "220 ready", None);
+        assert_eq!(w.level(), Level::Full);
+        let lines: Vec<String> = ["/t/a", "/t/b", "/t/c"]
+            .iter()
+            .map(|p| format!("MKD {p}"))
+            .collect();
+        let e = w.batch(&lines, Op::Change).unwrap_err();
+        assert!(
+            e.is_temporary() && e.message().contains("pipelined MKD"),
+            "{e}"
+        );
+        assert_eq!(w.level(), Level::Safe);
+        // Alone, a 500 is just a refusal.
+        let mut w = scripted(vec!["500 Unknown command\r\n"]);
+        let r = w.command("MKD /t/x", Op::Change).unwrap();
+        assert_eq!(r.code, 500);
+    }
+
+    #[test]
     fn slow_start_flights_grow_with_the_size() {
         assert_eq!(extra_flights(0), 0);
         assert_eq!(extra_flights(14_000), 0);
