@@ -21,6 +21,7 @@ mod checked;
 mod error;
 mod filter;
 mod fs;
+pub mod net;
 pub mod options;
 mod path;
 mod secret;

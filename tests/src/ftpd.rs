@@ -596,7 +596,7 @@ pub(crate) fn make_certs(d: &Path) -> PathBuf {
 }
 
 /// Runs `openssl ARGS` in `dir`, returning its stdout; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     let bin = require_program("openssl", "openssl");
     let out = Command::new(bin)
         .args(args)

@@ -105,6 +105,34 @@ impl PureFtpd {
             "pure-pw useradd failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // pure-pw hashes with argon2id at 1023 passes: seconds per login, tens of seconds on
+        // a busy machine. A SHA-512 crypt hash (which Pure-FTPd also takes) keeps logins fast.
+        let passwd = d.join("pureftpd.passwd");
+        let text = fs::read_to_string(&passwd).unwrap_or_default();
+        let hash = crate::ftpd::openssl(&d, &["passwd", "-6", "-salt", "peextest", FTP_PASSWORD]);
+        let fast: String = text
+            .lines()
+            .map(|l| match l.split_once(':') {
+                Some((user, rest)) => {
+                    let rest = rest.split_once(':').map_or("", |(_, r)| r);
+                    format!("{user}:{}:{rest}\n", hash.trim())
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        crate::ftpd::write(&passwd, &fast);
+        let out = Command::new(&pure_pw)
+            .arg("mkdb")
+            .arg(d.join("pureftpd.pdb"))
+            .arg("-f")
+            .arg(&passwd)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", pure_pw.display()));
+        assert!(
+            out.status.success(),
+            "pure-pw mkdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let ca_file = if b.tls {
             let ca = make_certs(&d);
             // Pure-FTPd reads the key and the certificate from one file.
