@@ -489,3 +489,22 @@ mod windows {
         );
     }
 }
+
+#[test]
+fn pure_ftpd_is_pipelined_safely_nothing_sent_during_a_transfer() {
+    // The greeting names Pure-FTPd (which answers 500 to, and throws away, commands that
+    // arrive during STOR/RETR): safe pipelining, shown by peex check; the sync converges.
+    let s = Site::new(PureFtpd::start(), "", "");
+    small_tree(&s.src);
+    let r = s.check();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("pipelining               safe (Pure-FTPd)"),
+        "{}",
+        r.all()
+    );
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+}

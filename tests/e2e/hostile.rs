@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PASSWORD, USER};
+use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, Profile, PASSWORD, USER};
 use std::fs;
 use std::path::PathBuf;
 
@@ -473,7 +473,7 @@ fn sync_lowering_pipelining(builder: FakeFtpBuilder) {
 
 #[test]
 fn filezilla_0_9_closing_its_pending_passive_listener_syncs_at_safe_pipelining() {
-    sync_lowering_pipelining(FakeFtp::builder().closes_pending_passive_on_a_second_request());
+    sync_lowering_pipelining(FakeFtp::builder().profile(Profile::FileZilla09));
 }
 
 #[test]

@@ -52,37 +52,15 @@ struct Script {
     close_in_stor: bool,
     /// `STOR` reads all the data, then answers this line (e.g. `552 Quota exceeded`).
     stor_reply: Option<String>,
-    /// The Windows server whose behaviour the session imitates.
-    profile: Profile,
     /// The first `MKD` answered is followed by a line that is no reply (see
     /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
     stray_after_mkd: bool,
     /// The greeting line (default `220 fake FTP server ready`).
     greeting: Option<String>,
-    /// FileZilla Server 0.9: a second `EPSV`/`PASV` closes the pending passive listener.
-    closes_pending_passive: bool,
     /// Pure-FTPd: commands that arrive during a transfer get `500` and are thrown away.
     refuses_during_transfer: bool,
-}
-
-/// Behaviours of FTP servers that cannot run here, each named after a server that has them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Profile {
-    /// The fake server's own behaviour (MLSD, MFMT on anything, rename over a file).
-    #[default]
-    Generic,
-    /// FileZilla Server 0.9: greets as `FileZilla Server version 0.9.60 beta`; `MFMT` on a
-    /// file only (on a directory: `550 /path is not retrievable`); `RNTO` onto an existing
-    /// file refused (`553 file exists`).
-    FileZilla09,
-    /// FileZilla Server 1.x: greets as `FileZilla Server 1.8.1`; `MFMT` on files and
-    /// directories; `RNTO` onto an existing file refused (`553 Target already exists`).
-    FileZilla1,
-    /// IIS with its default "MS-DOS" directory listing style: greets as `Microsoft FTP
-    /// Service`; FEAT lists no MLST (`MLST`/`MLSD` answer `500`); `LIST` in MS-DOS format
-    /// (`12-01-20  10:30AM  <DIR>  name`), `LIST -a` taken as the name `-a` (`550 The
-    /// system cannot find the file specified.`); `MDTM`, `SIZE`, `MFMT`.
-    Iis,
+    /// The Windows server whose behaviour the session imitates.
+    profile: Profile,
 }
 
 /// How a client pipelined its commands, as the server saw it ([`FakeFtp::pipelining_seen`]).
@@ -95,6 +73,27 @@ pub struct PipeliningSeen {
     pub during_transfer: u64,
     /// `EPSV`/`PASV` received while an earlier passive listener was still pending.
     pub second_passive: u64,
+}
+
+/// Behaviours of FTP servers that cannot run here, each named after a server that has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// The fake server's own behaviour (MLSD, MFMT on anything, rename over a file).
+    #[default]
+    Generic,
+    /// FileZilla Server 0.9: greets as `FileZilla Server version 0.9.60 beta`; `MFMT` on a
+    /// file only (on a directory: `550 /path is not retrievable`); `RNTO` onto an existing
+    /// file refused (`553 file exists`); a second `EPSV`/`PASV` while a passive listener is
+    /// pending closes that listener.
+    FileZilla09,
+    /// FileZilla Server 1.x: greets as `FileZilla Server 1.8.1`; `MFMT` on files and
+    /// directories; `RNTO` onto an existing file refused (`553 Target already exists`).
+    FileZilla1,
+    /// IIS with its default "MS-DOS" directory listing style: greets as `Microsoft FTP
+    /// Service`; FEAT lists no MLST (`MLST`/`MLSD` answer `500`); `LIST` in MS-DOS format
+    /// (`12-01-20  10:30AM  <DIR>  name`), `LIST -a` taken as the name `-a` (`550 The
+    /// system cannot find the file specified.`); `MDTM`, `SIZE`, `MFMT`.
+    Iis,
 }
 
 /// One file of the virtual tree.
@@ -274,12 +273,6 @@ impl FakeFtpBuilder {
         self
     }
 
-    /// Imitates `profile` (see [`Profile`]).
-    pub fn profile(mut self, profile: Profile) -> Self {
-        self.state.script.profile = profile;
-        self
-    }
-
     /// The first `MKD` the server answers (on any connection) is followed by the line
     /// `MKD <path>: No such file or directory`, which is no reply at all: what the proftpd
     /// of a large first deploy sent in the middle of a pipelined `MKD` batch. Once only,
@@ -296,20 +289,17 @@ impl FakeFtpBuilder {
         self
     }
 
-    /// FileZilla Server 0.9: an `EPSV` or `PASV` that arrives while the passive listener
-    /// of a transfer command is still waiting for its connection closes that listener (the
-    /// client's data connection is reset or refused, the transfer answered `425`); the new
-    /// request is answered as usual.
-    pub fn closes_pending_passive_on_a_second_request(mut self) -> Self {
-        self.state.script.closes_pending_passive = true;
-        self
-    }
-
     /// Pure-FTPd: during `STOR` and `MLSD` the server reads the control connection and
     /// answers every command that arrives with `500 Unknown command`, throwing it away,
     /// before the transfer's own final reply.
     pub fn refuses_commands_during_transfers(mut self) -> Self {
         self.state.script.refuses_during_transfer = true;
+        self
+    }
+
+    /// Imitates `profile` (see [`Profile`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.state.script.profile = profile;
         self
     }
 
@@ -532,20 +522,15 @@ impl Session {
 
     fn serve(&mut self) -> io::Result<()> {
         let script = self.script();
-        let greeting = script.greeting.unwrap_or_else(|| {
-            match script.profile {
-                Profile::Generic => "220 fake FTP server ready",
-                Profile::FileZilla09 => {
-                    "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
-                }
-                Profile::FileZilla1 => {
-                    "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/"
-                }
-                Profile::Iis => "220 Microsoft FTP Service",
+        let greeting = script.greeting.as_deref().unwrap_or(match script.profile {
+            Profile::Generic => "220 fake FTP server ready",
+            Profile::FileZilla09 => {
+                "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
             }
-            .to_owned()
+            Profile::FileZilla1 => "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/",
+            Profile::Iis => "220 Microsoft FTP Service",
         });
-        self.reply(&greeting)?;
+        self.reply(greeting)?;
         loop {
             let Some(line) = self.read_command()? else {
                 return Ok(());
@@ -744,7 +729,12 @@ impl Session {
             return Ok(None);
         };
         let script = self.script();
-        let wait = if script.closes_pending_passive {
+        // FileZilla Server 0.9: an EPSV or PASV that arrives while the passive listener of a
+        // transfer command still waits for its connection closes that listener (the
+        // client's data connection is reset or refused, the transfer answered 425); the
+        // new request is answered as usual.
+        let closes = script.profile == Profile::FileZilla09;
+        let wait = if closes {
             Duration::from_millis(20)
         } else {
             Duration::ZERO
@@ -754,7 +744,7 @@ impl Session {
         if verb == "EPSV" || verb == "PASV" {
             // Already here while this listener is pending.
             lock(&self.state).seen.second_passive += 1;
-            if script.closes_pending_passive {
+            if closes {
                 // The second request closes the pending listener: a connection already
                 // in its backlog is reset, a later one refused.
                 drop(l);

@@ -29,11 +29,12 @@
 //!
 //! [`RemoteFs::upload_stream`]: peex_core::RemoteFs::upload_stream
 
-use crate::backend::{mtime_command, FtpFs};
-use crate::core::{Op, Reply};
+use crate::errors::Op;
+use crate::ftpfs::{mtime_command, FtpFs};
+use crate::reply::Reply;
 use crate::time::format_ftp_time;
 use crate::writer::{remove_after, size_command, size_verdict, stored_size};
-use peex_core::{Error, ErrorKind, RelPath, RemoteFs, ReplaceJob, Result};
+use peex_core::{Error, ErrorKind, RelPath, ReplaceJob, Result};
 
 /// What is in flight between rounds.
 struct Flight<'a> {
@@ -197,7 +198,7 @@ impl FtpFs {
 
     /// Sets the time on the final name when the server refused it on the name written to.
     fn late_mtime(&mut self, path: &RelPath, t: i64) -> Result<()> {
-        self.set_mtime(path, t)
+        self.set_time(path, t)
             .map_err(|e| e.with_op("set mtime", path))
     }
 

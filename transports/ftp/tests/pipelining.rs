@@ -8,7 +8,8 @@
 
 use peex_core::{RelPath, RemoteFs, ReplaceJob, SiteParams, Transport};
 use peex_ftp::FtpTransport;
-use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PipeliningSeen, PASSWORD, USER};
+use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PipeliningSeen, Profile, PASSWORD, USER};
+use peex_tests::faultproxy::{FaultConfig, FaultProxy};
 use std::time::Duration;
 
 const MODIFY: &str = "20200101000000";
@@ -153,8 +154,8 @@ fn filezilla_0_9_closing_the_pending_passive_listener_lowers_pipelining_to_safe(
     // the EPSV sent with MLSD closes the MLSD's passive listener.
     let srv = server(
         FakeFtp::builder()
-            .greeting("220 Welcome to example.org")
-            .closes_pending_passive_on_a_second_request(),
+            .profile(Profile::FileZilla09)
+            .greeting("220 Welcome to example.org"),
     );
     anomaly_then_safe(&srv);
     assert!(srv.pipelining_seen().second_passive >= 1);
@@ -167,11 +168,7 @@ fn filezilla_0_9_closing_the_pending_passive_listener_lowers_pipelining_to_safe(
 
 #[test]
 fn filezilla_0_9_with_its_own_greeting_starts_at_safe_pipelining() {
-    let srv = server(
-        FakeFtp::builder()
-            .greeting("220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse")
-            .closes_pending_passive_on_a_second_request(),
-    );
+    let srv = server(FakeFtp::builder().profile(Profile::FileZilla09));
     let mut fs = connect(&site(&srv, &[]));
     assert_eq!(level(fs.as_ref()), "safe (FileZilla Server)");
     some_work(fs.as_mut());
@@ -280,4 +277,72 @@ fn pipeline_passive_false_is_safe_pipelining() {
     let srv = server(FakeFtp::builder());
     let fs = connect(&site(&srv, &[("pipeline_passive", "false")]));
     assert_eq!(level(fs.as_ref()), "safe (forced by the pipelining option)");
+}
+
+#[test]
+fn pure_ftpd_answering_500_to_the_passive_request_sent_after_an_upload_lowers_pipelining() {
+    // On a slow link, full pipelining sends the next EPSV right after an upload's data;
+    // Pure-FTPd, still in the transfer, answers it 500 before the 226. That 500 is not the
+    // upload's verdict: the connection is dropped, and the next one uploads at safe.
+    let srv = server(
+        FakeFtp::builder()
+            .greeting("220 Welcome to example.org")
+            .refuses_commands_during_transfers(),
+    );
+    let ms = Duration::from_millis;
+    let proxy = FaultProxy::start("127.0.0.1", srv.port(), FaultConfig::delaying(ms(3), ms(3)));
+    let mut site = site(&srv, &[]);
+    site.port = Some(proxy.port());
+    let mut fs = connect(&site);
+    assert!(
+        level(fs.as_ref()).starts_with("full"),
+        "{}",
+        level(fs.as_ref())
+    );
+    fs.mkdir_batch(&[p("up")])
+        .into_iter()
+        .for_each(|r| r.expect("mkdir up"));
+    let body = b"small file".to_vec();
+    let mut sent = false;
+    let mut next = || {
+        if std::mem::replace(&mut sent, true) {
+            return None;
+        }
+        Some(ReplaceJob {
+            id: 0,
+            tmp: Some(p("up/.tmp-0")),
+            path: p("up/f0"),
+            src: Box::new(&body[..]),
+            size: body.len() as u64,
+            mtime: None,
+        })
+    };
+    let mut result = None;
+    let streamed = fs.upload_stream(&mut next, &mut |_, r| result = Some(r));
+    let e = result
+        .expect("reported")
+        .expect_err("the 500 is an anomaly");
+    assert!(
+        e.is_temporary() && e.message().contains("after an upload's data"),
+        "{e}"
+    );
+    assert!(streamed.is_err(), "the stream stops with the connection");
+    assert!(
+        level(fs.as_ref()).starts_with("safe (lowered"),
+        "{}",
+        level(fs.as_ref())
+    );
+    drop(fs);
+    let before = srv.pipelining_seen();
+    let mut fs = connect(&site);
+    assert!(
+        level(fs.as_ref()).starts_with("safe (lowered"),
+        "{}",
+        level(fs.as_ref())
+    );
+    upload_some(fs.as_mut(), 3);
+    assert_eq!(names(fs.as_mut(), "up"), ["f0", "f1", "f2"]);
+    fs.quit().expect("quit");
+    let after = srv.pipelining_seen();
+    assert_eq!(after.during_transfer, before.during_transfer, "{after:?}");
 }

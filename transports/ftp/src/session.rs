@@ -1,172 +1,15 @@
-//! Connection handling: connect, TLS, login, FEAT probing, raw commands, and THE one function
-//! that maps FTP failures to [`ErrorKind`]s ([`map_reply`]; I/O failures: [`map_io`]).
+//! Session setup: connect, TLS, login, FEAT probing and the root directory; raw commands on
+//! the open session.
 
 use crate::config::FtpConfig;
-use crate::wire::{DataTls, Wire};
+use crate::control::Wire;
+use crate::data::DataTls;
+use crate::errors::Op;
+use crate::reply::Reply;
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a failing command was doing; decides what an ambiguous reply (550) means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Opening the connection, TLS, greeting.
-    Connect,
-    /// USER/PASS.
-    Login,
-    /// MLSD / MLST of a path that should exist.
-    List,
-    /// STOR.
-    Upload,
-    /// DELE, RMD, MKD, RNFR/RNTO, MFMT, SITE UTIME, …: a 550 is a refusal unless the reply
-    /// says the path is missing.
-    Change,
-    /// MDTM.
-    Read,
-}
-
-/// One reply of the server: code and text (all lines, CRLF kept out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The three-digit code of the last line.
-    pub code: u32,
-    /// The text of every line, joined with `\n`, without trailing whitespace.
-    pub text: String,
-}
-
-impl Reply {
-    #[cfg(test)]
-    fn from_body(body: &[u8]) -> Reply {
-        let text = String::from_utf8_lossy(body)
-            .trim_end()
-            .replace("\r\n", "\n");
-        let code = text
-            .lines()
-            .last()
-            .and_then(|l| l.get(0..3))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        Reply { code, text }
-    }
-
-    /// True for 1xx, 2xx and 3xx replies.
-    pub fn is_ok(&self) -> bool {
-        (100..400).contains(&self.code)
-    }
-
-    /// The text on one line (multi-line replies joined with ` / `).
-    pub fn one_line(&self) -> String {
-        self.text.lines().collect::<Vec<_>>().join(" / ")
-    }
-
-    /// The error this reply means for `op` (see [`map_reply`]).
-    pub fn error(&self, op: Op) -> Error {
-        map_reply(self.code, &self.one_line(), op)
-    }
-}
-
-/// THE mapping from an FTP reply code (and its text) to an error kind and temporary flag.
-///
-/// - 421, 425, 426, 450: temporary (`421` at connect is [`ErrorKind::ConnectionFailed`]).
-/// - `421`/`530` saying "too many" or "maximum number of" (connections, users, clients):
-///   [`ErrorKind::RateLimited`], temporary.
-/// - 530: [`ErrorKind::AuthFailed`].
-/// - 550: by its text ("No such file" → NotFound, "not empty" → DirectoryNotEmpty, "File
-///   exists" → AlreadyExists, "Not a directory" → NotADirectory, "Permission denied" /
-///   "Operation not permitted" → PermissionDenied), else by `op`: NotFound when listing or
-///   reading, PermissionDenied when changing.
-/// - 553: InvalidName when the text speaks of the name, else PermissionDenied.
-/// - 500, 502, 504: Unsupported (the command is not implemented or refused as such).
-pub fn map_reply(code: u32, text: &str, op: Op) -> Error {
-    let lower = text.to_ascii_lowercase();
-    let too_many = lower.contains("too many") || lower.contains("maximum number of");
-    let (kind, temporary) = match code {
-        421 if too_many => (ErrorKind::RateLimited, true),
-        530 if too_many => (ErrorKind::RateLimited, true),
-        421 if op == Op::Connect => (ErrorKind::ConnectionFailed, true),
-        421 | 425 | 426 | 450 => (ErrorKind::Unexpected, true),
-        530 => (ErrorKind::AuthFailed, false),
-        532 => (ErrorKind::PermissionDenied, false),
-        550 => {
-            let kind = if lower.contains("no such file") || lower.contains("not found") {
-                ErrorKind::NotFound
-            } else if lower.contains("not empty") {
-                ErrorKind::DirectoryNotEmpty
-            } else if lower.contains("file exists") || lower.contains("already exists") {
-                ErrorKind::AlreadyExists
-            } else if lower.contains("not a directory") {
-                ErrorKind::NotADirectory
-            } else if lower.contains("permission denied")
-                || lower.contains("not permitted")
-                || lower.contains("access denied")
-            {
-                ErrorKind::PermissionDenied
-            } else {
-                match op {
-                    Op::List | Op::Read => ErrorKind::NotFound,
-                    _ => ErrorKind::PermissionDenied,
-                }
-            };
-            (kind, false)
-        }
-        553 => {
-            if lower.contains("name") {
-                (ErrorKind::InvalidName, false)
-            } else {
-                (ErrorKind::PermissionDenied, false)
-            }
-        }
-        500 | 502 | 504 => (ErrorKind::Unsupported, false),
-        _ => (ErrorKind::Unexpected, false),
-    };
-    let kind = if op == Op::Login && kind == ErrorKind::Unexpected && !temporary {
-        ErrorKind::AuthFailed
-    } else {
-        kind
-    };
-    Error::new(kind, text.to_owned()).set_temporary(temporary)
-}
-
-/// Maps an I/O error of the control or data connection.
-pub fn map_io(io: std::io::Error, op: Op) -> Error {
-    use std::io::ErrorKind as K;
-    if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-        let kind = match tls {
-            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
-                ErrorKind::HostIdentity
-            }
-            _ if op == Op::Connect => ErrorKind::ConnectionFailed,
-            _ => ErrorKind::Protocol,
-        };
-        return Error::new(kind, format!("TLS: {tls}"));
-    }
-    let temporary = matches!(
-        io.kind(),
-        K::ConnectionReset
-            | K::ConnectionAborted
-            | K::BrokenPipe
-            | K::TimedOut
-            | K::WouldBlock
-            | K::UnexpectedEof
-            | K::Interrupted
-            | K::NotConnected
-    ) || (io.kind() == K::ConnectionRefused && op != Op::Connect);
-    // (A refused *data* connection — a passive port that closed — is worth a retry on a
-    // fresh session; a refused control connection means the server is not there.)
-    let kind = if op == Op::Connect {
-        ErrorKind::ConnectionFailed
-    } else {
-        ErrorKind::Unexpected
-    };
-    let msg = match io.kind() {
-        K::WouldBlock | K::TimedOut => "timed out: the server did not answer in time".to_owned(),
-        _ => io.to_string(),
-    };
-    Error::new(kind, msg)
-        .set_temporary(temporary)
-        .with_source(io)
-}
 
 /// What FEAT (and SITE HELP) said the server can do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,43 +43,13 @@ impl Features {
     }
 }
 
-/// Opens the TCP control connection with a connect timeout, then read/write timeouts.
+/// Opens the TCP control connection ([`peex_core::net::connect`]), then sets the read and
+/// write timeouts.
 fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot resolve {host}: {e}"),
-            )
-        })?
-        .collect();
-    let mut last = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = Some((addr, e)),
-        }
-    }
-    Err(match last {
-        Some((addr, e)) => {
-            let temporary = e.kind() == std::io::ErrorKind::TimedOut;
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot connect to {host}:{port} ({addr}): {e}"),
-            )
-            .set_temporary(temporary)
-        }
-        None => Error::new(
-            ErrorKind::ConnectionFailed,
-            format!("{host} resolves to no address"),
-        ),
-    })
+    let s = peex_core::net::connect(host, port, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    Ok(s)
 }
 
 /// The configured root as an absolute path without trailing `/` (`/` itself kept), or
@@ -308,11 +121,8 @@ impl Session {
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
-        let user = if cfg.user.is_empty() {
-            "anonymous"
-        } else {
-            cfg.user.as_str()
-        };
+        // (An empty user is `anonymous` already: FtpConfig::from_site.)
+        let user = cfg.user.as_str();
         // The binary type matters: ASCII would turn LF into CRLF on upload.
         let mut lines = vec![
             format!("USER {user}"),
@@ -669,120 +479,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reply_codes_map_to_kinds() {
-        let k = |code, text: &str, op| {
-            let e = map_reply(code, text, op);
-            (e.kind(), e.is_temporary())
-        };
-        use ErrorKind as E;
-        assert_eq!(
-            k(421, "Service not available", Op::Change),
-            (E::Unexpected, true)
-        );
-        assert_eq!(
-            k(421, "Service not available", Op::Connect),
-            (E::ConnectionFailed, true)
-        );
-        assert_eq!(
-            k(421, "Too many connections (8) from this IP", Op::Connect),
-            (E::RateLimited, true)
-        );
-        assert_eq!(
-            k(
-                530,
-                "Sorry, the maximum number of clients (2) for this user are already connected.",
-                Op::Login
-            ),
-            (E::RateLimited, true)
-        );
-        assert_eq!(k(530, "Too many users", Op::Login), (E::RateLimited, true));
-        assert_eq!(
-            k(530, "Login incorrect.", Op::Login),
-            (E::AuthFailed, false)
-        );
-        assert_eq!(
-            k(425, "Unable to build data connection", Op::List),
-            (E::Unexpected, true)
-        );
-        assert_eq!(
-            k(426, "Transfer aborted", Op::Upload),
-            (E::Unexpected, true)
-        );
-        assert_eq!(k(450, "busy", Op::Change), (E::Unexpected, true));
-        assert_eq!(
-            k(550, "/x: No such file or directory", Op::Change),
-            (E::NotFound, false)
-        );
-        assert_eq!(
-            k(550, "/x: Permission denied", Op::List),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(550, "Unable to handle command", Op::Change),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(550, "'/x' cannot be listed", Op::List),
-            (E::NotFound, false)
-        );
-        assert_eq!(
-            k(550, "d: Directory not empty", Op::Change),
-            (E::DirectoryNotEmpty, false)
-        );
-        assert_eq!(
-            k(550, "/d: File exists", Op::Change),
-            (E::AlreadyExists, false)
-        );
-        assert_eq!(
-            k(550, "/f: Not a directory", Op::List),
-            (E::NotADirectory, false)
-        );
-        assert_eq!(
-            k(553, "File name not allowed", Op::Upload),
-            (E::InvalidName, false)
-        );
-        assert_eq!(
-            k(553, "Requested action not taken", Op::Upload),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(500, "MFMT not understood", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(
-            k(502, "Command not implemented", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(
-            k(504, "not implemented for that parameter", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(k(451, "local error", Op::Upload), (E::Unexpected, false));
-        let e = map_reply(550, "/x: No such file or directory", Op::List);
-        assert_eq!(e.message(), "/x: No such file or directory");
-    }
-
-    #[test]
-    fn io_errors() {
-        use std::io::{Error as Io, ErrorKind as K};
-        let e = map_io(Io::from(K::ConnectionReset), Op::Change);
-        assert!(e.is_temporary());
-        let e = map_io(Io::from(K::TimedOut), Op::List);
-        assert!(e.is_temporary());
-        assert!(e.message().contains("timed out"));
-        let e = map_io(Io::from(K::ConnectionRefused), Op::Connect);
-        assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
-        assert!(!e.is_temporary());
-        let e = map_io(Io::from(K::ConnectionRefused), Op::List);
-        assert!(e.is_temporary(), "refused data connection");
-        let e = map_io(Io::from(K::UnexpectedEof), Op::Upload);
-        assert!(e.is_temporary());
-        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let e = map_io(Io::new(K::InvalidData, tls), Op::Connect);
-        assert_eq!(e.kind(), ErrorKind::HostIdentity);
-    }
-
-    #[test]
     fn feat_parsing() {
         let text = "211-Features:\n EPSV\n MDTM\n MFMT\n MLST modify*;perm*;size*;type*;\n SITE MKDIR\n SITE UTIME\n UTF8\n211 End";
         let f = Features::parse(text);
@@ -792,18 +488,5 @@ mod tests {
         assert!(!f.has("MLS") && !f.has("SIZE") && !f.has("UTIME"));
         let f = Features::parse("211 No features");
         assert!(f.lines.is_empty());
-    }
-
-    #[test]
-    fn reply_text() {
-        let r = Reply::from_body(
-            b"214-The following SITE commands\r\n UTIME\r\n214 Direct comments\r\n",
-        );
-        assert_eq!(r.code, 214);
-        assert!(r.is_ok());
-        assert_eq!(
-            r.one_line(),
-            "214-The following SITE commands /  UTIME / 214 Direct comments"
-        );
     }
 }
