@@ -36,6 +36,7 @@ sys.path.insert(0, BENCH)
 
 from peexbench import cmdlog, report, sysinfo, tree, verify  # noqa: E402
 from peexbench.ftpd import FTP_PASS, FTP_USER, ProFtpd, port_free  # noqa: E402
+from peexbench.kitftpd import SERVERS as KIT_SERVERS  # noqa: E402
 from peexbench.link import NS, NS_ADDR, LatencyLink  # noqa: E402
 from peexbench.tools import TOOL_NAMES, Tool, measure  # noqa: E402
 
@@ -59,6 +60,9 @@ def parse_args(argv):
                     help="round-trip time of the ns link in ms (default 20)")
     ap.add_argument("--tools", default=DEFAULT_TOOLS,
                     help=f"comma-separated, from {','.join(TOOL_NAMES)} (default: all six)")
+    ap.add_argument("--server", choices=("proftpd", *KIT_SERVERS), default="proftpd",
+                    help="the FTP server (default proftpd; pure-ftpd and vsftpd from the test "
+                         "kit, scripts/testkit)")
     ap.add_argument("--runs", type=int, default=3, help="runs per tool and phase (default 3)")
     ap.add_argument("--files", type=int, help="small files in the tree (default 2000 lo, 1000 ns)")
     ap.add_argument("--dirs", type=int, help="directories in the tree (default 150)")
@@ -179,6 +183,8 @@ def bench_mode(a):
     label = "smoke" if a.smoke else a.mode
     # scratch per mode and tag, so a second run with another --tag keeps the first's logs
     scratch = label + (f"-{a.tag}" if a.tag and not a.smoke else "")
+    if a.server != "proftpd":
+        scratch += f"-{a.server}"
     run_dir = os.path.join(BENCH, "run", scratch)
     data_dir = os.path.join(BENCH, "data")
     logs = os.path.join(run_dir, "logs")
@@ -222,20 +228,22 @@ def bench_mode(a):
             link_desc = "loopback 127.0.0.1 (no added latency)"
         port = a.port or next(p for p in range(2321, 2421)
                               if a.mode == "ns" or port_free(host, p))
-        server = ProFtpd(os.path.join(run_dir, "ftpd"), served, host, port, uid=SERVER_UID,
-                         netns=NS if a.mode == "ns" else None).start()
-        log(f"proftpd pid {server.proc.pid} on {host}:{port}, serving {served}")
+        kind = ProFtpd if a.server == "proftpd" else KIT_SERVERS[a.server]
+        server = kind(os.path.join(run_dir, "ftpd"), served, host, port, uid=SERVER_UID,
+                      netns=NS if a.mode == "ns" else None).start()
+        user, password = getattr(server, "user", FTP_USER), getattr(server, "password", FTP_PASS)
+        log(f"{a.server} pid {server.proc.pid} on {host}:{port}, serving {served}")
 
         peex_cfg = os.path.join(run_dir, "site.peex")
         with open(peex_cfg, "w") as f:
-            f.write(f"[site]\nhost={host}\nport={port}\nuser={FTP_USER}\npass={FTP_PASS}\n"
+            f.write(f"[site]\nhost={host}\nport={port}\nuser={user}\npass={password}\n"
                     f"source={work}/\ndest=/dst/\n")
         os.chmod(peex_cfg, 0o600)
         rclone_pass = ""
         if any(t.startswith("rclone") for t in a.tools):
-            rclone_pass = subprocess.run(["rclone", "obscure", FTP_PASS], capture_output=True,
+            rclone_pass = subprocess.run(["rclone", "obscure", password], capture_output=True,
                                          text=True, env=env, check=True).stdout.strip()
-        ctx = {"host": host, "port": port, "user": FTP_USER, "password": FTP_PASS,
+        ctx = {"host": host, "port": port, "user": user, "password": password,
                "src": work + "/", "dest": "/dst", "peex_bin": peex_copy,
                "peex_cfg": peex_cfg, "rclone_pass": rclone_pass or "\0"}
         tools = [Tool(t) for t in a.tools]
@@ -303,7 +311,7 @@ def bench_mode(a):
             "sysinfo": machine,
             "tree": {k: v for k, v in base.items() if k != "path"},
             "change": f"modify {a.change:g}%, delete {a.change / 2:g}%, add {a.change / 2:g}% of the files",
-            "link": link_desc,
+            "link": link_desc + f"; FTP server: {a.server}",
             "caches": caches_note(),
             "logs": os.path.relpath(logs, BENCH),
             "tools": {t.name: t.display(ctx) for t in tools}}
@@ -317,7 +325,8 @@ def bench_mode(a):
     else:
         os.makedirs(a.results, exist_ok=True)
         tag = f"-{a.tag}" if a.tag else ""
-        out_md = os.path.join(a.results, f"{now.strftime('%Y-%m-%d')}-{label}{tag}.md")
+        srv = "" if a.server == "proftpd" else f"-{a.server}"
+        out_md = os.path.join(a.results, f"{now.strftime('%Y-%m-%d')}-{label}{srv}{tag}.md")
     write_report(meta, records, a.tools, out_md)
     if incomplete:
         return records + [{"rc": 1, "timed_out": False, "verify": {"ok": False}}]

@@ -7,11 +7,23 @@
 //! - `ftps` (port 21): explicit TLS (`AUTH TLS`, then `PBSZ 0` and `PROT P`, so data
 //!   connections are encrypted too). Certificates are verified against the system roots, plus
 //!   `ca_file` (PEM) if given; `tls_verify=false` turns verification off. TLS 1.2 is used:
-//!   data connections must resume the control connection's TLS session (proftpd's default),
-//!   and TLS 1.3 tickets are single-use, which makes later data connections fail.
+//!   data connections must resume the control connection's TLS session (proftpd's default,
+//!   vsftpd's `require_ssl_reuse`), and a TLS 1.3 ticket resumes once only: OpenSSL servers
+//!   send two with the control connection's handshake and new ones on each data connection,
+//!   but an upload's data connection never reads them, so after a few transfers there is
+//!   none left, the data connection makes a full handshake, and proftpd refuses it (`425`;
+//!   its log: `client did not reuse TLS session, rejecting data connection`). rustls cannot
+//!   reuse a ticket (its session value cannot be copied).
 //!
-//! What the server must offer: `MLSD` (listing with exact sizes and times), and `MFMT` or
-//! `SITE UTIME` to set modification times. Transfers are binary (`TYPE I`), in passive mode
+//! Listing: `MLSD` where FEAT lists MLST (exact sizes and times; facts read
+//! case-insensitively; `type=dir|cdir|pdir` is a directory, `OS.unix=slink…` a link), else
+//! `LIST -a` (`list_lines.rs`: Unix and MS-DOS lines, suppaftp's parser) with each file's
+//! exact time read by pipelined `MDTM`. A listing the server says it truncated (`226 Output
+//! truncated…`) is an error: the directory is incomplete. Times are set with the first of
+//! `MFMT`, `SITE UTIME` (2, then 5 arguments), `MFF`, vsftpd's `MDTM time path` the server
+//! offers and takes, checked on a listed file before the run changes anything (see
+//! `FtpFs::verify_set_mtime`). `RNTO` onto an existing file refused (`550`/`553`): the file
+//! is removed first for the rest of the connection. Transfers are binary (`TYPE I`), in passive mode
 //! (`EPSV` when offered, else `PASV`, whose address is replaced by the control connection's
 //! unless `passive_nat_workaround=false`).
 //!
