@@ -548,6 +548,15 @@ fn names_differing_only_by_case_both_go_to_a_server_that_keeps_case(kind: Kind) 
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
+    // `peex check` says so
+    let c = s.run_with(&[], &["check"]);
+    assert!(
+        c.stdout
+            .lines()
+            .any(|l| l.contains("probe: letter case") && l.contains("kept")),
+        "{}",
+        c.all()
+    );
     // the remote listing now shows both: no probe needed, nothing stored
     if let Some(srv) = &s.srv {
         srv.commands_settled();
