@@ -502,3 +502,51 @@ fn scale_soak() {
     );
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
 }
+
+/// The directories of a bench-shaped tree: `n` directories `dirNNN`, each below the root or
+/// below an earlier one less than 4 deep.
+fn bench_shaped_dirs(seed: u64, n: usize) -> Vec<String> {
+    let mut rng = XorShift::new(seed);
+    let mut nodes: Vec<(String, u32)> = vec![(String::new(), 0)];
+    let mut out = Vec::new();
+    for i in 0..n {
+        let shallow: Vec<&(String, u32)> = nodes.iter().filter(|n| n.1 < 4).collect();
+        let (parent, depth) = shallow[rng.below(shallow.len() as u64) as usize].clone();
+        let rel = if parent.is_empty() {
+            format!("dir{i:03}")
+        } else {
+            format!("{parent}/dir{i:03}")
+        };
+        nodes.push((rel.clone(), depth + 1));
+        out.push(rel);
+    }
+    out
+}
+
+#[test]
+fn five_thousand_new_directories_are_made_in_one_run_with_one_connection_or_eight() {
+    // proftpd 1.3.8 can run two lines of a long pipelined MKD batch as one command (a 550
+    // and a reply line that answers nothing), and does it again, byte for byte, when the
+    // batch is sent again on a new connection; the run must still make every directory.
+    let dirs = bench_shaped_dirs(1, 5000);
+    for jobs in ["8", "1"] {
+        let srv = Proftpd::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        for d in &dirs {
+            fs::create_dir_all(src.join(d)).unwrap();
+        }
+        put(
+            &src,
+            &format!("{}/index.html", dirs[4999]),
+            b"deep\n",
+            1_600_000_000,
+        );
+        fs::create_dir_all(srv.root().join("www")).unwrap();
+        chown_tree(srv.root());
+        let cfg = config(tmp.path(), &srv, &src);
+        let r = peex(&["-q", "-j", jobs, cfg.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "-j {jobs}\n{}", r.all());
+        assert_same_tree(&src, &srv.root().join("www"), &none);
+    }
+}
