@@ -464,9 +464,11 @@ fn twenty_thousand_files_under_425s_and_resets_end_clean_and_a_rerun_converges()
     );
 }
 
-/// The long soak: `PEEX_SCALE_SOAK_RUNS` rounds (2% of the tree changed, and a new
-/// directory tree, each round) on 20 000 files in 2 000 directories; does nothing unless
-/// that variable is set.
+/// The long soak: `PEEX_SCALE_SOAK_RUNS` rounds, each on a new tree of 20 000 files in
+/// 2 000 directories (seed `PEEX_SOAK_SEED` + round): a first deploy through the faults,
+/// then 2% of the tree changed (and a new directory tree) and a second faulty run, each
+/// followed by its checks and a clean re-run that must converge. Does nothing unless
+/// `PEEX_SCALE_SOAK_RUNS` is set.
 #[test]
 fn scale_soak() {
     let Some(n) = std::env::var("PEEX_SCALE_SOAK_RUNS")
@@ -475,21 +477,26 @@ fn scale_soak() {
     else {
         return;
     };
+    let seed: u64 = std::env::var("PEEX_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(71);
     let started = Instant::now();
-    let mut w = Big::new(71, 20_000, 2_000);
     let mut fig = ScaleFigures::default();
+    let mut files = 0;
     for round in 0..n {
-        if round > 0 {
-            w.mutate();
-        }
-        faulty_then_clean(&w, 7100 + round, &mut fig);
+        let mut w = Big::new(seed + round, 20_000, 2_000);
+        files = w.files.len();
+        faulty_then_clean(&w, (seed + round) * 100, &mut fig);
+        w.mutate();
+        faulty_then_clean(&w, (seed + round) * 100 + 1, &mut fig);
     }
     println!(
-        "SCALE SOAK: {} faulty runs on {} files, exit codes {:?}, {} passive refusals, {} \
-         resets, {} cuts, {} retries reported, {} invariant violations, slowest faulty run \
-         {:?}, slowest clean re-run {:?}, total {:?}",
+        "SCALE SOAK seed {seed}: {n} rounds, {} faulty runs (a first deploy of {files} files \
+         and a 2% change each round), exit codes {:?}, {} passive refusals, {} resets, {} \
+         cuts, {} retries reported, {} invariant violations, slowest faulty run {:?}, \
+         slowest clean re-run {:?}, total {:?}",
         fig.runs,
-        w.files.len(),
         fig.exit_codes,
         fig.refusals,
         fig.resets,
