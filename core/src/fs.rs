@@ -48,6 +48,11 @@ pub enum MtimeMethod {
     SiteUtime,
     /// FTP `SITE UTIME path atime mtime ctime UTC` (the 5-argument form).
     SiteUtime5,
+    /// FTP `MFF modify=YYYYMMDDhhmmss; path` (draft-somers-ftp-mfxx).
+    Mff,
+    /// FTP `MDTM YYYYMMDDhhmmss path`, the two-argument form vsftpd takes with
+    /// `mdtm_write` (its default).
+    MdtmWrite,
     /// Provided by a plugin transport.
     Plugin,
 }
@@ -61,6 +66,8 @@ impl MtimeMethod {
             MtimeMethod::Mfmt => "MFMT",
             MtimeMethod::SiteUtime => "SITE UTIME (2 arguments)",
             MtimeMethod::SiteUtime5 => "SITE UTIME (5 arguments)",
+            MtimeMethod::Mff => "MFF",
+            MtimeMethod::MdtmWrite => "MDTM (2 arguments)",
             MtimeMethod::Plugin => "plugin",
         }
     }

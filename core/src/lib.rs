@@ -20,6 +20,7 @@
 mod error;
 mod filter;
 mod fs;
+pub mod net;
 mod path;
 mod secret;
 

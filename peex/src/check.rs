@@ -68,7 +68,13 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
                 line("set times (tried)", format!("FAILED: {e}"));
             }
         }
-        ok &= probe(fs.as_mut(), method != MtimeMethod::Unsupported);
+        ok &= probe(&mut fs, job, method != MtimeMethod::Unsupported);
+        if fs.capabilities().rename_over != caps.rename_over {
+            line(
+                "rename over (tried)",
+                "refused by the server: peex removes the old file, then renames",
+            );
+        }
     } else {
         line("probe", "skipped (--no-probe)");
     }
@@ -106,9 +112,28 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
     Ok(if ok { Status::Ok } else { Status::Incomplete })
 }
 
+/// Runs `op`; after a temporary error (a connection the transport dropped, as a sync's
+/// pool would) once more on a fresh connection.
+fn retrying<T>(
+    fs: &mut Box<dyn RemoteFs>,
+    job: &CheckJob<'_>,
+    mut op: impl FnMut(&mut dyn RemoteFs) -> peex_core::Result<T>,
+) -> peex_core::Result<T> {
+    match op(fs.as_mut()) {
+        Err(e) if e.is_temporary() => match job.transport.connect(&job.params) {
+            Ok(fresh) => {
+                *fs = fresh;
+                op(fs.as_mut())
+            }
+            Err(_) => Err(e),
+        },
+        r => r,
+    }
+}
+
 /// Creates `.peex-check-PID` through a temporary name, renames a second version over it,
 /// lists it back (are dotfiles listed? are times exact?), and removes it.
-fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
+fn probe(fs: &mut Box<dyn RemoteFs>, job: &CheckJob<'_>, times: bool) -> bool {
     let pid = std::process::id();
     let (Ok(name), Ok(tmp)) = (
         RelPath::parse(&format!(".peex-check-{pid}")),
@@ -120,7 +145,9 @@ fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
     let mtime = times.then_some(t1);
     let body = b"peex check probe\n";
     let mut ok = true;
-    match fs.upload_replace(&tmp, &name, &mut &body[..], body.len() as u64, mtime) {
+    match retrying(fs, job, |fs| {
+        fs.upload_replace(&tmp, &name, &mut &body[..], body.len() as u64, mtime)
+    }) {
         Ok(()) => line("probe: upload", format!("ok ({name})")),
         Err(e) => {
             line("probe: upload", format!("FAILED: {e}"));
@@ -128,7 +155,7 @@ fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
             return false;
         }
     }
-    match fs.list(&RelPath::root()) {
+    match retrying(fs, job, |fs| fs.list(&RelPath::root())) {
         Ok(entries) => match entries.iter().find(|e| e.name == name.name()) {
             Some(e) => {
                 line("probe: dotfiles listed", "yes");
@@ -159,7 +186,9 @@ fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
         }
     }
     let body2 = b"peex check probe, second version\n";
-    match fs.upload_replace(&tmp, &name, &mut &body2[..], body2.len() as u64, mtime) {
+    match retrying(fs, job, |fs| {
+        fs.upload_replace(&tmp, &name, &mut &body2[..], body2.len() as u64, mtime)
+    }) {
         Ok(()) => line("probe: rename over", "ok (replaced the existing file)"),
         Err(e) => {
             ok = false;
@@ -167,7 +196,7 @@ fn probe(fs: &mut dyn RemoteFs, times: bool) -> bool {
             let _ = fs.delete(&tmp);
         }
     }
-    match fs.delete(&name) {
+    match retrying(fs, job, |fs| fs.delete(&name)) {
         Ok(()) => line("probe: removed", "ok"),
         Err(e) => {
             ok = false;

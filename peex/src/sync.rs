@@ -432,7 +432,9 @@ fn scan(
             }
             let mut a = lock(acc);
             for f in p.delete_files {
-                if p.mkdirs.contains(&f) {
+                // In the way of a new directory, or of a file (a remote link or other entry
+                // where the local side has a file): removed before the upload, never after.
+                if p.mkdirs.contains(&f) || conflict_trees.contains(&f) {
                     a.conflict_files.push(f);
                 } else {
                     a.delete_files.push(f);

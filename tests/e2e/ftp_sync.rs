@@ -333,7 +333,7 @@ fn dry_run_prints_the_plan_and_sends_no_modifying_command() {
 #[test]
 fn server_refusing_mfmt_and_site_utime_stops_before_any_change() {
     let srv = ProftpdBuilder::new()
-        .deny_commands(&["MFMT", "SITE_UTIME"])
+        .deny_commands(&["MFMT", "SITE_UTIME", "MFF"])
         .start();
     let s = site_with(srv, "", "");
     small_tree(&s.src);
@@ -614,6 +614,7 @@ fn check_reports_what_the_server_offers_and_leaves_nothing_behind() {
         "probe: rename over       ok",
         "probe: removed           ok",
         "3 of 5 opened",
+        "pipelining               full (proftpd)",
     ] {
         assert!(r.stdout.contains(want), "missing {want:?}:\n{}", r.all());
     }
@@ -633,7 +634,7 @@ fn check_reports_what_the_server_offers_and_leaves_nothing_behind() {
 #[test]
 fn check_says_when_times_cannot_be_set() {
     let srv = ProftpdBuilder::new()
-        .deny_commands(&["MFMT", "SITE_UTIME"])
+        .deny_commands(&["MFMT", "SITE_UTIME", "MFF"])
         .start();
     let s = site_with(srv, "", "");
     let r = peex(&["check", "-j", "1", s.cfg.to_str().unwrap()]);

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, PASSWORD, USER};
+use peex_tests::fakeftp::{FakeFtp, FakeFtpBuilder, Profile, PASSWORD, USER};
 use std::fs;
 use std::path::PathBuf;
 
@@ -445,6 +445,40 @@ fn a_stray_line_in_a_pipelined_mkd_batch_drops_the_connection_and_the_batch_is_r
     assert_eq!(r.code, 0, "{}", r.all());
     let again = &c.srv.commands()[before..];
     assert_only_legit_changes(again, &[], false);
+}
+
+/// A sync to a server whose greeting does not say what it is, and which breaks one rule
+/// of full pipelining: the first anomaly drops the connection and lowers the level, the
+/// work is redone, the run succeeds.
+fn sync_lowering_pipelining(builder: FakeFtpBuilder) {
+    let c = Case::new(
+        builder
+            .greeting("220 Welcome to example.org")
+            .dir("/www/sub")
+            .file("/www/old.txt", b"o", MODIFY)
+            .start(),
+    );
+    let want = small_tree(&c);
+    put(&c.src, "sub/a.txt", b"a", MTIME);
+    let r = c.run(&["-j", "3"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_arrived(&c, &want);
+    assert!(!c.srv.files().contains_key("/www/old.txt"));
+    assert_inside_dest(&c.srv.commands());
+    // Every run learns it anew (the level is kept per process), and says so in check.
+    let r = c.run(&["check", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("safe (lowered after"), "{}", r.all());
+}
+
+#[test]
+fn filezilla_0_9_closing_its_pending_passive_listener_syncs_at_safe_pipelining() {
+    sync_lowering_pipelining(FakeFtp::builder().profile(Profile::FileZilla09));
+}
+
+#[test]
+fn pure_ftpd_refusing_commands_during_a_transfer_syncs_at_safe_pipelining() {
+    sync_lowering_pipelining(FakeFtp::builder().refuses_commands_during_transfers());
 }
 
 fn faulty(builder: FakeFtpBuilder) -> (Case, Vec<(String, Vec<u8>)>) {

@@ -55,6 +55,45 @@ struct Script {
     /// The first `MKD` answered is followed by a line that is no reply (see
     /// [`FakeFtpBuilder::stray_line_after_first_mkd`]).
     stray_after_mkd: bool,
+    /// The greeting line (default `220 fake FTP server ready`).
+    greeting: Option<String>,
+    /// Pure-FTPd: commands that arrive during a transfer get `500` and are thrown away.
+    refuses_during_transfer: bool,
+    /// The Windows server whose behaviour the session imitates.
+    profile: Profile,
+}
+
+/// How a client pipelined its commands, as the server saw it ([`FakeFtp::pipelining_seen`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipeliningSeen {
+    /// Commands that were already there when the one before them was read (sent before
+    /// its reply).
+    pub pipelined: u64,
+    /// Commands that arrived between a transfer's command and its final reply.
+    pub during_transfer: u64,
+    /// `EPSV`/`PASV` received while an earlier passive listener was still pending.
+    pub second_passive: u64,
+}
+
+/// Behaviours of FTP servers that cannot run here, each named after a server that has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// The fake server's own behaviour (MLSD, MFMT on anything, rename over a file).
+    #[default]
+    Generic,
+    /// FileZilla Server 0.9: greets as `FileZilla Server version 0.9.60 beta`; `MFMT` on a
+    /// file only (on a directory: `550 /path is not retrievable`); `RNTO` onto an existing
+    /// file refused (`553 file exists`); a second `EPSV`/`PASV` while a passive listener is
+    /// pending closes that listener.
+    FileZilla09,
+    /// FileZilla Server 1.x: greets as `FileZilla Server 1.8.1`; `MFMT` on files and
+    /// directories; `RNTO` onto an existing file refused (`553 Target already exists`).
+    FileZilla1,
+    /// IIS with its default "MS-DOS" directory listing style: greets as `Microsoft FTP
+    /// Service`; FEAT lists no MLST (`MLST`/`MLSD` answer `500`); `LIST` in MS-DOS format
+    /// (`12-01-20  10:30AM  <DIR>  name`), `LIST -a` taken as the name `-a` (`550 The
+    /// system cannot find the file specified.`); `MDTM`, `SIZE`, `MFMT`.
+    Iis,
 }
 
 /// One file of the virtual tree.
@@ -72,6 +111,7 @@ struct State {
     log: Vec<String>,
     /// The stray line of [`Script::stray_after_mkd`] went out (it goes out once).
     stray_sent: bool,
+    seen: PipeliningSeen,
 }
 
 impl State {
@@ -86,6 +126,43 @@ impl State {
 
     fn is_dir(&self, path: &str) -> bool {
         self.dirs.contains(path)
+    }
+
+    /// MS-DOS LIST lines (IIS) for the children of `dir`.
+    fn dos_listing(&self, dir: &str) -> Vec<u8> {
+        let when = |m: &str| {
+            let n = |r: std::ops::Range<usize>| m.get(r).unwrap_or("00").to_owned();
+            let h: u32 = n(8..10).parse().unwrap_or(0);
+            let (h12, ampm) = match h {
+                0 => (12, "AM"),
+                1..=11 => (h, "AM"),
+                12 => (12, "PM"),
+                _ => (h - 12, "PM"),
+            };
+            format!(
+                "{}-{}-{}  {h12:02}:{}{ampm}",
+                n(4..6),
+                n(6..8),
+                n(2..4),
+                n(10..12)
+            )
+        };
+        let mut out = String::new();
+        for d in self
+            .dirs
+            .iter()
+            .filter(|d| d.as_str() != "/" && parent(d) == dir)
+        {
+            out += &format!(
+                "{}       <DIR>          {}\r\n",
+                when(DEFAULT_MODIFY),
+                name(d)
+            );
+        }
+        for (p, f) in self.files.iter().filter(|(p, _)| parent(p) == dir) {
+            out += &format!("{} {:>20} {}\r\n", when(&f.modify), f.data.len(), name(p));
+        }
+        out.into_bytes()
     }
 
     /// MLSD lines for the children of `dir`.
@@ -205,6 +282,27 @@ impl FakeFtpBuilder {
         self
     }
 
+    /// Greets with `line` (a full reply line without CRLF, e.g.
+    /// `220-FileZilla Server version 0.9.60 beta`) instead of the default.
+    pub fn greeting(mut self, line: &str) -> Self {
+        self.state.script.greeting = Some(line.to_owned());
+        self
+    }
+
+    /// Pure-FTPd: during `STOR` and `MLSD` the server reads the control connection and
+    /// answers every command that arrives with `500 Unknown command`, throwing it away,
+    /// before the transfer's own final reply.
+    pub fn refuses_commands_during_transfers(mut self) -> Self {
+        self.state.script.refuses_during_transfer = true;
+        self
+    }
+
+    /// Imitates `profile` (see [`Profile`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.state.script.profile = profile;
+        self
+    }
+
     /// Starts the server on a free loopback port.
     ///
     /// # Panics
@@ -255,6 +353,11 @@ pub struct FakeFtp {
 }
 
 impl FakeFtp {
+    /// How the clients pipelined their commands so far.
+    pub fn pipelining_seen(&self) -> PipeliningSeen {
+        lock(&self.state).seen
+    }
+
     /// A builder with an empty tree (just `/`) and no misbehaviour.
     pub fn builder() -> FakeFtpBuilder {
         FakeFtpBuilder::default()
@@ -319,6 +422,7 @@ struct Session {
     state: Arc<Mutex<State>>,
     data: Option<TcpListener>,
     rename_from: Option<String>,
+    cwd: String,
 }
 
 impl Session {
@@ -332,6 +436,7 @@ impl Session {
             state,
             data: None,
             rename_from: None,
+            cwd: "/".to_owned(),
         })
     }
 
@@ -364,17 +469,72 @@ impl Session {
         Ok(Next::Close)
     }
 
-    fn serve(&mut self) -> io::Result<()> {
-        self.reply("220 fake FTP server ready")?;
-        loop {
-            let mut raw = Vec::new();
-            if self.reader.read_until(b'\n', &mut raw)? == 0 {
+    /// The next command line if one has arrived (waiting up to `wait` for it), without
+    /// consuming it.
+    fn pending_line(&mut self, wait: Duration) -> Option<String> {
+        if self.reader.buffer().is_empty() && !wait.is_zero() {
+            let _ = self.reader.get_ref().set_read_timeout(Some(wait));
+            let _ = self.reader.fill_buf();
+            let _ = self.reader.get_ref().set_read_timeout(Some(IO_TIMEOUT));
+        }
+        let buf = self.reader.buffer();
+        (!buf.is_empty()).then(|| String::from_utf8_lossy(buf).into_owned())
+    }
+
+    /// Reads one command line (CRLF removed); `None` at the end of the connection.
+    fn read_command(&mut self) -> io::Result<Option<String>> {
+        let mut raw = Vec::new();
+        if self.reader.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(None);
+        }
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
+        let mut st = lock(&self.state);
+        st.log.push(line.clone());
+        if !self.reader.buffer().is_empty() {
+            st.seen.pipelined += 1;
+        }
+        Ok(Some(line))
+    }
+
+    /// Called between a transfer's command and its final reply: counts the commands that
+    /// arrived meanwhile and, for [`Script::refuses_during_transfer`], answers each with
+    /// `500` and throws it away.
+    fn during_transfer(&mut self, script: &Script) -> io::Result<()> {
+        let wait = if script.refuses_during_transfer {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(pending) = self.pending_line(wait) {
+            lock(&self.state).seen.during_transfer += pending.matches('\n').count().max(1) as u64;
+            if !script.refuses_during_transfer {
                 return Ok(());
             }
-            let line = String::from_utf8_lossy(&raw)
-                .trim_end_matches(['\r', '\n'])
-                .to_owned();
-            lock(&self.state).log.push(line.clone());
+            if self.read_command()?.is_none() {
+                return Ok(());
+            }
+            self.reply("500 Unknown command")?;
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        let script = self.script();
+        let greeting = script.greeting.as_deref().unwrap_or(match script.profile {
+            Profile::Generic => "220 fake FTP server ready",
+            Profile::FileZilla09 => {
+                "220-FileZilla Server version 0.9.60 beta\r\n220 written by Tim Kosse (tim.kosse@filezilla-project.org)"
+            }
+            Profile::FileZilla1 => "220-FileZilla Server 1.8.1\r\n220 Please visit https://filezilla-project.org/",
+            Profile::Iis => "220 Microsoft FTP Service",
+        });
+        self.reply(greeting)?;
+        loop {
+            let Some(line) = self.read_command()? else {
+                return Ok(());
+            };
             let (verb, arg) = match line.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.to_owned()),
                 None => (line.to_ascii_uppercase(), String::new()),
@@ -387,7 +547,36 @@ impl Session {
 
     fn command(&mut self, verb: &str, arg: &str) -> io::Result<Next> {
         let script = self.script();
+        let (profile, iis) = (script.profile, script.profile == Profile::Iis);
         let r = match verb {
+            "FEAT" if iis => "211-Extended features supported:\r\n LANG EN*\r\n UTF8\r\n MDTM\r\n MFMT\r\n SIZE\r\n EPSV\r\n211 END".to_owned(),
+            "MLST" | "MLSD" if iis => format!("500 '{verb} {arg}': command not understood."),
+            "LIST" => return self.list(arg),
+            "MFMT" if profile == Profile::FileZilla09 && {
+                let path = arg.split_once(' ').map_or("", |(_, p)| p);
+                lock(&self.state).is_dir(path)
+            } =>
+            {
+                format!("550 {} is not retrievable", arg.split_once(' ').map_or("", |(_, p)| p))
+            }
+            "RNTO" if matches!(profile, Profile::FileZilla09 | Profile::FileZilla1)
+                && lock(&self.state).files.contains_key(arg) =>
+            {
+                self.rename_from = None;
+                if profile == Profile::FileZilla09 {
+                    "553 file exists".to_owned()
+                } else {
+                    "553 Target already exists".to_owned()
+                }
+            }
+            "CWD" if lock(&self.state).is_dir(arg) => {
+                self.cwd = arg.to_owned();
+                "250 CWD command successful".to_owned()
+            }
+            "SIZE" => match lock(&self.state).files.get(arg) {
+                Some(f) => format!("213 {}", f.data.len()),
+                None => format!("550 {arg}: No such file or directory"),
+            },
             "USER" => "331 Password required".to_owned(),
             "PASS" if arg == PASSWORD => "230 Logged in".to_owned(),
             "PASS" => "530 Login incorrect.".to_owned(),
@@ -407,6 +596,9 @@ impl Session {
             "CWD" if lock(&self.state).is_dir(arg) => "250 CWD command successful".to_owned(),
             "MLST" => self.mlst(arg),
             "EPSV" | "PASV" => {
+                if self.data.is_some() {
+                    lock(&self.state).seen.second_passive += 1;
+                }
                 let l = TcpListener::bind("127.0.0.1:0")?;
                 let port = l.local_addr()?.port();
                 self.data = Some(l);
@@ -536,6 +728,30 @@ impl Session {
             self.reply("425 Use PASV or EPSV first")?;
             return Ok(None);
         };
+        let script = self.script();
+        // FileZilla Server 0.9: an EPSV or PASV that arrives while the passive listener of a
+        // transfer command still waits for its connection closes that listener (the
+        // client's data connection is reset or refused, the transfer answered 425); the
+        // new request is answered as usual.
+        let closes = script.profile == Profile::FileZilla09;
+        let wait = if closes {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        };
+        let next = self.pending_line(wait).unwrap_or_default();
+        let verb = next.get(..4).unwrap_or("").to_ascii_uppercase();
+        if verb == "EPSV" || verb == "PASV" {
+            // Already here while this listener is pending.
+            lock(&self.state).seen.second_passive += 1;
+            if closes {
+                // The second request closes the pending listener: a connection already
+                // in its backlog is reset, a later one refused.
+                drop(l);
+                self.reply("425 Can't open data connection.")?;
+                return Ok(None);
+            }
+        }
         l.set_nonblocking(true)?;
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
@@ -554,6 +770,33 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// `LIST [dir]` of the current directory (or `dir`): MS-DOS lines.
+    fn list(&mut self, arg: &str) -> io::Result<Next> {
+        let dir = if arg.is_empty() {
+            self.cwd.clone()
+        } else {
+            arg.to_owned()
+        };
+        let listing = {
+            let st = lock(&self.state);
+            st.is_dir(&dir).then(|| st.dos_listing(&dir))
+        };
+        let Some(listing) = listing else {
+            self.data = None;
+            self.reply("550 The system cannot find the file specified.")?;
+            return Ok(Next::Continue);
+        };
+        self.reply("125 Data connection already open; Transfer starting.")?;
+        let Some(mut data) = self.accept_data()? else {
+            return Ok(Next::Continue);
+        };
+        data.write_all(&listing)?;
+        data.shutdown(Shutdown::Both)?;
+        drop(data);
+        self.reply("226 Transfer complete.")?;
+        Ok(Next::Continue)
     }
 
     fn mlsd(&mut self, dir: &str, script: &Script) -> io::Result<Next> {
@@ -581,6 +824,7 @@ impl Session {
         data.write_all(&listing)?;
         data.shutdown(Shutdown::Both)?;
         drop(data);
+        self.during_transfer(script)?;
         self.reply("226 Transfer complete")?;
         Ok(Next::Continue)
     }
@@ -611,6 +855,7 @@ impl Session {
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)?;
         drop(data);
+        self.during_transfer(script)?;
         if let Some(r) = &script.stor_reply {
             self.reply(r)?;
             return Ok(Next::Continue);

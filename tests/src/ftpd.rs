@@ -48,6 +48,7 @@ pub struct ProftpdBuilder {
     implicit_tls: bool,
     deny_upload_dirs: Vec<String>,
     hide_facts: bool,
+    no_overwrite: bool,
     extra: Vec<String>,
 }
 
@@ -99,6 +100,13 @@ impl ProftpdBuilder {
     /// as far as a client can tell).
     pub fn hide_facts(mut self, hide: bool) -> Self {
         self.hide_facts = hide;
+        self
+    }
+
+    /// `AllowOverwrite off`, the value Debian's stock configuration leaves in force (its
+    /// compiled-in default): `STOR` and `RNTO` onto an existing file are refused with `550`.
+    pub fn stock_overwrite(mut self, off: bool) -> Self {
+        self.no_overwrite = off;
         self
     }
 
@@ -383,7 +391,7 @@ pub fn parse_log(text: &str) -> Vec<LoggedCommand> {
 }
 
 /// True if something on `port` greets with `220`.
-fn greets(port: u16) -> bool {
+pub(crate) fn greets(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -393,7 +401,7 @@ fn greets(port: u16) -> bool {
 }
 
 /// Kills the process group led by `child` (TERM, then KILL after 3 s) and reaps it.
-fn kill_group(child: &mut Option<Child>) {
+pub(crate) fn kill_group(child: &mut Option<Child>) {
     let Some(mut child) = child.take() else {
         return;
     };
@@ -435,7 +443,7 @@ MaxInstances          64
 User                  nobody
 Group                 nogroup
 Umask                 022
-AllowOverwrite        on
+AllowOverwrite        {overwrite}
 AllowStoreRestart     on
 TimesGMT              on
 UseReverseDNS         off
@@ -476,6 +484,7 @@ TimeoutNoTransfer     600
 "#,
         root = root.display(),
         facts = if b.hide_facts { "off" } else { "on" },
+        overwrite = if b.no_overwrite { "off" } else { "on" },
     );
     if let Some(n) = b.max_clients_per_user {
         let _ = writeln!(c, "MaxClientsPerUser     {n}");
@@ -520,7 +529,7 @@ TimeoutNoTransfer     600
 
 /// Makes a CA and a server certificate for `127.0.0.1` and `localhost` signed by it;
 /// returns the CA's PEM file.
-fn make_certs(d: &Path) -> PathBuf {
+pub(crate) fn make_certs(d: &Path) -> PathBuf {
     write(
         &d.join("server.ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
@@ -587,7 +596,7 @@ fn make_certs(d: &Path) -> PathBuf {
 }
 
 /// Runs `openssl ARGS` in `dir`, returning its stdout; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     let bin = require_program("openssl", "openssl");
     let out = Command::new(bin)
         .args(args)
@@ -604,11 +613,11 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn write(p: &Path, s: &str) {
+pub(crate) fn write(p: &Path, s: &str) {
     fs::write(p, s).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
 }
 
-fn set_mode(p: &Path, mode: u32) {
+pub(crate) fn set_mode(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
 }

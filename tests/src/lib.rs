@@ -4,6 +4,8 @@
 //!
 //! - [`ftpd`]: a real proftpd (virtual user, private root, passive ports, SITE UTIME,
 //!   optional TLS, command log) started for one test and killed on drop.
+//! - [`pureftpd`], [`vsftpd`]: real Pure-FTPd and vsftpd, unpacked from Debian's packages
+//!   into the test kit's directory ([`testkit`], `scripts/testkit`), started the same way.
 //! - [`sshd`]: a real OpenSSH server, the same way.
 //! - [`conformance`]: the `RemoteFs` contract suite, run against every transport.
 //! - [`util`]: free ports, finding the programs a test needs (failing with the install
@@ -18,5 +20,8 @@ pub mod fakeftp;
 pub mod faultproxy;
 pub mod ftpd;
 pub mod plugins;
+pub mod pureftpd;
 pub mod sshd;
+pub mod testkit;
 pub mod util;
+pub mod vsftpd;

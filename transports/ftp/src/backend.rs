@@ -1,7 +1,9 @@
-//! [`FtpFs`]: the [`RemoteFs`] of one FTP or FTPS connection.
+//! The [`RemoteFs`] of one FTP or FTPS connection ([`FtpFs`]).
 
-use crate::core::{Op, Session};
+use crate::errors::Op;
+use crate::ftpfs::{FtpFs, TEMP_PREFIX};
 use crate::lister::parse_mlsd;
+use crate::session::Listing;
 use crate::time::{format_ftp_time, parse_ftp_time};
 use peex_core::{
     Capabilities, Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver, ReplaceJob,
@@ -13,145 +15,35 @@ use std::io::Read;
 /// blocks writing them while we are still writing commands.
 const MKD_PIPELINE: usize = 256;
 
-/// One logged-in FTP(S) connection rooted at the site's `dest`.
-///
-/// Every operation uses an absolute path below the root (no `CWD` per operation).
-pub struct FtpFs {
-    pub(crate) s: Session,
-    /// How times are set now; starts from FEAT (or the `mtime_method` option) and moves down
-    /// MFMT → SITE UTIME → SITE UTIME (5 arguments) → unsupported as the server refuses.
-    pub(crate) mtime: MtimeMethod,
-    /// True when `mtime_method` forced the method: no fallback then.
-    forced: bool,
-    /// What the server refused on the way down, for the final error message.
-    refused: Vec<String>,
-    /// [`Capabilities::rename_dirs`] (the `rename_dirs` option).
-    rename_dirs: bool,
-}
-
-impl FtpFs {
-    /// Wraps an open session; `forced` is the `mtime_method` option, `rename_dirs` the
-    /// option of that name.
-    pub(crate) fn new(
-        mut s: Session,
-        forced: Option<MtimeMethod>,
-        rename_dirs: bool,
-    ) -> Result<Self> {
-        let mtime = match forced {
-            Some(m) => m,
-            None => s.probe_mtime_method()?,
-        };
-        Ok(FtpFs {
-            s,
-            mtime,
-            forced: forced.is_some(),
-            refused: Vec::new(),
-            rename_dirs,
-        })
-    }
-
-    pub(crate) fn abs(&self, p: &RelPath) -> String {
-        p.under(&self.s.root)
-    }
-
-    /// The outcome of `MKD abs` from its reply: an existing directory is success.
-    fn mkd_verdict(&mut self, abs: &str, r: &crate::core::Reply) -> Result<()> {
-        if r.is_ok() {
-            return Ok(());
-        }
-        if matches!(r.code, 550 | 521) {
-            match self.s.stat(abs)?.as_deref() {
-                Some("dir") | Some("cdir") => return Ok(()),
-                Some(_) => {
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!("{} (and it is not a directory)", r.one_line()),
-                    ))
-                }
-                None => {}
-            }
-        }
-        Err(r.error(Op::Change))
-    }
-
-    /// True if `abs` exists (MLST).
-    fn exists(&mut self, abs: &str) -> Result<bool> {
-        Ok(self.s.stat(abs)?.is_some())
-    }
-
-    /// One attempt with `method`: `Ok(true)` done, `Ok(false)` refused as a command (try the
-    /// next method), `Err` a real failure.
-    fn try_set_mtime(&mut self, method: MtimeMethod, abs: &str, ts: &str) -> Result<bool> {
-        let Some(line) = mtime_command(method, abs, ts) else {
-            return Ok(false);
-        };
-        let r = self.s.command(&line)?;
-        if r.is_ok() {
-            return Ok(true);
-        }
-        let refused = match r.code {
-            500 | 501 | 502 | 504 => true,
-            // proftpd answers 550 to a command denied by <Limit>: refused if the path exists.
-            550 | 553 => {
-                if !self.exists(abs)? {
-                    return Err(Error::new(ErrorKind::NotFound, r.one_line()));
-                }
-                true
-            }
-            _ => false,
-        };
-        if refused {
-            self.refused
-                .push(format!("{} ({})", method.describe(), r.one_line()));
-            Ok(false)
-        } else {
-            Err(r.error(Op::Change))
-        }
-    }
-}
-
-/// The command that sets `abs`'s time to `ts` with `method`, if it is an FTP one.
-pub(crate) fn mtime_command(method: MtimeMethod, abs: &str, ts: &str) -> Option<String> {
-    match method {
-        MtimeMethod::Mfmt => Some(format!("MFMT {ts} {abs}")),
-        MtimeMethod::SiteUtime => Some(format!("SITE UTIME {ts} {abs}")),
-        MtimeMethod::SiteUtime5 => Some(format!("SITE UTIME {abs} {ts} {ts} {ts} UTC")),
-        _ => None,
-    }
-}
-
-fn next_method(m: MtimeMethod) -> MtimeMethod {
-    match m {
-        MtimeMethod::Mfmt => MtimeMethod::SiteUtime,
-        MtimeMethod::SiteUtime => MtimeMethod::SiteUtime5,
-        _ => MtimeMethod::Unsupported,
-    }
-}
-
 impl RemoteFs for FtpFs {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             set_mtime: self.mtime,
             get_mtime: self.s.features.has("MDTM"),
-            rename_over: RenameOver::Atomic,
+            rename_over: self.rename_over,
             rename_dirs: self.rename_dirs,
         }
     }
 
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         let abs = self.abs(dir);
-        let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
-        if !data.is_empty() && !data.ends_with(b"\n") {
-            // Every MLSD line ends with CRLF: the data connection was cut mid-line (plain
-            // FTP cannot tell that from the end of the listing otherwise).
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "the listing ends in the middle of a line (data connection cut short?)",
-            )
-            .temporary());
-        }
-        let entries = parse_mlsd(&data)?;
+        let entries = match self.s.listing {
+            Listing::Mlsd => {
+                let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
+                self.check_complete(&data, &abs)?;
+                parse_mlsd(&data)?
+            }
+            Listing::List => self.list_with_list(&abs)?,
+        };
         crate::lister::refuse_duplicates(&entries)?;
+        if self.seen_file.is_none() {
+            let f = entries
+                .iter()
+                .find(|e| e.kind == peex_core::EntryKind::File && !e.name.starts_with(TEMP_PREFIX));
+            if let Some((e, t)) = f.and_then(|e| e.mtime.map(|t| (e, t))) {
+                self.seen_file = dir.join(&e.name).ok().map(|p| (p, t));
+            }
+        }
         Ok(entries)
     }
 
@@ -218,69 +110,79 @@ impl RemoteFs for FtpFs {
     }
 
     fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
-        let (from, to) = (self.abs(from), self.abs(to));
-        let r = self.s.command(&format!("RNFR {from}"))?;
+        let (from_abs, to_abs) = (self.abs(from), self.abs(to));
+        if self.rename_over == RenameOver::RemoveThenRename && self.s.stat(&to_abs)?.is_some() {
+            // A directory is never renamed onto anything (the engine's promise).
+            let r = self.s.command(&format!("DELE {to_abs}"))?;
+            if !r.is_ok() {
+                return Err(r.error(Op::Change));
+            }
+        }
+        let r = self.s.command(&format!("RNFR {from_abs}"))?;
         if r.code != 350 {
             return Err(r.error(Op::List));
         }
-        self.s.expect(&format!("RNTO {to}"), Op::Change)?;
-        Ok(())
+        let r = self.s.command(&format!("RNTO {to_abs}"))?;
+        if r.is_ok() {
+            return Ok(());
+        }
+        if matches!(r.code, 550 | 553) && self.rename_over == RenameOver::Atomic {
+            return self.rename_refused_over(from, to, &r.one_line());
+        }
+        Err(r.error(Op::Change))
     }
 
     fn set_mtime(&mut self, path: &RelPath, mtime: i64) -> Result<()> {
-        let abs = self.abs(path);
-        let ts = format_ftp_time(mtime)?;
-        loop {
-            let method = self.mtime;
-            if method == MtimeMethod::Unsupported {
-                let why = if self.refused.is_empty() {
-                    "the server offers neither MFMT nor SITE UTIME".to_owned()
-                } else {
-                    format!("the server refused {}", self.refused.join(", "))
-                };
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("cannot set modification times: {why}"),
-                ));
-            }
-            if self.try_set_mtime(method, &abs, &ts)? {
-                return Ok(());
-            }
-            if self.forced {
-                let msg = self.refused.pop().unwrap_or_default();
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("cannot set modification times: the server refused {msg}"),
-                ));
-            }
-            self.mtime = next_method(method);
-        }
+        self.set_time(path, mtime)
     }
 
-    /// Sets the root directory's time to the value it already has (read with MLST), going
-    /// down MFMT → SITE UTIME → SITE UTIME (5 arguments) as the server refuses; proftpd lists
-    /// MFMT in FEAT even when a `<Limit MFMT>` denies it.
+    /// Checks on a file, never a directory when a file is known, going down the methods
+    /// offered as the server refuses them (proftpd lists MFMT in FEAT even when a
+    /// `<Limit MFMT>` denies it):
+    ///
+    /// - a file this connection listed gets the time it already has (one round trip);
+    /// - with no file listed, the root directory gets the time it has with the first method
+    ///   (one round trip, as peex always did), and only if the server refuses that
+    ///   (FileZilla Server 0.9 answers `MFMT` on one with `550 … is not retrievable`,
+    ///   vsftpd's `MDTM` with `550`), a probe file under a temporary name is stored, timed
+    ///   and removed: a refusal on a directory never stops the run.
     fn verify_set_mtime(&mut self) -> Result<MtimeMethod> {
         if self.mtime == MtimeMethod::Unsupported {
             return Ok(MtimeMethod::Unsupported);
         }
+        const WHAT: &str = "check that modification times can be set";
+        if let Some((path, secs)) = self.seen_file.clone() {
+            return match self.set_mtime(&path, secs) {
+                Ok(()) => Ok(self.mtime),
+                Err(e) if e.kind() == ErrorKind::Unsupported => Err(e),
+                Err(e) => Err(e.with_op(WHAT, &path)),
+            };
+        }
         let root = self.abs(&RelPath::root());
-        let modify = match self.s.root_modify.take() {
-            Some(m) => m,
-            None => self.s.fact(&root, "modify")?.ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!("{root}: no such directory"))
-            })?,
+        let root_time = match self.s.root_modify.take() {
+            Some(m) => parse_ftp_time(&m),
+            None if self.s.listing == Listing::Mlsd => self
+                .s
+                .fact(&root, "modify")?
+                .and_then(|m| parse_ftp_time(&m)),
+            None => None,
         };
-        let secs = parse_ftp_time(&modify).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Protocol,
-                format!("MLST {root}: modify fact is not a time: {modify:?}"),
-            )
-        })?;
-        match self.set_mtime(&RelPath::root(), secs) {
+        if let Some(secs) = root_time {
+            // One command: a refusal may be for directories only (then a file decides).
+            let refused = self.refused.len();
+            let ts = format_ftp_time(secs)?;
+            if let Ok(true) = self.try_set_mtime(self.mtime, &root, &ts) {
+                return Ok(self.mtime);
+            }
+            self.refused.truncate(refused);
+        }
+        let (path, secs) = self.probe_file().map_err(|e| e.with_op(WHAT, &root))?;
+        let r = self.set_mtime(&path, secs);
+        let _ = self.s.command(&format!("DELE {}", self.abs(&path)));
+        match r {
             Ok(()) => Ok(self.mtime),
             Err(e) if e.kind() == ErrorKind::Unsupported => Err(e),
-            Err(e) => Err(e.with_op("check that modification times can be set", &root)),
+            Err(e) => Err(e.with_op(WHAT, &path)),
         }
     }
 
@@ -328,10 +230,9 @@ impl RemoteFs for FtpFs {
             ("FEAT".to_owned(), self.s.features.lines.join(", ")),
             (
                 "listing".to_owned(),
-                if self.s.features.has("MLST") {
-                    "MLSD".to_owned()
-                } else {
-                    "none (no MLSD)".to_owned()
+                match self.s.listing {
+                    Listing::Mlsd => "MLSD".to_owned(),
+                    Listing::List => "LIST -a, exact file times by MDTM (no MLSD)".to_owned(),
                 },
             ),
             (
@@ -339,6 +240,7 @@ impl RemoteFs for FtpFs {
                 if self.s.wire.epsv { "EPSV" } else { "PASV" }.to_owned(),
             ),
             ("root".to_owned(), self.s.root.clone()),
+            ("pipelining".to_owned(), self.s.wire.pipelining.describe()),
         ];
         let (sent, refused) = self.s.wire.early_passive_counts();
         if sent > 0 {

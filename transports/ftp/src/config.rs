@@ -1,5 +1,6 @@
 //! Options of the `ftp` and `ftps` transports, parsed from [`SiteParams`].
 
+use crate::pipelining::Level;
 use peex_core::{Error, ErrorKind, MtimeMethod, Result, Secret, SiteParams};
 use std::fmt;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub const OPTIONS: &[&str] = &[
     "ca_file",
     "passive_nat_workaround",
     "pipeline_passive",
+    "pipelining",
     "mtime_method",
     "implicit_tls",
     "rename_dirs",
@@ -47,12 +49,13 @@ pub struct FtpConfig {
     /// reply (option `passive_nat_workaround`, default true).
     pub passive_nat_workaround: bool,
     /// Forces how modification times are set (option `mtime_method`:
-    /// `mfmt|site-utime|site-utime5|none`); `None` probes with FEAT.
+    /// `mfmt|mff|site-utime|site-utime5|mdtm|none`); `None` probes with FEAT.
     pub mtime_method: Option<MtimeMethod>,
-    /// Send a listing's next `EPSV` in the same write as its `MLSD`, and on a slow link an
-    /// upload's next `EPSV` right after its data, before the `226` (option
-    /// `pipeline_passive`, default true; turn off for a server that mishandles either).
-    pub pipeline_passive: bool,
+    /// Forces how far commands are pipelined (option `pipelining`:
+    /// `auto|lockstep|safe|full`, default auto: from the greeting and what the connections
+    /// see; see the `pipelining` module). The older option `pipeline_passive=false` (no
+    /// `EPSV` in the same write as a listing or right after an upload's data) is `safe`.
+    pub pipelining: Option<Level>,
     /// Implicit TLS (option `implicit_tls`, ftps only): TLS from the first byte, no
     /// `AUTH TLS`; the default port is then 990.
     pub implicit_tls: bool,
@@ -116,7 +119,11 @@ impl FtpConfig {
             tls_verify,
             ca_file,
             passive_nat_workaround: site.bool_option("passive_nat_workaround", true)?,
-            pipeline_passive: site.bool_option("pipeline_passive", true)?,
+            pipelining: match site.option("pipelining") {
+                Some(v) => Level::parse_option(v)?,
+                None if !site.bool_option("pipeline_passive", true)? => Some(Level::Safe),
+                None => None,
+            },
             mtime_method,
             implicit_tls,
             rename_dirs: site.bool_option("rename_dirs", true)?,
@@ -130,11 +137,13 @@ fn parse_mtime_method(v: &str) -> Result<MtimeMethod> {
         "mfmt" => Ok(MtimeMethod::Mfmt),
         "site-utime" | "site_utime" => Ok(MtimeMethod::SiteUtime),
         "site-utime5" | "site_utime5" => Ok(MtimeMethod::SiteUtime5),
+        "mff" => Ok(MtimeMethod::Mff),
+        "mdtm" => Ok(MtimeMethod::MdtmWrite),
         "none" => Ok(MtimeMethod::Unsupported),
         _ => Err(Error::new(
             ErrorKind::ConfigInvalid,
             format!(
-                "option mtime_method: expected mfmt, site-utime, site-utime5 or none, got {v:?}"
+                "option mtime_method: expected mfmt, mff, site-utime, site-utime5, mdtm or none, got {v:?}"
             ),
         )),
     }
@@ -154,6 +163,7 @@ impl fmt::Debug for FtpConfig {
             .field("ca_file", &self.ca_file)
             .field("passive_nat_workaround", &self.passive_nat_workaround)
             .field("mtime_method", &self.mtime_method)
+            .field("pipelining", &self.pipelining)
             .finish()
     }
 }
@@ -218,5 +228,37 @@ mod tests {
         let c = FtpConfig::from_site(&s, true).unwrap();
         assert!(c.implicit_tls);
         assert_eq!(c.port, 990);
+    }
+
+    #[test]
+    fn pipelining_option_and_the_older_pipeline_passive() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut s = site();
+            for (k, v) in pairs {
+                s.options.insert((*k).into(), (*v).into());
+            }
+            FtpConfig::from_site(&s, false)
+        };
+        assert_eq!(with(&[]).unwrap().pipelining, None);
+        assert_eq!(
+            with(&[("pipelining", "lockstep")]).unwrap().pipelining,
+            Some(Level::Lockstep)
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "false")]).unwrap().pipelining,
+            Some(Level::Safe)
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "true")]).unwrap().pipelining,
+            None
+        );
+        assert_eq!(
+            with(&[("pipeline_passive", "false"), ("pipelining", "full")])
+                .unwrap()
+                .pipelining,
+            Some(Level::Full)
+        );
+        let e = with(&[("pipelining", "turbo")]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
     }
 }

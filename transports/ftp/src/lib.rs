@@ -18,9 +18,9 @@
 //! - `ftps` with `implicit_tls=true`: TLS from the first byte (no `AUTH TLS`), port 990 by
 //!   default.
 //!
-//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipeline_passive`
-//! (default true: a listing's next `EPSV` goes in the same write as its `MLSD`, and on a slow
-//! link an upload's next `EPSV` right after its data), `passive_nat_workaround`,
+//! Options (`SiteParams::options`): `tls_verify`, `ca_file`, `implicit_tls`, `pipelining`
+//! (`auto|lockstep|safe|full`, default auto: a profile of the server, see `pipelining.rs`;
+//! the older `pipeline_passive=false` is `safe`), `passive_nat_workaround`,
 //! `mtime_method` (`mfmt|site-utime|site-utime5|none`, forcing how times are set),
 //! `rename_dirs` (default true: new directories are built under a temporary name and renamed
 //! into place whole; false gives every file its own temporary name, for a server that will
@@ -36,28 +36,46 @@
 //! `EPSV` (two). `MKD`s are pipelined. (suppaftp, the first choice, offers no way to
 //! pipeline.)
 //!
-//! Files: `config.rs` (options), `core.rs` (login, FEAT, the one error-mapping function),
-//! `wire.rs` (control and data connections, pipelining), `lister.rs` (MLSD parser),
-//! `writer.rs` (single upload, size check), `stream.rs` (pipelined uploads), `backend.rs`
-//! (the `RemoteFs`), `time.rs` (FTP timestamps).
+//! Layers, from the bytes up (each module uses only those above it):
+//!
+//! - `errors.rs`: THE mapping of FTP failures to error kinds (`map_reply`, `map_io`);
+//! - `reply.rs`: reply framing, and whether a reply can answer the command sent;
+//! - `passive.rs`: passive-mode replies (a pure function);
+//! - `data.rs`: data connections (plain or TLS), exact-size copies;
+//! - `pipelining.rs`: the levels of pipelining, a server's profile and how it is lowered;
+//! - `control.rs`: the control connection, pipelining as its level allows, transfers;
+//! - `session.rs`: session setup (connect, TLS, login, FEAT, the root);
+//! - `lister.rs`, `list_lines.rs` (MLSD and LIST parsers), `time.rs` (FTP timestamps),
+//!   `writer.rs` (single upload, size check),
+//!   `ftpfs.rs` (a connection's state, shared by the two below), `stream.rs` (pipelined
+//!   uploads), `backend.rs` (the `RemoteFs`), `config.rs` (options).
 #![deny(missing_docs)]
 
 mod backend;
 mod config;
-mod core;
+mod control;
+mod data;
+mod errors;
+mod ftpfs;
+mod list_lines;
 mod lister;
+mod passive;
+mod pipelining;
+mod reply;
+mod session;
 mod stream;
 mod time;
-mod wire;
 mod writer;
 
-pub use backend::FtpFs;
 pub use config::{FtpConfig, DEFAULT_TIMEOUT, OPTIONS};
-pub use core::{map_io, map_reply, Op};
+pub use errors::{map_io, map_reply, Op};
+pub use ftpfs::FtpFs;
+pub use list_lines::{parse_list, parse_list_line};
 pub use lister::{parse_mlsd, parse_mlsd_line};
+pub use pipelining::Level as PipeliningLevel;
 pub use time::{format_ftp_time, parse_ftp_time};
 
-use crate::core::Session;
+use crate::session::Session;
 use peex_core::{RemoteFs, Result, SiteParams, Transport, TransportRegistration};
 
 /// The scheme of plain FTP.
@@ -110,14 +128,14 @@ impl Transport for FtpsTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, true)?;
-        let config = crate::core::tls_config(&cfg)?;
+        let config = crate::session::tls_config(&cfg)?;
         let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
             peex_core::Error::new(
                 peex_core::ErrorKind::ConfigInvalid,
                 format!("{:?} is not a valid TLS server name: {e}", cfg.host),
             )
         })?;
-        let s = Session::open(&cfg, Some(crate::wire::DataTls { config, name }))?;
+        let s = Session::open(&cfg, Some(crate::data::DataTls { config, name }))?;
         Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }

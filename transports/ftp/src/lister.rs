@@ -73,6 +73,19 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<Entry>> {
     parse_line(line)
 }
 
+/// A listed name peex can use: [`validate_name`], and no CR or LF, which no FTP command can
+/// carry (error of kind [`ErrorKind::InvalidName`]).
+pub(crate) fn checked_name(name: &str) -> Result<()> {
+    validate_name(name)?;
+    if name.contains(['\r', '\n']) {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            format!("refusing unsafe name {name:?}: name contains CR or LF (no FTP command can name it)"),
+        ));
+    }
+    Ok(())
+}
+
 /// [`parse_mlsd_line`] of a line whose end (CRLF) is already removed.
 fn parse_line(line: &str) -> Result<Option<Entry>> {
     let Some((facts, name)) = line.split_once(' ') else {
@@ -126,13 +139,7 @@ fn parse_line(line: &str) -> Result<Option<Entry>> {
     if name == "." || name == ".." {
         return Ok(None);
     }
-    validate_name(name)?;
-    if name.contains(['\r', '\n']) {
-        return Err(Error::new(
-            ErrorKind::InvalidName,
-            format!("refusing unsafe name {name:?}: name contains CR or LF (no FTP command can name it)"),
-        ));
-    }
+    checked_name(name)?;
     let entry = match kind {
         EntryKind::File => Entry {
             name: name.to_owned(),

@@ -25,15 +25,16 @@
 //! more) and the file small, `EPSV` is sent shortly after the data, when the transfer has
 //! most likely ended on the server: two round trips per file instead of three. If it
 //! arrived too early, the `450` is read, the address asked for again (never worse than
-//! waiting) and the delay lengthened. The `pipeline_passive` option turns this off.
+//! waiting) and the delay lengthened. Only at full pipelining (the `pipelining` module).
 //!
 //! [`RemoteFs::upload_stream`]: peex_core::RemoteFs::upload_stream
 
-use crate::backend::{mtime_command, FtpFs};
-use crate::core::{Op, Reply};
+use crate::errors::Op;
+use crate::ftpfs::{mtime_command, FtpFs};
+use crate::reply::Reply;
 use crate::time::format_ftp_time;
 use crate::writer::{remove_after, size_command, size_verdict, stored_size};
-use peex_core::{Error, ErrorKind, RelPath, RemoteFs, ReplaceJob, Result};
+use peex_core::{Error, ErrorKind, RelPath, ReplaceJob, Result};
 
 /// What is in flight between rounds.
 struct Flight<'a> {
@@ -43,6 +44,9 @@ struct Flight<'a> {
     /// Size checked, waiting for its rename; the time still to set after the rename (the
     /// server refused it on the temporary name).
     checked: Option<(ReplaceJob<'a>, Option<i64>)>,
+    /// A `DELE` of the checked job's final name went in front of its rename
+    /// ([`RenameOver::RemoveThenRename`](peex_core::RenameOver)).
+    dele_sent: bool,
 }
 
 impl Flight<'_> {
@@ -92,6 +96,7 @@ impl FtpFs {
         let mut flight = Flight {
             stored: None,
             checked: None,
+            dele_sent: false,
         };
         while let Some(job) = next() {
             self.round(job, &mut flight, done)?;
@@ -117,8 +122,13 @@ impl FtpFs {
             *time_sent = time.is_some();
             lines.extend(time);
         }
+        f.dele_sent = false;
         if let Some((job, _)) = &f.checked {
             if let Some(tmp) = &job.tmp {
+                if self.rename_over == peex_core::RenameOver::RemoveThenRename {
+                    lines.push(format!("DELE {}", self.abs(&job.path)));
+                    f.dele_sent = true;
+                }
                 lines.push(format!("RNFR {}", self.abs(tmp)));
                 lines.push(format!("RNTO {}", self.abs(&job.path)));
             }
@@ -168,8 +178,19 @@ impl FtpFs {
         }
         if let Some((job, late_mtime)) = f.checked.take() {
             let path = &job.path;
-            let r = rename_verdict(it.next(), it.next(), path)
-                .and_then(|()| late_mtime.map_or(Ok(()), |t| self.late_mtime(path, t)));
+            if f.dele_sent {
+                let _ = it.next(); // a missing file is fine; a refusal shows in RNTO's
+            }
+            let (rnfr, rnto) = (it.next(), it.next());
+            let r = match (&job.tmp, rename_verdict(rnfr, rnto, path)) {
+                // The server will not rename onto an existing file (550/553).
+                (Some(tmp), Err(_)) if rnto.is_some_and(|r| matches!(r.code, 550 | 553)) => {
+                    let refused = rnto.map(Reply::one_line).unwrap_or_default();
+                    self.rename_refused_over(tmp, path, &refused)
+                }
+                (_, r) => r,
+            }
+            .and_then(|()| late_mtime.map_or(Ok(()), |t| self.late_mtime(path, t)));
             done(job.id, r);
         }
         f.checked = next_checked;
@@ -177,7 +198,7 @@ impl FtpFs {
 
     /// Sets the time on the final name when the server refused it on the name written to.
     fn late_mtime(&mut self, path: &RelPath, t: i64) -> Result<()> {
-        self.set_mtime(path, t)
+        self.set_time(path, t)
             .map_err(|e| e.with_op("set mtime", path))
     }
 
@@ -212,11 +233,10 @@ impl FtpFs {
             }
         };
         let pre = self.pre_lines(flight);
-        let early = self.s.wire.pipeline_passive;
         let round = self
             .s
             .wire
-            .store_round(data, &pre, &abs_tmp, &mut job.src, job.size, early);
+            .store_round(data, &pre, &abs_tmp, &mut job.src, job.size);
         let round = match round {
             Ok(r) => r,
             Err(e) => {

@@ -1,6 +1,8 @@
 //! Uploads: `STOR` streaming from a reader, with the byte count checked.
 
-use crate::core::{mlst_fact, Op, Reply, Session};
+use crate::errors::Op;
+use crate::reply::Reply;
+use crate::session::{mlst_fact, Session};
 use peex_core::{Error, ErrorKind, Result};
 use std::io::Read;
 

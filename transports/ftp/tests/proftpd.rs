@@ -185,7 +185,7 @@ fn forced_site_utime5() {
 #[test]
 fn no_way_to_set_times_is_unsupported() {
     let ftpd = ProftpdBuilder::new()
-        .deny_commands(&["MFMT", "SITE_UTIME"])
+        .deny_commands(&["MFMT", "SITE_UTIME", "MFF"])
         .start();
     let mut fs = connect(&FtpTransport, &ftpd.site_params("/"));
     fs.upload(&p("f"), &mut &b"x"[..], 1).expect("upload");
@@ -303,11 +303,49 @@ fn symlinks_are_listed_as_other_and_deletable() {
 }
 
 #[test]
-fn server_without_mlsd_is_unsupported() {
+fn server_without_mlsd_is_listed_with_list_and_mdtm() {
+    // FactsAdvertise off: FEAT names no MLST, so peex lists with LIST -a and reads each
+    // file's exact time with MDTM (as on vsftpd).
     let ftpd = ProftpdBuilder::new().hide_facts(true).start();
-    let e = connect_err(&FtpTransport, &ftpd.site_params("/"));
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.message().contains("MLSD"), "{e}");
+    std::fs::create_dir_all(ftpd.root().join("d")).expect("mkdir");
+    std::fs::write(ftpd.root().join(".htaccess"), b"x").expect("write");
+    std::fs::write(ftpd.root().join(" lead"), b"xy").expect("write");
+    chown_tree(ftpd.root());
+    let mut fs = connect(&FtpTransport, &ftpd.site_params("/"));
+    fs.upload(&p("f"), &mut &b"abc"[..], 3).expect("upload");
+    fs.set_mtime(&p("f"), 1_600_000_007).expect("set_mtime");
+    let mut e = fs.list(&RelPath::root()).expect("list");
+    e.sort_by(|a, b| a.name.cmp(&b.name));
+    let got: Vec<(&str, u64, Option<i64>)> = e
+        .iter()
+        .map(|x| (x.name.as_str(), x.size, x.mtime.filter(|_| x.name == "f")))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (" lead", 2, None),
+            (".htaccess", 1, None),
+            ("d", 0, None),
+            ("f", 3, Some(1_600_000_007))
+        ]
+    );
+    assert!(e
+        .iter()
+        .all(|x| x.kind != peex_core::EntryKind::File || x.mtime.is_some()));
+    let info = fs.server_info();
+    assert!(
+        info.iter()
+            .any(|(k, v)| k == "listing" && v.contains("LIST")),
+        "{info:?}"
+    );
+    fs.quit().expect("quit");
+    let cmds = ftpd.commands_settled();
+    assert!(
+        cmds.iter()
+            .any(|c| c.command == "LIST" && c.arg.contains("-a")),
+        "{cmds:?}"
+    );
+    assert!(!cmds.iter().any(|c| c.command == "MLSD"), "{cmds:?}");
 }
 
 /// Uploads `n` small files in one `upload_stream` through a proxy that delays control and

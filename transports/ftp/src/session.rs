@@ -1,172 +1,15 @@
-//! Connection handling: connect, TLS, login, FEAT probing, raw commands, and THE one function
-//! that maps FTP failures to [`ErrorKind`]s ([`map_reply`]; I/O failures: [`map_io`]).
+//! Session setup: connect, TLS, login, FEAT probing and the root directory; raw commands on
+//! the open session.
 
 use crate::config::FtpConfig;
-use crate::wire::{DataTls, Wire};
+use crate::control::Wire;
+use crate::data::DataTls;
+use crate::errors::Op;
+use crate::reply::Reply;
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a failing command was doing; decides what an ambiguous reply (550) means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Opening the connection, TLS, greeting.
-    Connect,
-    /// USER/PASS.
-    Login,
-    /// MLSD / MLST of a path that should exist.
-    List,
-    /// STOR.
-    Upload,
-    /// DELE, RMD, MKD, RNFR/RNTO, MFMT, SITE UTIME, …: a 550 is a refusal unless the reply
-    /// says the path is missing.
-    Change,
-    /// MDTM.
-    Read,
-}
-
-/// One reply of the server: code and text (all lines, CRLF kept out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The three-digit code of the last line.
-    pub code: u32,
-    /// The text of every line, joined with `\n`, without trailing whitespace.
-    pub text: String,
-}
-
-impl Reply {
-    #[cfg(test)]
-    fn from_body(body: &[u8]) -> Reply {
-        let text = String::from_utf8_lossy(body)
-            .trim_end()
-            .replace("\r\n", "\n");
-        let code = text
-            .lines()
-            .last()
-            .and_then(|l| l.get(0..3))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        Reply { code, text }
-    }
-
-    /// True for 1xx, 2xx and 3xx replies.
-    pub fn is_ok(&self) -> bool {
-        (100..400).contains(&self.code)
-    }
-
-    /// The text on one line (multi-line replies joined with ` / `).
-    pub fn one_line(&self) -> String {
-        self.text.lines().collect::<Vec<_>>().join(" / ")
-    }
-
-    /// The error this reply means for `op` (see [`map_reply`]).
-    pub fn error(&self, op: Op) -> Error {
-        map_reply(self.code, &self.one_line(), op)
-    }
-}
-
-/// THE mapping from an FTP reply code (and its text) to an error kind and temporary flag.
-///
-/// - 421, 425, 426, 450: temporary (`421` at connect is [`ErrorKind::ConnectionFailed`]).
-/// - `421`/`530` saying "too many" or "maximum number of" (connections, users, clients):
-///   [`ErrorKind::RateLimited`], temporary.
-/// - 530: [`ErrorKind::AuthFailed`].
-/// - 550: by its text ("No such file" → NotFound, "not empty" → DirectoryNotEmpty, "File
-///   exists" → AlreadyExists, "Not a directory" → NotADirectory, "Permission denied" /
-///   "Operation not permitted" → PermissionDenied), else by `op`: NotFound when listing or
-///   reading, PermissionDenied when changing.
-/// - 553: InvalidName when the text speaks of the name, else PermissionDenied.
-/// - 500, 502, 504: Unsupported (the command is not implemented or refused as such).
-pub fn map_reply(code: u32, text: &str, op: Op) -> Error {
-    let lower = text.to_ascii_lowercase();
-    let too_many = lower.contains("too many") || lower.contains("maximum number of");
-    let (kind, temporary) = match code {
-        421 if too_many => (ErrorKind::RateLimited, true),
-        530 if too_many => (ErrorKind::RateLimited, true),
-        421 if op == Op::Connect => (ErrorKind::ConnectionFailed, true),
-        421 | 425 | 426 | 450 => (ErrorKind::Unexpected, true),
-        530 => (ErrorKind::AuthFailed, false),
-        532 => (ErrorKind::PermissionDenied, false),
-        550 => {
-            let kind = if lower.contains("no such file") || lower.contains("not found") {
-                ErrorKind::NotFound
-            } else if lower.contains("not empty") {
-                ErrorKind::DirectoryNotEmpty
-            } else if lower.contains("file exists") || lower.contains("already exists") {
-                ErrorKind::AlreadyExists
-            } else if lower.contains("not a directory") {
-                ErrorKind::NotADirectory
-            } else if lower.contains("permission denied")
-                || lower.contains("not permitted")
-                || lower.contains("access denied")
-            {
-                ErrorKind::PermissionDenied
-            } else {
-                match op {
-                    Op::List | Op::Read => ErrorKind::NotFound,
-                    _ => ErrorKind::PermissionDenied,
-                }
-            };
-            (kind, false)
-        }
-        553 => {
-            if lower.contains("name") {
-                (ErrorKind::InvalidName, false)
-            } else {
-                (ErrorKind::PermissionDenied, false)
-            }
-        }
-        500 | 502 | 504 => (ErrorKind::Unsupported, false),
-        _ => (ErrorKind::Unexpected, false),
-    };
-    let kind = if op == Op::Login && kind == ErrorKind::Unexpected && !temporary {
-        ErrorKind::AuthFailed
-    } else {
-        kind
-    };
-    Error::new(kind, text.to_owned()).set_temporary(temporary)
-}
-
-/// Maps an I/O error of the control or data connection.
-pub fn map_io(io: std::io::Error, op: Op) -> Error {
-    use std::io::ErrorKind as K;
-    if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-        let kind = match tls {
-            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
-                ErrorKind::HostIdentity
-            }
-            _ if op == Op::Connect => ErrorKind::ConnectionFailed,
-            _ => ErrorKind::Protocol,
-        };
-        return Error::new(kind, format!("TLS: {tls}"));
-    }
-    let temporary = matches!(
-        io.kind(),
-        K::ConnectionReset
-            | K::ConnectionAborted
-            | K::BrokenPipe
-            | K::TimedOut
-            | K::WouldBlock
-            | K::UnexpectedEof
-            | K::Interrupted
-            | K::NotConnected
-    ) || (io.kind() == K::ConnectionRefused && op != Op::Connect);
-    // (A refused *data* connection — a passive port that closed — is worth a retry on a
-    // fresh session; a refused control connection means the server is not there.)
-    let kind = if op == Op::Connect {
-        ErrorKind::ConnectionFailed
-    } else {
-        ErrorKind::Unexpected
-    };
-    let msg = match io.kind() {
-        K::WouldBlock | K::TimedOut => "timed out: the server did not answer in time".to_owned(),
-        _ => io.to_string(),
-    };
-    Error::new(kind, msg)
-        .set_temporary(temporary)
-        .with_source(io)
-}
 
 /// What FEAT (and SITE HELP) said the server can do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,43 +43,13 @@ impl Features {
     }
 }
 
-/// Opens the TCP control connection with a connect timeout, then read/write timeouts.
+/// Opens the TCP control connection ([`peex_core::net::connect`]), then sets the read and
+/// write timeouts.
 fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot resolve {host}: {e}"),
-            )
-        })?
-        .collect();
-    let mut last = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = Some((addr, e)),
-        }
-    }
-    Err(match last {
-        Some((addr, e)) => {
-            let temporary = e.kind() == std::io::ErrorKind::TimedOut;
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot connect to {host}:{port} ({addr}): {e}"),
-            )
-            .set_temporary(temporary)
-        }
-        None => Error::new(
-            ErrorKind::ConnectionFailed,
-            format!("{host} resolves to no address"),
-        ),
-    })
+    let s = peex_core::net::connect(host, port, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    Ok(s)
 }
 
 /// The configured root as an absolute path without trailing `/` (`/` itself kept), or
@@ -265,6 +78,25 @@ pub struct Session {
     pub features: Features,
     /// The absolute root directory, without a trailing `/` (except `/` itself).
     pub root: String,
+    /// How directories are listed: MLSD where FEAT lists MLST, else LIST.
+    pub listing: Listing,
+}
+
+/// How a session lists directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `MLSD` (RFC 3659): exact sizes and times.
+    Mlsd,
+    /// `LIST -a` (Unix `ls -l` or MS-DOS lines), with each file's exact time read by `MDTM`.
+    List,
+}
+
+/// True for the MLST `type` values that name a directory: `dir`, and `cdir`/`pdir` (the
+/// listed directory itself and its parent: Pure-FTPd answers `MLST /` with `type=pdir`).
+pub fn is_dir_type(t: &str) -> bool {
+    ["dir", "cdir", "pdir"]
+        .iter()
+        .any(|d| t.eq_ignore_ascii_case(d))
 }
 
 impl Session {
@@ -281,15 +113,16 @@ impl Session {
             return Err(greeting.error(Op::Connect));
         }
         wire.nat_workaround = cfg.passive_nat_workaround;
-        wire.pipeline_passive = cfg.pipeline_passive;
+        wire.pipelining = crate::pipelining::Policy::new(
+            &format!("{}:{}", cfg.host, cfg.port),
+            &greeting.text,
+            cfg.pipelining,
+        );
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
-        let user = if cfg.user.is_empty() {
-            "anonymous"
-        } else {
-            cfg.user.as_str()
-        };
+        // (An empty user is `anonymous` already: FtpConfig::from_site.)
+        let user = cfg.user.as_str();
         // The binary type matters: ASCII would turn LF into CRLF on upload.
         let mut lines = vec![
             format!("USER {user}"),
@@ -307,12 +140,21 @@ impl Session {
             lines.push(format!("MLST {abs}"));
         }
         let n = lines.len();
-        wire.send_batch(&lines)?;
+        let lockstep = wire.pipelining.level() == crate::pipelining::Level::Lockstep;
+        if !lockstep {
+            wire.send_batch(&lines)?;
+        }
         // Read one reply at a time: a server that refuses the login may hang up right after
         // saying why, and that reply is the one to report.
         let mut replies = Vec::with_capacity(n);
-        for _ in 0..n {
-            match wire.read_reply(Op::Login) {
+        for line in &lines {
+            let reply = if lockstep {
+                wire.send_batch(std::slice::from_ref(line))
+                    .and_then(|()| wire.read_reply(Op::Login))
+            } else {
+                wire.read_reply(Op::Login)
+            };
+            match reply {
                 Ok(r) => replies.push(r),
                 Err(e) => match replies.first() {
                     Some(first) if !matches!(first.code, 230 | 331 | 332) => break,
@@ -355,20 +197,18 @@ impl Session {
             root_modify: None,
             features: Features::default(),
             root: String::new(),
+            listing: Listing::Mlsd,
         };
         if replies[3].code == 211 {
             s.features = Features::parse(&replies[3].text);
         }
-        if !s.features.has("MLST") {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "the server at {} does not support MLSD (FEAT lists no MLST); peex needs \
-                     it to list directories with exact sizes and times",
-                    cfg.host
-                ),
-            ));
-        }
+        // Without MLSD (vsftpd), directories are listed with LIST and files' times read with
+        // MDTM (the `list_lines` module).
+        s.listing = if s.features.has("MLST") {
+            Listing::Mlsd
+        } else {
+            Listing::List
+        };
         s.wire.epsv = s.features.has("EPSV");
         let early = if root_abs.is_some() {
             replies.pop()
@@ -410,19 +250,19 @@ impl Session {
             abs.push('/');
         }
         let kind = match early {
-            Some(r) => {
-                // Keep the root's time: the check that times can be set reuses it.
+            Some(r) if self.listing == Listing::Mlsd || r.code == 250 => {
+                // Keep the root's time: the check that times can be set may reuse it.
                 self.root_modify = mlst_fact(&r, &abs, "modify").ok().flatten();
                 mlst_fact(&r, &abs, "type")?
             }
-            None => self.fact(&abs, "type")?,
+            _ => self.stat(&abs)?,
         };
         match kind.map(|k| k.to_ascii_lowercase()) {
             None => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("the remote root {abs} does not exist"),
             )),
-            Some(kind) if kind != "dir" && kind != "cdir" => Err(Error::new(
+            Some(kind) if !is_dir_type(&kind) => Err(Error::new(
                 ErrorKind::NotADirectory,
                 format!("the remote root {abs} is not a directory (type {kind})"),
             )),
@@ -431,8 +271,17 @@ impl Session {
     }
 
     /// MLST of `abs`: `None` if the server says it does not exist (550), else the value of
-    /// its `type` fact, lower-cased.
+    /// its `type` fact, lower-cased. Without MLST: `SIZE` (a file) then `CWD` (a
+    /// directory); `file`, `dir` or `None`.
     pub fn stat(&mut self, abs: &str) -> Result<Option<String>> {
+        if self.listing == Listing::List {
+            let r = self.command(&format!("SIZE {abs}"))?;
+            if r.code == 213 {
+                return Ok(Some("file".to_owned()));
+            }
+            let r = self.command(&format!("CWD {abs}"))?;
+            return Ok((r.code == 250).then(|| "dir".to_owned()));
+        }
         self.fact(abs, "type")
             .map(|v| v.map(|t| t.to_ascii_lowercase()))
     }
@@ -480,34 +329,47 @@ impl Session {
         self.wire.command(line, Op::Change)
     }
 
-    /// Sends one command; a reply other than 1xx–3xx is an error mapped for `op`.
-    pub fn expect(&mut self, line: &str, op: Op) -> Result<Reply> {
-        let r = self.command(line)?;
-        if r.is_ok() {
-            Ok(r)
-        } else {
-            Err(r.error(op))
-        }
-    }
-
     /// Runs a data command (`MLSD path`) and returns everything the data connection carried.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
         self.wire.read_data(line, op)
     }
 
-    /// How times can be set, from FEAT (and SITE HELP when FEAT does not list SITE UTIME).
-    pub fn probe_mtime_method(&mut self) -> Result<MtimeMethod> {
-        if self.features.has("MFMT") {
-            return Ok(MtimeMethod::Mfmt);
+    /// The ways times may be set, best first, from FEAT, the greeting and (when FEAT lists
+    /// neither MFMT nor SITE UTIME) SITE HELP: `MFMT`, `SITE UTIME` (2, then 5 arguments),
+    /// `MFF`, vsftpd's two-argument `MDTM`. Empty: none is offered.
+    pub fn probe_mtime_methods(&mut self) -> Result<Vec<MtimeMethod>> {
+        let f = &self.features;
+        let mut v = Vec::new();
+        if f.has("MFMT") {
+            v.push(MtimeMethod::Mfmt);
         }
-        if self.features.has("SITE UTIME") {
-            return Ok(MtimeMethod::SiteUtime);
+        let mff = f
+            .lines
+            .iter()
+            .any(|l| l.starts_with("MFF") && l.contains("MODIFY"));
+        let utime = if !v.is_empty() || mff || f.has("SITE UTIME") {
+            // proftpd lists SITE UTIME in FEAT; servers that offer MFMT often take SITE
+            // UTIME too: worth a try on refusal, and no round trip for SITE HELP.
+            true
+        } else {
+            let help = self.command("SITE HELP")?;
+            help.is_ok() && help.text.to_ascii_uppercase().contains("UTIME")
+        };
+        if utime {
+            v.push(MtimeMethod::SiteUtime);
+            v.push(MtimeMethod::SiteUtime5);
         }
-        let help = self.command("SITE HELP")?;
-        if help.is_ok() && help.text.to_ascii_uppercase().contains("UTIME") {
-            return Ok(MtimeMethod::SiteUtime);
+        if mff {
+            v.push(MtimeMethod::Mff);
         }
-        Ok(MtimeMethod::Unsupported)
+        // vsftpd (`mdtm_write`, on by default) sets a time with `MDTM time path`; elsewhere
+        // the two-argument form is a last resort (a server that reads it as a path answers
+        // 550, which is a refusal).
+        let vsftpd = self.greeting.to_ascii_lowercase().contains("vsftpd");
+        if self.features.has("MDTM") && (vsftpd || v.is_empty()) {
+            v.push(MtimeMethod::MdtmWrite);
+        }
+        Ok(v)
     }
 }
 
@@ -617,120 +479,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reply_codes_map_to_kinds() {
-        let k = |code, text: &str, op| {
-            let e = map_reply(code, text, op);
-            (e.kind(), e.is_temporary())
-        };
-        use ErrorKind as E;
-        assert_eq!(
-            k(421, "Service not available", Op::Change),
-            (E::Unexpected, true)
-        );
-        assert_eq!(
-            k(421, "Service not available", Op::Connect),
-            (E::ConnectionFailed, true)
-        );
-        assert_eq!(
-            k(421, "Too many connections (8) from this IP", Op::Connect),
-            (E::RateLimited, true)
-        );
-        assert_eq!(
-            k(
-                530,
-                "Sorry, the maximum number of clients (2) for this user are already connected.",
-                Op::Login
-            ),
-            (E::RateLimited, true)
-        );
-        assert_eq!(k(530, "Too many users", Op::Login), (E::RateLimited, true));
-        assert_eq!(
-            k(530, "Login incorrect.", Op::Login),
-            (E::AuthFailed, false)
-        );
-        assert_eq!(
-            k(425, "Unable to build data connection", Op::List),
-            (E::Unexpected, true)
-        );
-        assert_eq!(
-            k(426, "Transfer aborted", Op::Upload),
-            (E::Unexpected, true)
-        );
-        assert_eq!(k(450, "busy", Op::Change), (E::Unexpected, true));
-        assert_eq!(
-            k(550, "/x: No such file or directory", Op::Change),
-            (E::NotFound, false)
-        );
-        assert_eq!(
-            k(550, "/x: Permission denied", Op::List),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(550, "Unable to handle command", Op::Change),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(550, "'/x' cannot be listed", Op::List),
-            (E::NotFound, false)
-        );
-        assert_eq!(
-            k(550, "d: Directory not empty", Op::Change),
-            (E::DirectoryNotEmpty, false)
-        );
-        assert_eq!(
-            k(550, "/d: File exists", Op::Change),
-            (E::AlreadyExists, false)
-        );
-        assert_eq!(
-            k(550, "/f: Not a directory", Op::List),
-            (E::NotADirectory, false)
-        );
-        assert_eq!(
-            k(553, "File name not allowed", Op::Upload),
-            (E::InvalidName, false)
-        );
-        assert_eq!(
-            k(553, "Requested action not taken", Op::Upload),
-            (E::PermissionDenied, false)
-        );
-        assert_eq!(
-            k(500, "MFMT not understood", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(
-            k(502, "Command not implemented", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(
-            k(504, "not implemented for that parameter", Op::Change),
-            (E::Unsupported, false)
-        );
-        assert_eq!(k(451, "local error", Op::Upload), (E::Unexpected, false));
-        let e = map_reply(550, "/x: No such file or directory", Op::List);
-        assert_eq!(e.message(), "/x: No such file or directory");
-    }
-
-    #[test]
-    fn io_errors() {
-        use std::io::{Error as Io, ErrorKind as K};
-        let e = map_io(Io::from(K::ConnectionReset), Op::Change);
-        assert!(e.is_temporary());
-        let e = map_io(Io::from(K::TimedOut), Op::List);
-        assert!(e.is_temporary());
-        assert!(e.message().contains("timed out"));
-        let e = map_io(Io::from(K::ConnectionRefused), Op::Connect);
-        assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
-        assert!(!e.is_temporary());
-        let e = map_io(Io::from(K::ConnectionRefused), Op::List);
-        assert!(e.is_temporary(), "refused data connection");
-        let e = map_io(Io::from(K::UnexpectedEof), Op::Upload);
-        assert!(e.is_temporary());
-        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let e = map_io(Io::new(K::InvalidData, tls), Op::Connect);
-        assert_eq!(e.kind(), ErrorKind::HostIdentity);
-    }
-
-    #[test]
     fn feat_parsing() {
         let text = "211-Features:\n EPSV\n MDTM\n MFMT\n MLST modify*;perm*;size*;type*;\n SITE MKDIR\n SITE UTIME\n UTF8\n211 End";
         let f = Features::parse(text);
@@ -740,18 +488,5 @@ mod tests {
         assert!(!f.has("MLS") && !f.has("SIZE") && !f.has("UTIME"));
         let f = Features::parse("211 No features");
         assert!(f.lines.is_empty());
-    }
-
-    #[test]
-    fn reply_text() {
-        let r = Reply::from_body(
-            b"214-The following SITE commands\r\n UTIME\r\n214 Direct comments\r\n",
-        );
-        assert_eq!(r.code, 214);
-        assert!(r.is_ok());
-        assert_eq!(
-            r.one_line(),
-            "214-The following SITE commands /  UTIME / 214 Direct comments"
-        );
     }
 }

@@ -1,4 +1,5 @@
-//! The FTP wire: a control connection that can pipeline commands, and data connections.
+//! The control connection: commands and their replies, pipelined as far as the server's
+//! profile allows (`crate::pipelining`), and the data connections it opens.
 //!
 //! Deploying a site is dominated by round trips, so this layer sends commands whose replies
 //! do not decide what comes next in one write and reads their replies afterwards, in order.
@@ -6,94 +7,27 @@
 //! ("prefetched"); a listing costs two round trips (its `MLSD` carries the next `EPSV`; the
 //! data connection is made while the command travels); an upload round sends commands that
 //! finish earlier files in front of its `STOR` ([`Wire::store_round`], driven by
-//! `crate::stream`), and on a slow link asks for the next address right after the data.
+//! the `stream` module), and on a slow link asks for the next address right after the data.
 //!
-//! Every reply the server owes is tracked in a queue; any command first reads the replies
-//! still owed, so the conversation never gets out of step. A prefetched passive address that
+//! A reply the server still owes (the prefetched `EPSV`'s) is tracked; any command first
+//! reads it, so the conversation never gets out of step. A prefetched passive address that
 //! no longer answers is replaced by a fresh `EPSV`.
 
-use crate::core::{map_io, Op, Reply};
+use crate::data::{copy_exact, data_stream, tcp_connect, DataTls, Stream};
+use crate::errors::{map_io, Op};
+use crate::pipelining::{Level, Policy};
+use crate::reply::{self, known_command, reply_fits, Framed, Reply};
 use peex_core::{Error, ErrorKind, Result};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use rustls::{ClientConnection, StreamOwned};
+use std::io::{BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest reply line accepted (a hostile server cannot make us buffer without end).
-const MAX_LINE: usize = 64 * 1024;
-/// Largest reply accepted (all lines).
-const MAX_REPLY: usize = 1024 * 1024;
 /// Largest listing accepted from one data connection.
 const MAX_DATA: u64 = 512 * 1024 * 1024;
 /// Uploads up to this size are written before the server's `150` arrives (they fit in the
 /// socket buffers); larger ones wait for it, so a refused `STOR` cannot stall a big write.
 const EAGER_WRITE: u64 = 64 * 1024;
-
-/// A control or data stream, plain or TLS.
-pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP (rustls).
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    /// Nothing (only while the control stream is being moved into TLS).
-    Closed,
-}
-
-fn not_connected() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::NotConnected, "no stream")
-}
-
-impl Stream {
-    /// Ends the write side: TLS `close_notify`, then a TCP half-close.
-    fn finish_write(&mut self) -> std::io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.shutdown(Shutdown::Write),
-            Stream::Tls(s) => {
-                s.conn.send_close_notify();
-                s.flush()?;
-                s.get_ref().shutdown(Shutdown::Write)
-            }
-            Stream::Closed => Err(not_connected()),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-            Stream::Closed => Err(not_connected()),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-            Stream::Closed => Err(not_connected()),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-            Stream::Closed => Ok(()),
-        }
-    }
-}
-
-/// A reply the server still owes, and what to do with it when it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owed {
-    /// A prefetched passive address (`EPSV`/`PASV`).
-    Passive,
-}
 
 /// A `STOR` whose data went out and whose replies are still to be read.
 struct StoreSent {
@@ -188,37 +122,29 @@ impl EarlyPassive {
     }
 }
 
-/// TLS settings for data connections (`PROT P`): the control connection's config, so that
-/// data connections resume its session (proftpd requires it by default).
-#[derive(Clone)]
-pub struct DataTls {
-    /// The shared client config (holds the session cache).
-    pub config: Arc<ClientConfig>,
-    /// The server name the control connection verified.
-    pub name: ServerName<'static>,
-}
-
 /// One control connection.
 pub struct Wire {
     reader: BufReader<Stream>,
     peer: IpAddr,
     timeout: Duration,
-    owed: VecDeque<Owed>,
+    /// The reply to a prefetched passive request (`EPSV`/`PASV`) is still to be read (at
+    /// most one is ever owed: none is sent while one is).
+    passive_owed: bool,
     prefetched: Option<SocketAddr>,
     /// Use `EPSV` (else `PASV`).
     pub epsv: bool,
     /// Use the control connection's address instead of the one in a `PASV` reply.
     pub nat_workaround: bool,
-    /// Ask for the next passive address together with other commands.
-    pub prefetch: bool,
-    /// Send that request in the same write as a listing command (option
-    /// `pipeline_passive`, default on): one round trip less per listing.
-    pub pipeline_passive: bool,
+    /// How far commands are pipelined on this connection (the `pipelining` module).
+    pub pipelining: Policy,
     data_tls: Option<DataTls>,
     /// The TLS version and cipher suite of the control connection, once secured.
     pub tls_summary: Option<String>,
     /// Whether the last TLS data connection resumed the control connection's session.
     pub last_data_handshake: Option<rustls::HandshakeKind>,
+    /// The final reply (`226 …`) of the last [`Wire::read_data`]: Pure-FTPd says there
+    /// when it cut a listing short (`226 Output truncated to 10000 matches`).
+    pub last_data_final: Option<Reply>,
     /// When the last write went out while no reply was awaited: the next reply times the
     /// round trip.
     timing: Option<Instant>,
@@ -231,15 +157,6 @@ pub struct Wire {
     broken: Option<String>,
 }
 
-/// Opens a TCP connection with a connect timeout, then read/write timeouts.
-pub fn tcp_connect(addr: &SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    let _ = s.set_nodelay(true);
-    Ok(s)
-}
-
 impl Wire {
     /// A control connection over `tcp`, nothing read yet.
     fn bare(tcp: TcpStream, timeout: Duration) -> Result<Wire> {
@@ -248,15 +165,15 @@ impl Wire {
             reader: BufReader::new(Stream::Plain(tcp)),
             peer,
             timeout,
-            owed: VecDeque::new(),
+            passive_owed: false,
             prefetched: None,
             epsv: true,
             nat_workaround: true,
-            prefetch: true,
-            pipeline_passive: true,
+            pipelining: Policy::default(),
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
+            last_data_final: None,
             timing: None,
             rtt_min: None,
             early: EarlyPassive::new(),
@@ -367,90 +284,33 @@ impl Wire {
         self.write_lines(lines)
     }
 
-    /// Reads one reply (all lines of a multi-line one).
+    /// Reads one reply (all lines of a multi-line one). A line that cannot start one puts
+    /// the connection out of step (in the greeting, it is a protocol error).
     pub fn read_reply(&mut self, op: Op) -> Result<Reply> {
         self.check_in_step()?;
-        let mut text = String::new();
-        // The code of the first line; a multi-line reply ("123-") ends at "123 ".
-        let mut code_buf: Option<[u8; 3]> = None;
-        loop {
-            let line = self.read_line(op)?;
-            if text.len() + line.len() > MAX_REPLY {
-                return Err(Error::new(ErrorKind::Protocol, "reply too long"));
-            }
-            let bytes = line.as_bytes();
-            let has_code = bytes.len() >= 3 && bytes[..3].iter().all(u8::is_ascii_digit);
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&line);
-            match code_buf {
-                None => {
-                    if !has_code {
-                        let what = format!("malformed reply line: {line:?}");
-                        if op == Op::Connect {
-                            return Err(Error::new(ErrorKind::Protocol, what));
-                        }
-                        // Not the start of a reply: the rest of an unexpected one, or a
-                        // line no command asked for. Every later reply would be read as
-                        // the answer to the wrong command.
-                        return Err(self.out_of_step(what));
-                    }
-                    let c = [bytes[0], bytes[1], bytes[2]];
-                    code_buf = Some(c);
-                    if bytes.get(3) != Some(&b'-') {
-                        break;
-                    }
+        match reply::read_reply(|| self.read_line(op))? {
+            Framed::Reply(r) => Ok(r),
+            Framed::NotAReply(line) => {
+                let what = format!("malformed reply line: {line:?}");
+                if op == Op::Connect {
+                    return Err(Error::new(ErrorKind::Protocol, what));
                 }
-                Some(c) => {
-                    if has_code && bytes[..3] == c && bytes.get(3) != Some(&b'-') {
-                        break;
-                    }
-                }
+                // Not the start of a reply: the rest of an unexpected one, or a line no
+                // command asked for. Every later reply would be read as the answer to the
+                // wrong command.
+                Err(self.out_of_step(what))
             }
         }
-        let code = code_buf
-            .map(|c| c.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
-            .unwrap_or(0);
-        Ok(Reply { code, text })
     }
 
+    /// Reads one line of a reply; the first after a write times the round trip.
     fn read_line(&mut self, op: Op) -> Result<String> {
-        let mut raw = Vec::new();
-        let n = (&mut self.reader)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut raw)
-            .map_err(|e| map_io(e, op))?;
+        let line = reply::read_line(&mut self.reader, op)?;
         if let Some(t) = self.timing.take() {
             let rtt = t.elapsed();
             self.rtt_min = Some(self.rtt_min.map_or(rtt, |m| m.min(rtt)));
         }
-        if n == 0 {
-            return Err(map_io(
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the server closed the control connection",
-                ),
-                op,
-            ));
-        }
-        if raw.last() != Some(&b'\n') {
-            if n < MAX_LINE {
-                // The connection closed in the middle of a line: cut, not malformed.
-                return Err(map_io(
-                    std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the server closed the control connection in the middle of a reply",
-                    ),
-                    op,
-                ));
-            }
-            return Err(Error::new(ErrorKind::Protocol, "reply line too long"));
-        }
-        while matches!(raw.last(), Some(b'\n' | b'\r')) {
-            raw.pop();
-        }
-        Ok(String::from_utf8_lossy(&raw).into_owned())
+        Ok(line)
     }
 
     /// The conversation lost step with the server: a reply that does not fit the command
@@ -458,12 +318,25 @@ impl Wire {
     /// this connection (every later call fails the same way); the error is temporary, so
     /// the connection is dropped and what was in flight is redone on a fresh one.
     fn out_of_step(&mut self, what: String) -> Error {
-        let msg = format!(
-            "the server's replies are out of step with the commands sent ({what}); the \
-             connection is dropped"
-        );
+        self.anomaly(
+            format!("the server's replies are out of step with the commands sent ({what})"),
+            &what,
+        )
+    }
+
+    /// A sign that the server does not take the pipelining in force (`what`, for the
+    /// message; `why`, for `peex check`): the connection is given up as
+    /// [`Wire::out_of_step`] does, and the server's level lowered.
+    fn anomaly(&mut self, what: String, why: &str) -> Error {
+        let msg = format!("{what}; the connection is dropped");
         self.broken = Some(msg.clone());
+        self.pipelining.lower(why);
         Error::new(ErrorKind::Protocol, msg).temporary()
+    }
+
+    /// The level of pipelining in force.
+    fn level(&self) -> Level {
+        self.pipelining.level()
     }
 
     /// Fails (temporary) once the conversation is out of step ([`Wire::out_of_step`]).
@@ -488,12 +361,15 @@ impl Wire {
     /// Reads the replies still owed by earlier pipelined commands.
     fn settle(&mut self) -> Result<()> {
         self.check_in_step()?;
-        while let Some(owed) = self.owed.pop_front() {
+        if std::mem::take(&mut self.passive_owed) {
             let cmd = self.passive_command();
             let r = self.read_reply_to(cmd, Op::List)?;
-            match owed {
-                Owed::Passive => self.prefetched = self.parse_passive(&r).ok(),
+            if r.code == 500 {
+                // Offered, and answered before: this one was thrown away (Pure-FTPd
+                // answers 500 to what arrives during a transfer).
+                return Err(self.out_of_step(format!("a pipelined {cmd} answered {:?}", r.text)));
             }
+            self.prefetched = self.parse_passive(&r).ok();
         }
         Ok(())
     }
@@ -506,17 +382,32 @@ impl Wire {
         self.read_reply_to(line, op)
     }
 
-    /// Sends several commands in one write and reads their replies, in order.
+    /// Sends several commands in one write and reads their replies, in order (in
+    /// lock-step, one command at a time).
     pub fn batch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return lines.iter().map(|l| self.command(l, op)).collect();
+        }
         self.settle()?;
         self.write_lines(lines)?;
         self.timing = Some(Instant::now());
         self.read_replies(lines, op)
     }
 
-    /// Reads the replies to `lines`, in order, each checked against its command.
+    /// Reads the replies to `lines` (sent in one write), in order, each checked against
+    /// its command; a `500` to one the server must know when pipelined (it was thrown
+    /// away, or the replies are out of step) is an anomaly too.
     fn read_replies(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
-        lines.iter().map(|l| self.read_reply_to(l, op)).collect()
+        let mut replies = Vec::with_capacity(lines.len());
+        for l in lines {
+            let r = self.read_reply_to(l, op)?;
+            if r.code == 500 && lines.len() > 1 && known_command(l) {
+                let verb = l.split(' ').next().unwrap_or(l);
+                return Err(self.out_of_step(format!("a pipelined {verb} answered {:?}", r.text)));
+            }
+            replies.push(r);
+        }
+        Ok(replies)
     }
 
     /// Opens a data connection. Once the round trip is known, a connection that has not
@@ -561,26 +452,29 @@ impl Wire {
     /// Like [`Wire::batch`], and also asks for the next transfer's passive address in the
     /// same write (its reply is read later, when needed).
     pub fn batch_and_prefetch(&mut self, lines: &[String], op: Op) -> Result<Vec<Reply>> {
+        if self.level() == Level::Lockstep {
+            return self.batch(lines, op);
+        }
         self.settle()?;
         let mut all = lines.to_vec();
-        let prefetch = self.prefetch && self.prefetched.is_none();
+        let prefetch = self.prefetched.is_none();
         if prefetch {
             all.push(self.passive_command().to_owned());
         }
         self.write_lines(&all)?;
         let replies = self.read_replies(lines, op)?;
         if prefetch {
-            self.owed.push_back(Owed::Passive);
+            self.passive_owed = true;
         }
         Ok(replies)
     }
 
     /// Asks for the next passive address without waiting for the answer.
     fn prefetch_passive(&mut self) -> Result<()> {
-        if self.prefetch && self.prefetched.is_none() && self.owed.is_empty() {
+        if self.level() >= Level::Safe && self.prefetched.is_none() && !self.passive_owed {
             let cmd = self.passive_command().to_owned();
             self.write_lines(&[cmd])?;
-            self.owed.push_back(Owed::Passive);
+            self.passive_owed = true;
         }
         Ok(())
     }
@@ -594,46 +488,7 @@ impl Wire {
     }
 
     fn parse_passive(&self, r: &Reply) -> Result<SocketAddr> {
-        let bad = || {
-            Error::new(
-                ErrorKind::Protocol,
-                format!("cannot parse the passive reply: {}", r.one_line()),
-            )
-        };
-        match r.code {
-            229 => {
-                // 229 Entering Extended Passive Mode (|||port|)
-                let inner = r.text.split('(').nth(1).ok_or_else(bad)?;
-                let inner = inner.split(')').next().ok_or_else(bad)?;
-                let delim = inner.chars().next().ok_or_else(bad)?;
-                let port: u16 = inner
-                    .split(delim)
-                    .nth(3)
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(bad)?;
-                Ok(SocketAddr::new(self.peer, port))
-            }
-            227 => {
-                // 227 Entering Passive Mode (h1,h2,h3,h4,p1,p2); the parentheses are optional
-                let after_code = r.text.get(3..).unwrap_or("");
-                let nums: Vec<u16> = after_code
-                    .split(|c: char| !c.is_ascii_digit())
-                    .filter(|s| !s.is_empty())
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                if nums.len() < 6 || nums[..6].iter().any(|n| *n > 255) {
-                    return Err(bad());
-                }
-                let port = nums[4] * 256 + nums[5];
-                let ip = if self.nat_workaround {
-                    self.peer
-                } else {
-                    IpAddr::from([nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8])
-                };
-                Ok(SocketAddr::new(ip, port))
-            }
-            _ => Err(r.error(Op::Connect)),
-        }
+        crate::passive::parse_passive(r, self.peer, self.nat_workaround)
     }
 
     fn fresh_passive(&mut self) -> Result<SocketAddr> {
@@ -646,6 +501,32 @@ impl Wire {
             return self.parse_passive(&r);
         }
         self.parse_passive(&r)
+    }
+
+    /// The error for `r`, a refusal of a data transfer. With TLS data connections, `522`,
+    /// `425` and `450` usually mean the server wanted the data connection to resume the
+    /// control connection's TLS session and it did not: the message says so.
+    fn data_error(&self, r: &Reply, op: Op) -> Error {
+        let e = r.error(op);
+        if self.data_tls.is_none() || !matches!(r.code, 425 | 450 | 522) {
+            return e;
+        }
+        let hint = match self.last_data_handshake {
+            Some(rustls::HandshakeKind::Resumed) => "it did resume it",
+            Some(_) => "it did not resume it",
+            None => "it may not have resumed it",
+        };
+        Error::new(
+            e.kind(),
+            format!(
+                "{} (FTPS: the server may require each data connection to resume the control \
+                 connection's TLS session (peex resumes it, with TLS 1.2), and {hint}; on the \
+                 server, vsftpd's require_ssl_reuse=NO or proftpd's TLSOptions \
+                 NoSessionReuseRequired turns that requirement off)",
+                e.message()
+            ),
+        )
+        .set_temporary(e.is_temporary())
     }
 
     /// Opens a data connection: the prefetched passive address if it still answers, else a
@@ -665,14 +546,7 @@ impl Wire {
                 self.connect_data(&addr).map_err(|e| map_io(e, Op::List))?
             }
         };
-        match &self.data_tls {
-            None => Ok(Stream::Plain(tcp)),
-            Some(tls) => {
-                let conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
-                    .map_err(|e| Error::new(ErrorKind::Protocol, format!("TLS: {e}")))?;
-                Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
-            }
-        }
+        data_stream(tcp, self.data_tls.as_ref())
     }
 
     /// Runs a command that sends data to us (`MLSD path`) and returns all of it.
@@ -689,7 +563,7 @@ impl Wire {
         // The next transfer's EPSV rides in the same write: the server reads both lines at
         // once and answers the EPSV after this transfer's 226, so the next listing needs no
         // round trip of its own for its passive address.
-        let ahead = self.prefetch && self.pipeline_passive;
+        let ahead = self.level() == Level::Full;
         let mut lines = vec![line.to_owned()];
         if ahead {
             lines.push(self.passive_command().to_owned());
@@ -699,33 +573,36 @@ impl Wire {
             Ok(t) => t,
             Err(e) => {
                 let e = self.after_failed_data_connect(e, op);
-                if ahead && !e.is_temporary() {
-                    self.owed.push_back(Owed::Passive);
+                if ahead && e.is_temporary() {
+                    // The passive request that followed may have closed the listener
+                    // (FileZilla Server 0.9 does).
+                    let what = format!(
+                        "the data connection of a listing followed by {} failed: {}",
+                        self.passive_command(),
+                        e.message()
+                    );
+                    return Err(self.anomaly(what.clone(), &what));
+                }
+                if ahead {
+                    self.passive_owed = true;
                 }
                 return Err(e);
             }
         };
-        let mut data = match &self.data_tls {
-            None => {
-                let _ = tcp.shutdown(Shutdown::Write);
-                Stream::Plain(tcp)
-            }
-            Some(tls) => {
-                let conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
-                    .map_err(|e| Error::new(ErrorKind::Protocol, format!("TLS: {e}")))?;
-                Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
-            }
-        };
+        if self.data_tls.is_none() {
+            let _ = tcp.shutdown(Shutdown::Write);
+        }
+        let mut data = data_stream(tcp, self.data_tls.as_ref())?;
         let first = self.read_reply_to(line, op)?;
         if !(100..200).contains(&first.code) {
             if ahead {
-                self.owed.push_back(Owed::Passive);
+                self.passive_owed = true;
             }
             // Refused (or an immediate 2xx without data, which we accept as empty).
             return if first.is_ok() {
                 Ok(Vec::new())
             } else {
-                Err(first.error(op))
+                Err(self.data_error(&first, op))
             };
         }
         let mut buf = Vec::new();
@@ -734,9 +611,29 @@ impl Wire {
             self.last_data_handshake = t.conn.handshake_kind();
         }
         drop(data);
-        let last = self.read_reply_to(line, op)?;
         if ahead {
-            self.owed.push_back(Owed::Passive);
+            if let Err(e) = &read {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    let what = format!(
+                        "the data connection of a listing followed by {} failed: {e}",
+                        self.passive_command()
+                    );
+                    return Err(self.anomaly(what.clone(), &what));
+                }
+            }
+        }
+        let last = self.read_reply_to(line, op)?;
+        if ahead && last.code == 500 {
+            // The passive request sent with the listing was answered during the transfer,
+            // and thrown away (Pure-FTPd).
+            return Err(self.out_of_step(format!(
+                "{} sent with a listing answered {:?} before its end",
+                self.passive_command(),
+                last.text
+            )));
+        }
+        if ahead {
+            self.passive_owed = true;
         }
         match read {
             Ok(_) => {}
@@ -746,8 +643,9 @@ impl Wire {
             Err(e) => return Err(map_io(e, op)),
         }
         if !matches!(last.code, 226 | 250) {
-            return Err(last.error(op));
+            return Err(self.data_error(&last, op));
         }
+        self.last_data_final = Some(last);
         if !ahead {
             self.prefetch_passive()?;
         }
@@ -772,7 +670,7 @@ impl Wire {
             let _ = t.set_read_timeout(Some(self.timeout));
         }
         match reply {
-            Ok(r) if !r.is_ok() => r.error(op),
+            Ok(r) if !r.is_ok() => self.data_error(&r, op),
             _ => map_io(e, op).temporary(),
         }
     }
@@ -782,7 +680,7 @@ impl Wire {
     /// returned (the partial file is the caller's to remove).
     pub fn store(&mut self, abs: &str, src: &mut dyn Read, size: u64) -> Result<()> {
         let data = self.open_data()?;
-        self.store_round(data, &[], abs, src, size, false)?.stored
+        self.store_round(data, &[], abs, src, size)?.stored
     }
 
     /// Sends `pre` and `STOR abs` in one write on `data` (from [`Wire::open_data`]), then
@@ -796,19 +694,25 @@ impl Wire {
         src: &mut dyn Read,
         size: u64,
     ) -> Result<(StoreSent, Option<Vec<Reply>>)> {
+        let mut pre_replies = None;
         let mut lines = pre.to_vec();
+        if self.level() == Level::Lockstep {
+            pre_replies = Some(self.batch(pre, Op::Change)?);
+            lines.clear();
+        }
         lines.push(format!("STOR {abs}"));
         self.write_lines(&lines)?;
         let mut got_150 = false;
-        let mut pre_replies = None;
-        if size > EAGER_WRITE {
+        if size > EAGER_WRITE && pre_replies.is_none() {
             pre_replies = Some(self.read_replies(pre, Op::Change)?);
+        }
+        if size > EAGER_WRITE {
             let r = self.read_reply_to("STOR", Op::Upload)?;
             if !(100..200).contains(&r.code) {
                 return Ok((
                     StoreSent {
                         got_150: true,
-                        copied: Err(r.error(Op::Upload)),
+                        copied: Err(self.data_error(&r, Op::Upload)),
                         finished: Ok(()),
                         refused: true,
                     },
@@ -865,13 +769,22 @@ impl Wire {
                 let r = self.read_reply_to("STOR", Op::Upload)?;
                 if !(100..200).contains(&r.code) {
                     // Refused: no transfer took place, so no completion reply follows.
-                    refused = Some(r.error(Op::Upload));
+                    refused = Some(self.data_error(&r, Op::Upload));
                 }
             }
             match refused {
                 Some(e) => Err(e),
                 None => {
                     let mut last = self.read_reply_to("STOR", Op::Upload)?;
+                    if passive_pending && last.code == 500 {
+                        // Answered during the transfer and thrown away (Pure-FTPd): not
+                        // the transfer's verdict.
+                        return Err(self.out_of_step(format!(
+                            "{} sent after an upload's data answered {:?}",
+                            self.passive_command(),
+                            last.text
+                        )));
+                    }
                     if passive_pending && last.code == 450 {
                         // The EPSV arrived during the transfer and was refused: the address
                         // is asked for normally later.
@@ -888,7 +801,7 @@ impl Wire {
                             if matches!(last.code, 226 | 250) {
                                 Ok(())
                             } else {
-                                Err(last.error(Op::Upload))
+                                Err(self.data_error(&last, Op::Upload))
                             }
                         })
                 }
@@ -905,8 +818,8 @@ impl Wire {
     /// One round of a pipelined upload: sends `pre` and `STOR abs` in one write on `data`
     /// (from [`Wire::open_data`]), then the data, and reads the replies.
     ///
-    /// With `early_passive`, a link of 2 ms or more and a file small enough to be written
-    /// at once, the next passive address is asked for shortly after the data went out,
+    /// At full pipelining, on a link of 2 ms or more and with a file small enough to be
+    /// written at once, the next passive address is asked for shortly after the data went out,
     /// without waiting for the transfer's `226`: one round trip less per file when the
     /// request reaches the server after the transfer ended; a refusal (`450`, read here)
     /// when it arrived during the transfer, and the address is asked for normally later.
@@ -920,14 +833,12 @@ impl Wire {
         abs: &str,
         src: &mut dyn Read,
         size: u64,
-        early_passive: bool,
     ) -> Result<StoreRound> {
         let (sent, pre_read) = self.store_into(data, pre, abs, src, size)?;
         let slow_link = self.rtt_min.is_some_and(|r| r >= Duration::from_millis(2));
-        let early = early_passive
+        let early = self.level() == Level::Full
             && self.early.turn()
             && slow_link
-            && self.prefetch
             && size <= EAGER_WRITE
             && self.prefetched.is_none()
             && !sent.refused;
@@ -962,187 +873,10 @@ impl Wire {
     }
 }
 
-/// Whether `r` can be the reply to the command `line` (sent pipelined, or alone). A reply
-/// that cannot means the conversation is out of step: the reply of another command, or
-/// one the server sent unasked. Any command may be refused (4xx, 5xx); what is checked
-/// is the positive replies: a preliminary `1xx` only answers a transfer, `350` only
-/// `RNFR` (and `REST`), and the commands whose success has one code of its own (`EPSV`
-/// 229, `PASV` 227, `SIZE`/`MDTM` 213, `MLST` 250, `MKD` 257 naming the directory made,
-/// `RNTO` 2xx) must get that one.
-pub fn reply_fits(line: &str, r: &Reply) -> bool {
-    let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
-    let verb = verb.to_ascii_uppercase();
-    if r.code >= 400 {
-        return r.code < 600;
-    }
-    match verb.as_str() {
-        "STOR" | "RETR" | "MLSD" | "LIST" | "NLST" | "APPE" => (100..300).contains(&r.code),
-        "USER" => matches!(r.code, 230 | 331 | 332),
-        "PASS" => matches!(r.code, 230 | 202 | 332),
-        "RNFR" | "REST" => r.code == 350,
-        "EPSV" => r.code == 229,
-        "PASV" => r.code == 227,
-        "SIZE" | "MDTM" => r.code == 213,
-        "MLST" => r.code == 250,
-        "MKD" | "XMKD" => match r.code {
-            257 => mkd_reply_names(&r.text, arg),
-            // A few servers answer 250 (no path to check).
-            250 => true,
-            _ => false,
-        },
-        _ => (200..300).contains(&r.code),
-    }
-}
-
-/// Whether a `257` reply to `MKD path` names `path` (or says no name at all): servers
-/// quote the directory made, absolute or relative to the current one (`257 "/a/b" …`,
-/// `257 "b" …`), so its quoted name must end with the last component of `path`.
-fn mkd_reply_names(text: &str, path: &str) -> bool {
-    let first = text.lines().next().unwrap_or("");
-    let Some(start) = first.find('"') else {
-        return true;
-    };
-    // Inside the quotes, a doubled quote is a quote of the name.
-    let mut quoted = String::new();
-    let mut chars = first[start + 1..].chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            if chars.peek() == Some(&'"') {
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        quoted.push(c);
-    }
-    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let quoted = quoted.trim_end_matches('/');
-    name.is_empty() || quoted == name || quoted.ends_with(&format!("/{name}"))
-}
-
-/// Copies exactly `size` bytes; more or fewer is an error.
-fn copy_exact(src: &mut dyn Read, dst: &mut Stream, size: u64) -> Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sent = 0u64;
-    loop {
-        let want = (size - sent).min(buf.len() as u64) as usize;
-        if want == 0 {
-            let mut probe = [0u8; 1];
-            return match read_retrying(src, &mut probe) {
-                Ok(0) => Ok(()),
-                Ok(_) => Err(Error::new(
-                    ErrorKind::Unexpected,
-                    format!("the source has more than the expected {size} bytes"),
-                )),
-                Err(e) => Err(Error::from(e)),
-            };
-        }
-        let n = read_retrying(src, &mut buf[..want]).map_err(Error::from)?;
-        if n == 0 {
-            return Err(Error::new(
-                ErrorKind::Unexpected,
-                format!("the source ended after {sent} of {size} bytes"),
-            ));
-        }
-        dst.write_all(&buf[..n])
-            .map_err(|e| map_io(e, Op::Upload))?;
-        sent += n as u64;
-    }
-}
-
-fn read_retrying(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match src.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            r => return r,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wire_for_parse() -> Wire {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let t = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            s.write_all(b"220-multi\r\n line two\r\n220 ready\r\n")
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        });
-        let tcp = TcpStream::connect(addr).unwrap();
-        let (w, greeting) = Wire::new(tcp, Duration::from_secs(5)).unwrap();
-        assert_eq!(greeting.code, 220);
-        assert_eq!(greeting.text, "220-multi\n line two\n220 ready");
-        t.join().unwrap();
-        w
-    }
-
-    fn reply(code: u32, text: &str) -> Reply {
-        Reply {
-            code,
-            text: text.to_owned(),
-        }
-    }
-
-    #[test]
-    fn replies_that_cannot_answer_the_command_are_told_apart() {
-        let fits = |line: &str, code, text: &str| reply_fits(line, &reply(code, text));
-        // Refusals fit anything.
-        assert!(fits("MKD /a", 550, "550 /a: No such file or directory"));
-        assert!(fits("EPSV", 500, "500 EPSV not understood"));
-        assert!(fits("STOR /f", 425, "425 Unable to build data connection"));
-        // The positive reply of each command.
-        assert!(fits(
-            "MKD /a/b",
-            257,
-            "257 \"/a/b\" - Directory successfully created"
-        ));
-        assert!(fits(
-            "MKD /a/b",
-            257,
-            "257 \"b\" : The directory was successfully created"
-        ));
-        assert!(fits("MKD /a/b/", 257, "257 \"/a/b/\" created"));
-        assert!(fits("MKD /a/q\"t", 257, "257 \"/a/q\"\"t\" created"));
-        assert!(fits("MKD /a", 257, "257 Directory created"));
-        assert!(fits(
-            "EPSV",
-            229,
-            "229 Entering Extended Passive Mode (|||4000|)"
-        ));
-        assert!(fits("PASV", 227, "227 Entering Passive Mode (1,2,3,4,5,6)"));
-        assert!(fits("SIZE /f", 213, "213 12"));
-        assert!(fits("RNFR /f", 350, "350 ready"));
-        assert!(fits("RNTO /g", 250, "250 Rename successful"));
-        assert!(fits("STOR /f", 150, "150 Opening"));
-        assert!(fits("STOR /f", 226, "226 Transfer complete"));
-        assert!(fits(
-            "MFMT 20200101000000 /f",
-            213,
-            "213 Modify=20200101000000; /f"
-        ));
-        // Another command's reply.
-        assert!(!fits(
-            "MKD /a/c",
-            257,
-            "257 \"/a/b\" - Directory successfully created"
-        ));
-        assert!(!fits(
-            "MKD /a",
-            229,
-            "229 Entering Extended Passive Mode (|||4000|)"
-        ));
-        assert!(!fits("EPSV", 226, "226 Transfer complete"));
-        assert!(!fits("EPSV", 257, "257 \"/a\" created"));
-        assert!(!fits("SIZE /f", 350, "350 ready"));
-        assert!(!fits("RNTO /g", 350, "350 ready"));
-        assert!(!fits("MKD /a", 150, "150 Opening"));
-        assert!(!fits("MLST /a", 226, "226 Transfer complete"));
-        assert!(!fits("MKD /a", 999, "999 what"));
-    }
+    use std::io::BufRead;
 
     /// A scripted server: greets, then answers every line it reads with the next reply of
     /// `script` (several lines at once if the entry holds several).
@@ -1211,6 +945,33 @@ mod tests {
     }
 
     #[test]
+    fn a_500_to_a_pipelined_mkd_puts_the_batch_out_of_step_and_lowers_the_level() {
+        // A server that threw the command away (answered 500 while busy) cannot be trusted
+        // with the rest of the batch either.
+        let mut w = scripted(vec![
+            "257 \"/t/a\" - Directory successfully created\r\n",
+            "500 Unknown command\r\n",
+            "257 \"/t/c\" - Directory successfully created\r\n",
+        ]);
+        w.pipelining = Policy::new("scripted-500:21", "220 ready", None);
+        assert_eq!(w.level(), Level::Full);
+        let lines: Vec<String> = ["/t/a", "/t/b", "/t/c"]
+            .iter()
+            .map(|p| format!("MKD {p}"))
+            .collect();
+        let e = w.batch(&lines, Op::Change).unwrap_err();
+        assert!(
+            e.is_temporary() && e.message().contains("pipelined MKD"),
+            "{e}"
+        );
+        assert_eq!(w.level(), Level::Safe);
+        // Alone, a 500 is just a refusal.
+        let mut w = scripted(vec!["500 Unknown command\r\n"]);
+        let r = w.command("MKD /t/x", Op::Change).unwrap();
+        assert_eq!(r.code, 500);
+    }
+
+    #[test]
     fn slow_start_flights_grow_with_the_size() {
         assert_eq!(extra_flights(0), 0);
         assert_eq!(extra_flights(14_000), 0);
@@ -1218,28 +979,5 @@ mod tests {
         assert_eq!(extra_flights(42_000), 1);
         assert_eq!(extra_flights(64 * 1024), 2);
         assert!(extra_flights(u64::MAX) < 64, "ends for any size");
-    }
-
-    #[test]
-    fn passive_replies_parse_and_use_the_control_address() {
-        let w = wire_for_parse();
-        let r = |code, text: &str| Reply {
-            code,
-            text: text.to_owned(),
-        };
-        let a = w
-            .parse_passive(&r(229, "229 Entering Extended Passive Mode (|||40123|)"))
-            .unwrap();
-        assert_eq!(a, "127.0.0.1:40123".parse().unwrap());
-        // PASV naming another host: the control connection's address is used
-        let a = w
-            .parse_passive(&r(227, "227 Entering Passive Mode (10,1,2,3,156,64)"))
-            .unwrap();
-        assert_eq!(a, "127.0.0.1:40000".parse().unwrap());
-        assert!(w.parse_passive(&r(227, "227 nonsense")).is_err());
-        assert!(w
-            .parse_passive(&r(227, "227 Entering Passive Mode (1,2,3,4,999,1)"))
-            .is_err());
-        assert!(w.parse_passive(&r(229, "229 (|||notaport|)")).is_err());
     }
 }
