@@ -396,15 +396,24 @@ struct ScaleFigures {
     slowest_clean: Duration,
 }
 
-/// One faulty run through the proxy, its checks, then one clean run that must converge.
-fn faulty_then_clean(w: &Big, seed: u64, fig: &mut ScaleFigures) {
+/// One faulty run through the proxy (`retries` as `--retries`), its checks, then one clean
+/// run that must converge.
+fn faulty_then_clean(w: &Big, seed: u64, retries: u32, fig: &mut ScaleFigures) {
     let t0 = Instant::now();
     let before = w.remote();
     eprintln!("snapshot of the server before the run: {:?}", t0.elapsed());
     let proxy = FaultProxy::start(w.srv.host(), w.srv.port(), scale_faults(seed));
     let cfg = w.config("faulty.peex", proxy.port());
     let started = Instant::now();
-    let r = peex(&["-q", "-j", "4", "--retries", "3", cfg.to_str().unwrap()]);
+    let retries = retries.to_string();
+    let r = peex(&[
+        "-q",
+        "-j",
+        "4",
+        "--retries",
+        &retries,
+        cfg.to_str().unwrap(),
+    ]);
     fig.slowest_faulty = fig.slowest_faulty.max(started.elapsed());
     let stats = proxy.stats();
     drop(proxy);
@@ -455,7 +464,7 @@ fn twenty_thousand_files_under_425s_and_resets_end_clean_and_a_rerun_converges()
     let w = Big::new(17, 20_000, 2_000);
     eprintln!("tree made: {:?}", t0.elapsed());
     let mut fig = ScaleFigures::default();
-    faulty_then_clean(&w, 1701, &mut fig);
+    faulty_then_clean(&w, 1701, 3, &mut fig);
     eprintln!("{fig:#?}");
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
     assert!(
@@ -468,7 +477,8 @@ fn twenty_thousand_files_under_425s_and_resets_end_clean_and_a_rerun_converges()
 /// 2 000 directories (seed `PEEX_SOAK_SEED` + round): a first deploy through the faults,
 /// then 2% of the tree changed (and a new directory tree) and a second faulty run, each
 /// followed by its checks and a clean re-run that must converge. Does nothing unless
-/// `PEEX_SCALE_SOAK_RUNS` is set.
+/// `PEEX_SCALE_SOAK_RUNS` is set. First deploys alternate `--retries 3` and `--retries 0`;
+/// the change runs use `--retries 1`.
 #[test]
 fn scale_soak() {
     let Some(n) = std::env::var("PEEX_SCALE_SOAK_RUNS")
@@ -487,9 +497,12 @@ fn scale_soak() {
     for round in 0..n {
         let mut w = Big::new(seed + round, 20_000, 2_000);
         files = w.files.len();
-        faulty_then_clean(&w, (seed + round) * 100, &mut fig);
+        // Every other first deploy without retries: it fails, and must then have deleted
+        // nothing and put no half-built tree in place.
+        let retries = if round % 2 == 0 { 3 } else { 0 };
+        faulty_then_clean(&w, (seed + round) * 100, retries, &mut fig);
         w.mutate();
-        faulty_then_clean(&w, (seed + round) * 100 + 1, &mut fig);
+        faulty_then_clean(&w, (seed + round) * 100 + 1, 1, &mut fig);
     }
     println!(
         "SCALE SOAK seed {seed}: {n} rounds, {} faulty runs (a first deploy of {files} files \
