@@ -15,6 +15,8 @@ examples:
   python3 bench/run.py --smoke                       # ~10 s sanity check, peex only
   python3 bench/run.py                               # loopback, 6 tools, 3 runs
   python3 bench/run.py --mode ns --rtt 20 --tools peex-j8,lftp-p8,rclone-t8
+  python3 bench/run.py --scale --runs 1 --tools peex-j8,lftp-p8,rclone-t8,peex-j1
+  python3 bench/run.py --scale --mode ns --rtt 20 --runs 1 --tools peex-j8,lftp-p8,rclone-t8
 
 Needs root (server dir ownership, network namespace), proftpd (proftpd-basic), lftp,
 rclone, cc (for the latency relay when the kernel has no netem) and cargo (to build peex
@@ -42,6 +44,8 @@ from peexbench.tools import TOOL_NAMES, Tool, measure  # noqa: E402
 
 DEFAULT_TOOLS = "peex-j8,lftp-p8,rclone-t8,peex-j1,lftp-p1,rclone-t1"
 TREE_DEFAULTS = {"lo": (2000, 150), "ns": (1000, 150)}    # (files, dirs)
+# --scale: the large-site trees (bench tree shape, depth <= 4)
+SCALE_TREES = {"lo": (100_000, 5000), "ns": (20_000, 2000)}
 SERVER_UID = 2121                                          # the FTP virtual user's uid
 PHASES = report.PHASES
 
@@ -85,6 +89,12 @@ def parse_args(argv):
     ap.add_argument("--report-from", metavar="JSON",
                     help="only re-render the report of an earlier run from its .json "
                          "(re-counting commands from its bench/run/<mode>[-tag]/logs/ if present)")
+    ap.add_argument("--scale", action="store_true",
+                    help="the large-site benchmark: 100 000 files in 5 000 directories on "
+                         "loopback, 20 000 in 2 000 with --mode ns (unless --files/--dirs say "
+                         "otherwise); results tagged 'scale' unless --tag is given. The "
+                         "lftp/rclone runs of the loopback tree take minutes each: use "
+                         "--runs 1 or 2")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny tree, 1 run, peex only, loopback; exits non-zero unless every "
                          "phase verified (report goes to bench/run/smoke/, not results/)")
@@ -92,7 +102,9 @@ def parse_args(argv):
     if a.smoke:
         a.mode, a.runs, a.tools = "lo", 1, "peex-j8,peex-j1"
         a.files, a.dirs, a.big, a.big_mib = 120, 12, 1, 2
-    files, dirs = TREE_DEFAULTS[a.mode]
+    files, dirs = (SCALE_TREES if a.scale else TREE_DEFAULTS)[a.mode]
+    if a.scale and not a.tag:
+        a.tag = "scale"
     a.files = files if a.files is None else a.files
     a.dirs = dirs if a.dirs is None else a.dirs
     a.tools = [t.strip() for t in a.tools.split(",") if t.strip()]

@@ -373,14 +373,22 @@ impl Reporter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if hidden > 0 {
-            let e = self.paint(
-                Colour::BoldRed,
-                &format!(
+            let text = if self.verbosity == 0 {
+                format!(
                     "peex: error: ... and {hidden} more error{} not shown (the first \
                      {ERRORS_SHOWN} are above; -v shows them all)",
                     plural(hidden, "", "s")
-                ),
-            );
+                )
+            } else {
+                // With -v every error kept is shown; past the first hundred of a phase
+                // they are only counted.
+                format!(
+                    "peex: error: ... and {hidden} more error{} like those above (counted, \
+                     not kept)",
+                    plural(hidden, "", "s")
+                )
+            };
+            let e = self.paint(Colour::BoldRed, &text);
             let _ = writeln!(std::io::stderr().lock(), "{e}");
         }
         let _ = writeln!(std::io::stdout().lock(), "{s}");

@@ -894,13 +894,17 @@ fn transfer_phase(
             0 => String::new(),
             k => format!(" ({k} more of its directories failed too)"),
         };
-        let text = if d == unit {
-            format!("{e}; the {files} below it were not uploaded{others}")
-        } else {
-            format!(
+        let text = match (d == unit, n) {
+            (true, 0) => format!("{e}{others}"),
+            (true, _) => format!("{e}; the {files} below it were not uploaded{others}"),
+            (false, 0) => format!(
+                "{e}; so the new directory {unit} was not put in place{others} (the next run \
+                 tries again)"
+            ),
+            (false, _) => format!(
                 "{e}; so the new directory {unit} was not put in place and its {files} were not \
                  uploaded{others} (the next run tries again)"
-            )
+            ),
         };
         errors.push(Error::new(e.kind(), text));
     }

@@ -396,15 +396,24 @@ struct ScaleFigures {
     slowest_clean: Duration,
 }
 
-/// One faulty run through the proxy, its checks, then one clean run that must converge.
-fn faulty_then_clean(w: &Big, seed: u64, fig: &mut ScaleFigures) {
+/// One faulty run through the proxy (`retries` as `--retries`), its checks, then one clean
+/// run that must converge.
+fn faulty_then_clean(w: &Big, seed: u64, retries: u32, fig: &mut ScaleFigures) {
     let t0 = Instant::now();
     let before = w.remote();
     eprintln!("snapshot of the server before the run: {:?}", t0.elapsed());
     let proxy = FaultProxy::start(w.srv.host(), w.srv.port(), scale_faults(seed));
     let cfg = w.config("faulty.peex", proxy.port());
     let started = Instant::now();
-    let r = peex(&["-q", "-j", "4", "--retries", "3", cfg.to_str().unwrap()]);
+    let retries = retries.to_string();
+    let r = peex(&[
+        "-q",
+        "-j",
+        "4",
+        "--retries",
+        &retries,
+        cfg.to_str().unwrap(),
+    ]);
     fig.slowest_faulty = fig.slowest_faulty.max(started.elapsed());
     let stats = proxy.stats();
     drop(proxy);
@@ -455,7 +464,7 @@ fn twenty_thousand_files_under_425s_and_resets_end_clean_and_a_rerun_converges()
     let w = Big::new(17, 20_000, 2_000);
     eprintln!("tree made: {:?}", t0.elapsed());
     let mut fig = ScaleFigures::default();
-    faulty_then_clean(&w, 1701, &mut fig);
+    faulty_then_clean(&w, 1701, 3, &mut fig);
     eprintln!("{fig:#?}");
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
     assert!(
@@ -464,9 +473,12 @@ fn twenty_thousand_files_under_425s_and_resets_end_clean_and_a_rerun_converges()
     );
 }
 
-/// The long soak: `PEEX_SCALE_SOAK_RUNS` rounds (2% of the tree changed, and a new
-/// directory tree, each round) on 20 000 files in 2 000 directories; does nothing unless
-/// that variable is set.
+/// The long soak: `PEEX_SCALE_SOAK_RUNS` rounds, each on a new tree of 20 000 files in
+/// 2 000 directories (seed `PEEX_SOAK_SEED` + round): a first deploy through the faults,
+/// then 2% of the tree changed (and a new directory tree) and a second faulty run, each
+/// followed by its checks and a clean re-run that must converge. Does nothing unless
+/// `PEEX_SCALE_SOAK_RUNS` is set. First deploys alternate `--retries 3` and `--retries 0`;
+/// the change runs use `--retries 1`.
 #[test]
 fn scale_soak() {
     let Some(n) = std::env::var("PEEX_SCALE_SOAK_RUNS")
@@ -475,21 +487,29 @@ fn scale_soak() {
     else {
         return;
     };
+    let seed: u64 = std::env::var("PEEX_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(71);
     let started = Instant::now();
-    let mut w = Big::new(71, 20_000, 2_000);
     let mut fig = ScaleFigures::default();
+    let mut files = 0;
     for round in 0..n {
-        if round > 0 {
-            w.mutate();
-        }
-        faulty_then_clean(&w, 7100 + round, &mut fig);
+        let mut w = Big::new(seed + round, 20_000, 2_000);
+        files = w.files.len();
+        // Every other first deploy without retries: it fails, and must then have deleted
+        // nothing and put no half-built tree in place.
+        let retries = if round % 2 == 0 { 3 } else { 0 };
+        faulty_then_clean(&w, (seed + round) * 100, retries, &mut fig);
+        w.mutate();
+        faulty_then_clean(&w, (seed + round) * 100 + 1, 1, &mut fig);
     }
     println!(
-        "SCALE SOAK: {} faulty runs on {} files, exit codes {:?}, {} passive refusals, {} \
-         resets, {} cuts, {} retries reported, {} invariant violations, slowest faulty run \
-         {:?}, slowest clean re-run {:?}, total {:?}",
+        "SCALE SOAK seed {seed}: {n} rounds, {} faulty runs (a first deploy of {files} files \
+         and a 2% change each round), exit codes {:?}, {} passive refusals, {} resets, {} \
+         cuts, {} retries reported, {} invariant violations, slowest faulty run {:?}, \
+         slowest clean re-run {:?}, total {:?}",
         fig.runs,
-        w.files.len(),
         fig.exit_codes,
         fig.refusals,
         fig.resets,
@@ -501,4 +521,52 @@ fn scale_soak() {
         started.elapsed()
     );
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
+}
+
+/// The directories of a bench-shaped tree: `n` directories `dirNNN`, each below the root or
+/// below an earlier one less than 4 deep.
+fn bench_shaped_dirs(seed: u64, n: usize) -> Vec<String> {
+    let mut rng = XorShift::new(seed);
+    let mut nodes: Vec<(String, u32)> = vec![(String::new(), 0)];
+    let mut out = Vec::new();
+    for i in 0..n {
+        let shallow: Vec<&(String, u32)> = nodes.iter().filter(|n| n.1 < 4).collect();
+        let (parent, depth) = shallow[rng.below(shallow.len() as u64) as usize].clone();
+        let rel = if parent.is_empty() {
+            format!("dir{i:03}")
+        } else {
+            format!("{parent}/dir{i:03}")
+        };
+        nodes.push((rel.clone(), depth + 1));
+        out.push(rel);
+    }
+    out
+}
+
+#[test]
+fn five_thousand_new_directories_are_made_in_one_run_with_one_connection_or_eight() {
+    // proftpd 1.3.8 can run two lines of a long pipelined MKD batch as one command (a 550
+    // and a reply line that answers nothing), and does it again, byte for byte, when the
+    // batch is sent again on a new connection; the run must still make every directory.
+    let dirs = bench_shaped_dirs(1, 5000);
+    for jobs in ["8", "1"] {
+        let srv = Proftpd::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        for d in &dirs {
+            fs::create_dir_all(src.join(d)).unwrap();
+        }
+        put(
+            &src,
+            &format!("{}/index.html", dirs[4999]),
+            b"deep\n",
+            1_600_000_000,
+        );
+        fs::create_dir_all(srv.root().join("www")).unwrap();
+        chown_tree(srv.root());
+        let cfg = config(tmp.path(), &srv, &src);
+        let r = peex(&["-q", "-j", jobs, cfg.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "-j {jobs}\n{}", r.all());
+        assert_same_tree(&src, &srv.root().join("www"), &none);
+    }
 }
