@@ -54,6 +54,12 @@ pub struct Cli {
     #[arg(long = "plugin", value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
 
+    /// Where local file times come from: `git` (the last commit that changed each tracked,
+    /// unmodified file; for deploys from a fresh clone) or `filesystem` (default: the
+    /// config's `mtime_from`).
+    #[arg(long = "mtime-from", value_name = "SOURCE", value_parser = parse_mtime_from)]
+    pub mtime_from: Option<crate::config::MtimeFrom>,
+
     /// Other commands.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -88,6 +94,11 @@ pub enum Command {
         #[arg(long = "plugin", value_name = "PATH")]
         plugins: Vec<PathBuf>,
     },
+}
+
+fn parse_mtime_from(s: &str) -> Result<crate::config::MtimeFrom, String> {
+    crate::config::MtimeFrom::parse(s)
+        .ok_or_else(|| format!("expected `git` or `filesystem`, got `{s}`"))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod exceptions;
 pub mod exit;
+pub mod gittime;
 pub mod local;
 pub mod output;
 pub mod plan;
@@ -101,6 +102,34 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
         .unwrap_or(4)
         .clamp(1, 64);
     let decide = exceptions::Exceptions::new(cfg.rules.clone(), site.filters);
+    let mtime_from = cli.mtime_from.unwrap_or(cfg.mtime_from);
+    let git_times = match mtime_from {
+        config::MtimeFrom::Filesystem => None,
+        config::MtimeFrom::Git if cfg.srcutime => {
+            return Err(Stop::new(
+                Status::Usage,
+                "--mtime-from git cannot be combined with srcutime (which sets local times \
+                 from the server)",
+            ))
+        }
+        config::MtimeFrom::Git => {
+            let started = std::time::Instant::now();
+            let t = gittime::GitTimes::read(&cfg.source).map_err(|e| match e {
+                gittime::GitTimesError::Shallow(m) => Stop::new(Status::Refused, m),
+                gittime::GitTimesError::Unusable(m) => Stop::new(Status::Usage, m),
+            })?;
+            out.detail(
+                1,
+                &format!(
+                    "peex: times of {} files from git ({} commits read in {:.2} s)",
+                    t.len(),
+                    t.commits_read,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Some(t)
+        }
+    };
     let mut retry = pool::RetryPolicy::default();
     if let Some(r) = cli.retries.or(cfg.retries) {
         retry.retries = r;
@@ -116,6 +145,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
         max_delete: cli.max_delete.or(cfg.max_delete),
         retry,
         display_dest: site.display_dest,
+        git_times: git_times.as_ref(),
     };
     out.detail(
         1,

@@ -44,6 +44,8 @@ pub struct SyncJob<'a> {
     pub retry: RetryPolicy,
     /// How the destination is shown in messages (`ftp://user@host:port/www/`).
     pub display_dest: String,
+    /// Local times from git (`mtime_from = git`), applied to each directory as it is read.
+    pub git_times: Option<&'a crate::gittime::GitTimes>,
 }
 
 /// The result of a run that was not stopped by a guard.
@@ -379,7 +381,10 @@ fn scan(
             remote_exists,
         } => {
             let mut skip = Vec::new();
-            let local = local::read_dir(&job.source, path, &mut skip)?;
+            let mut local = local::read_dir(&job.source, path, &mut skip)?;
+            if let Some(t) = job.git_times {
+                t.apply(path, &mut local);
+            }
             let remote = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {

@@ -20,7 +20,7 @@
 //! * Section names and `[site]` keys are case-insensitive. A `[site]` line is
 //!   `key = value` or `key: value` (the first `=` or `:` separates; spaces around it are
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
-//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`,
+//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`, `mtime_from`, `compare`,
 //!   `tls_verify`,
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
 //!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
@@ -57,6 +57,8 @@ pub const SITE_KEYS: &[&str] = &[
     "source",
     "dest",
     "srcutime",
+    "mtime_from",
+    "compare",
     "transport",
     "jobs",
     "max_delete",
@@ -259,6 +261,8 @@ fn site_line(
         "source" => d.source = Some(text()),
         "dest" => d.dest = Some(text()),
         "srcutime" => d.srcutime = boolean()?,
+        "mtime_from" => d.mtime_from = Some(text()),
+        "compare" => d.compare = Some(text()),
         "transport" => d.transport = Some(text()),
         "jobs" => d.jobs = Some(Val::new(number()?, vpos)),
         "max_delete" => d.max_delete = Some(number()?),

@@ -19,6 +19,8 @@
 //!     source: "public/",          // required; relative to this file's directory
 //!     dest: "/www/",              // required; the remote root
 //!     srcutime: false,
+//!     mtime_from: "filesystem",   // or "git": times of tracked files from their last commit
+//!     compare: "mtime",           // or "checksum" (server hashes) or "size"
 //!     jobs: 4,                    // parallel connections, 1..=64
 //!     max_delete: 50,             // stop before deleting more than this
 //!     timeout: 30,                // seconds
@@ -94,6 +96,8 @@ struct NativeFile {
     source: Option<String>,
     dest: Option<String>,
     srcutime: Option<bool>,
+    mtime_from: Option<String>,
+    compare: Option<String>,
     jobs: Option<u64>,
     max_delete: Option<u64>,
     timeout: Option<u64>,
@@ -167,6 +171,8 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         source: f.source.map(|v| val(v, "source")),
         dest: f.dest.map(|v| val(v, "dest")),
         srcutime: f.srcutime.unwrap_or(false),
+        mtime_from: f.mtime_from.map(|v| val(v, "mtime_from")),
+        compare: f.compare.map(|v| val(v, "compare")),
         jobs: f.jobs.map(|v| Val::new(v, at("jobs"))),
         max_delete: f.max_delete,
         timeout: f.timeout.map(|v| Val::new(v, at("timeout"))),
