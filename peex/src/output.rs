@@ -1,9 +1,12 @@
-//! PEEX's output: one line per entry in PEEX's colours, and the summary that ends every run.
+//! PEEX's output: one line per entry in PEEX's colours, and the summary that ends every run
+//! ([`Human`], an implementation of [`Events`]); and [`Reporter`], which the engine reports to.
 //!
 //! green = added/updated on the destination, red = removed from the destination, blue =
 //! local entry ignored, yellow = remote entry protected, pink = directory being traversed.
 
-use peex_core::{EntryKind, RelPath};
+use crate::events::{Event, Events, Kept, OpKind, Operation, Progress, Reason, Summary};
+use crate::plan::Upload;
+use peex_core::{Entry, EntryKind, RelPath};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -62,6 +65,8 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Files already up to date.
     pub unchanged: AtomicU64,
+    /// Remote times set on files found equal by checksum.
+    pub times_set: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -69,34 +74,250 @@ pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Writes the run's lines to stdout (and errors to stderr), serialised across workers.
+/// What the engine reports to: keeps the summary's counters and hands every event to each
+/// [`Events`] implementation it was given (the human output, the JSON stream, …).
 pub struct Reporter {
-    colour: bool,
-    verbosity: u8,
-    quiet: bool,
     dry_run: bool,
-    out: Mutex<()>,
-    /// The transfer progress bar, when one is shown.
-    progress: OnceLock<indicatif::ProgressBar>,
-    files_total: AtomicU64,
-    files_done: AtomicU64,
+    sinks: Vec<Box<dyn Events>>,
     /// The summary counters.
     pub counters: Counters,
 }
 
 impl Reporter {
-    /// A reporter. `verbosity` counts `-v`; `quiet` keeps only errors and the summary.
+    /// A reporter with the human output only, on stdout (errors and warnings on stderr).
+    /// `verbosity` counts `-v`; `quiet` keeps only errors, warnings and the summary.
     pub fn new(colour: bool, verbosity: u8, quiet: bool, dry_run: bool) -> Self {
+        let human = Human::new(colour, verbosity, quiet, dry_run, false);
+        Reporter::with_sinks(dry_run, vec![Box::new(human)])
+    }
+
+    /// A reporter that hands every event to each of `sinks`.
+    pub fn with_sinks(dry_run: bool, sinks: Vec<Box<dyn Events>>) -> Self {
         Reporter {
+            dry_run,
+            sinks,
+            counters: Counters::default(),
+        }
+    }
+
+    fn emit(&self, e: &Event<'_>) {
+        for s in &self.sinks {
+            s.event(e);
+        }
+    }
+
+    fn count(&self, op: &Operation<'_>) {
+        let c = &self.counters;
+        match op.op {
+            OpKind::Upload => {
+                bump(if op.is_new() {
+                    &c.files_created
+                } else {
+                    &c.files_updated
+                });
+                if !self.dry_run {
+                    c.bytes.fetch_add(op.size.unwrap_or(0), Ordering::Relaxed);
+                }
+            }
+            OpKind::Mkdir => bump(&c.dirs_created),
+            OpKind::Delete => bump(&c.files_removed),
+            OpKind::Rmdir => bump(&c.dirs_removed),
+            OpKind::Touch => bump(&c.times_set),
+        }
+    }
+
+    /// The run starts.
+    pub fn start(&self, source: &str, dest: &str, jobs: usize) {
+        self.emit(&Event::Start {
+            source,
+            dest,
+            jobs,
+            dry_run: self.dry_run,
+        });
+    }
+
+    /// Both sides of `dir` were read.
+    pub fn listed(&self, dir: &RelPath, local: &[Entry], remote: Option<&[Entry]>) {
+        self.emit(&Event::Listed { dir, local, remote });
+    }
+
+    /// An operation of the plan; in a dry run it is counted in the summary.
+    pub fn planned(&self, op: &Operation<'_>) {
+        if self.dry_run {
+            self.count(op);
+        }
+        self.emit(&Event::Planned(op.clone()));
+    }
+
+    /// An operation carried out.
+    pub fn done(&self, op: &Operation<'_>) {
+        self.count(op);
+        self.emit(&Event::Done(op.clone()));
+    }
+
+    /// A file uploaded.
+    pub fn uploaded(&self, u: &Upload) {
+        self.done(&Operation::upload(u));
+    }
+
+    /// A directory created.
+    pub fn dir_created(&self, path: &RelPath) {
+        self.done(&Operation::at(OpKind::Mkdir, path, Reason::NewDir));
+    }
+
+    /// A remote file removed (`replaced`: it was in the way of a local directory).
+    pub fn file_removed(&self, path: &RelPath, replaced: bool) {
+        let why = if replaced {
+            Reason::Replaced
+        } else {
+            Reason::Gone
+        };
+        self.done(&Operation::at(OpKind::Delete, path, why));
+    }
+
+    /// A remote directory removed.
+    pub fn dir_removed(&self, path: &RelPath, replaced: bool) {
+        let why = if replaced {
+            Reason::Replaced
+        } else {
+            Reason::Gone
+        };
+        self.done(&Operation::at(OpKind::Rmdir, path, why));
+    }
+
+    /// A local entry ignored by a rule.
+    pub fn ignored(&self, path: &RelPath, kind: EntryKind) {
+        bump(&self.counters.ignored);
+        self.emit(&Event::Kept {
+            path,
+            kind,
+            why: Kept::Ignored,
+        });
+    }
+
+    /// A remote entry protected by a rule.
+    pub fn protected(&self, path: &RelPath, kind: EntryKind) {
+        bump(&self.counters.protected);
+        self.emit(&Event::Kept {
+            path,
+            kind,
+            why: Kept::Protected,
+        });
+    }
+
+    /// A remote entry left alone because an ignore rule matches it (`-v`).
+    pub fn left_alone(&self, path: &RelPath) {
+        self.emit(&Event::Kept {
+            path,
+            kind: EntryKind::File,
+            why: Kept::LeftAlone,
+        });
+    }
+
+    /// A directory being traversed (`-v`).
+    pub fn traverse(&self, dir: &RelPath) {
+        self.emit(&Event::Traverse(dir));
+    }
+
+    /// Files already up to date.
+    pub fn unchanged(&self, count: u64) {
+        self.counters.unchanged.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A detail line shown from verbosity `level`.
+    pub fn detail(&self, level: u8, text: &str) {
+        self.emit(&Event::Detail { level, text });
+    }
+
+    /// An error.
+    pub fn error(&self, text: &str) {
+        bump(&self.counters.errors);
+        self.emit(&Event::Error(text));
+    }
+
+    /// A warning.
+    pub fn warn(&self, text: &str) {
+        self.emit(&Event::Warning(text));
+    }
+
+    /// The run stopped with exit `status` (the caller prints the message for people).
+    pub fn stopped(&self, status: u8, message: &str) {
+        self.emit(&Event::Stopped { status, message });
+    }
+
+    /// Starts the progress of a transfer of `files` files, `bytes` in all.
+    pub fn start_progress(&self, files: u64, bytes: u64) {
+        self.emit(&Event::Progress(Progress::Start { files, bytes }));
+    }
+
+    /// Counts bytes sent.
+    pub fn progress_bytes(&self, n: u64) {
+        self.emit(&Event::Progress(Progress::Bytes(n)));
+    }
+
+    /// Counts one finished file.
+    pub fn progress_file(&self) {
+        self.emit(&Event::Progress(Progress::File));
+    }
+
+    /// Ends the progress.
+    pub fn finish_progress(&self) {
+        self.emit(&Event::Progress(Progress::End));
+    }
+
+    /// The summary that ends every run.
+    pub fn summary(&self, elapsed: Duration) {
+        let c = &self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let s = Summary {
+            dry_run: self.dry_run,
+            files_new: g(&c.files_created),
+            files_updated: g(&c.files_updated),
+            dirs_created: g(&c.dirs_created),
+            files_removed: g(&c.files_removed),
+            dirs_removed: g(&c.dirs_removed),
+            protected: g(&c.protected),
+            ignored: g(&c.ignored),
+            unchanged: g(&c.unchanged),
+            times_set: g(&c.times_set),
+            bytes: g(&c.bytes),
+            errors: g(&c.errors),
+            elapsed,
+        };
+        self.emit(&Event::Summary(&s));
+    }
+}
+
+/// The human output: PEEX's lines in PEEX's colours, the progress bar, the summary.
+/// Entries and the summary go to stdout (to stderr with `--json`, whose events own stdout);
+/// errors and warnings to stderr.
+pub struct Human {
+    colour: bool,
+    verbosity: u8,
+    quiet: bool,
+    dry_run: bool,
+    to_stderr: bool,
+    out: Mutex<()>,
+    /// The transfer progress bar, when one is shown.
+    progress: OnceLock<indicatif::ProgressBar>,
+    files_total: AtomicU64,
+    files_done: AtomicU64,
+}
+
+impl Human {
+    /// The human output. `verbosity` counts `-v`; `quiet` keeps only errors, warnings and
+    /// the summary; `to_stderr` sends every line to stderr.
+    pub fn new(colour: bool, verbosity: u8, quiet: bool, dry_run: bool, to_stderr: bool) -> Self {
+        Human {
             colour,
             verbosity,
             quiet,
             dry_run,
+            to_stderr,
             out: Mutex::new(()),
             progress: OnceLock::new(),
             files_total: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
-            counters: Counters::default(),
         }
     }
 
@@ -108,6 +329,14 @@ impl Reporter {
         }
     }
 
+    fn write_out(&self, text: &str) {
+        if self.to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
     fn line(&self, min_verbosity: u8, text: &str) {
         if self.quiet || self.verbosity < min_verbosity {
             return;
@@ -116,9 +345,7 @@ impl Reporter {
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let write = || {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
-        };
+        let write = || self.write_out(text);
         match self.progress.get() {
             Some(pb) => pb.suspend(write),
             None => write(),
@@ -128,7 +355,7 @@ impl Reporter {
     /// Shows a progress bar for `files` uploads of `bytes` in all, on stderr when it is a
     /// terminal (never with `-q`, never in a dry run). Costs nothing when there is no
     /// transfer: the bar is created only for a transfer phase.
-    pub fn start_progress(&self, files: u64, bytes: u64) {
+    fn start_progress(&self, files: u64, bytes: u64) {
         use std::io::IsTerminal;
         if self.quiet || self.dry_run || !std::io::stderr().is_terminal() {
             return;
@@ -147,28 +374,28 @@ impl Reporter {
         let _ = self.progress.set(pb);
     }
 
-    /// Counts bytes sent (for the progress bar).
-    pub fn progress_bytes(&self, n: u64) {
-        if let Some(pb) = self.progress.get() {
-            pb.inc(n);
-        }
-    }
-
-    /// Counts one finished file (for the progress bar).
-    pub fn progress_file(&self) {
-        if let Some(pb) = self.progress.get() {
-            let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
-            pb.set_message(format!(
-                "{done}/{} files",
-                self.files_total.load(Ordering::Relaxed)
-            ));
-        }
-    }
-
-    /// Removes the progress bar.
-    pub fn finish_progress(&self) {
-        if let Some(pb) = self.progress.get() {
-            pb.finish_and_clear();
+    fn progress(&self, p: Progress) {
+        match p {
+            Progress::Start { files, bytes } => self.start_progress(files, bytes),
+            Progress::Bytes(n) => {
+                if let Some(pb) = self.progress.get() {
+                    pb.inc(n);
+                }
+            }
+            Progress::File => {
+                if let Some(pb) = self.progress.get() {
+                    let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                    pb.set_message(format!(
+                        "{done}/{} files",
+                        self.files_total.load(Ordering::Relaxed)
+                    ));
+                }
+            }
+            Progress::End => {
+                if let Some(pb) = self.progress.get() {
+                    pb.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -190,119 +417,41 @@ impl Reporter {
         self.line(min_verbosity, &s);
     }
 
-    /// A file uploaded (or planned, in a dry run).
-    pub fn uploaded(&self, path: &RelPath, new: bool, size: u64, detail: &str) {
-        bump(if new {
-            &self.counters.files_created
-        } else {
-            &self.counters.files_updated
-        });
-        if !self.dry_run {
-            self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+    fn operation(&self, op: &Operation<'_>) {
+        let detail = op.detail();
+        match op.op {
+            OpKind::Upload => {
+                let mark = if op.is_new() { "+" } else { "*" };
+                self.entry(0, Colour::Green, mark, op.path, false, &detail);
+            }
+            OpKind::Touch => self.entry(0, Colour::Green, "t", op.path, false, &detail),
+            OpKind::Mkdir => self.entry(0, Colour::Green, "+", op.path, true, &detail),
+            OpKind::Delete => self.entry(0, Colour::Red, "-", op.path, false, &detail),
+            // A directory's line never had a detail.
+            OpKind::Rmdir => self.entry(0, Colour::Red, "-", op.path, true, ""),
         }
-        let mark = if new { "+" } else { "*" };
-        self.entry(0, Colour::Green, mark, path, false, detail);
     }
 
-    /// A directory created.
-    pub fn dir_created(&self, path: &RelPath) {
-        bump(&self.counters.dirs_created);
-        self.entry(0, Colour::Green, "+", path, true, "new directory");
+    fn kept(&self, path: &RelPath, kind: EntryKind, why: Kept) {
+        let dir = kind == EntryKind::Dir;
+        match why {
+            Kept::Ignored => self.entry(0, Colour::Blue, "i", path, dir, "ignored"),
+            Kept::Protected => self.entry(0, Colour::Yellow, "p", path, dir, "protected"),
+            Kept::LeftAlone => self.entry(1, Colour::Blue, "=", path, false, "ignored, left alone"),
+        }
     }
 
-    /// A remote file removed.
-    pub fn file_removed(&self, path: &RelPath, detail: &str) {
-        bump(&self.counters.files_removed);
-        self.entry(0, Colour::Red, "-", path, false, detail);
-    }
-
-    /// A remote directory removed.
-    pub fn dir_removed(&self, path: &RelPath) {
-        bump(&self.counters.dirs_removed);
-        self.entry(0, Colour::Red, "-", path, true, "");
-    }
-
-    /// A local entry ignored by a rule.
-    pub fn ignored(&self, path: &RelPath, kind: EntryKind) {
-        bump(&self.counters.ignored);
-        self.entry(
-            0,
-            Colour::Blue,
-            "i",
-            path,
-            kind == EntryKind::Dir,
-            "ignored",
-        );
-    }
-
-    /// A remote entry protected by a rule.
-    pub fn protected(&self, path: &RelPath, kind: EntryKind) {
-        bump(&self.counters.protected);
-        self.entry(
-            0,
-            Colour::Yellow,
-            "p",
-            path,
-            kind == EntryKind::Dir,
-            "protected",
-        );
-    }
-
-    /// A remote entry left alone because an ignore rule matches it (`-v`).
-    pub fn left_alone(&self, path: &RelPath) {
-        self.entry(1, Colour::Blue, "=", path, false, "ignored, left alone");
-    }
-
-    /// A directory being traversed (`-v`).
-    pub fn traverse(&self, dir: &RelPath) {
-        let name = if dir.is_root() {
-            ".".to_owned()
-        } else {
-            sanitize(dir.as_str())
-        };
-        let s = self.paint(Colour::Pink, &format!("> {name}/"));
-        self.line(1, &s);
-    }
-
-    /// A file already up to date (`-vv`).
-    pub fn unchanged(&self, count: u64) {
-        self.counters.unchanged.fetch_add(count, Ordering::Relaxed);
-    }
-
-    /// A detail line shown from verbosity `level`.
-    pub fn detail(&self, level: u8, text: &str) {
-        self.line(level, text);
-    }
-
-    /// An error: always shown, on stderr.
-    pub fn error(&self, text: &str) {
-        bump(&self.counters.errors);
+    fn stderr_line(&self, c: Colour, text: String) {
         let _g = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(Colour::BoldRed, &format!("peex: error: {}", sanitize(text)));
+        let s = self.paint(c, &text);
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
 
-    /// A warning: always shown, on stderr.
-    pub fn warn(&self, text: &str) {
-        let _g = self
-            .out
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(
-            Colour::Yellow,
-            &format!("peex: warning: {}", sanitize(text)),
-        );
-        let _ = writeln!(std::io::stderr().lock(), "{s}");
-    }
-
-    /// The summary that ends every run.
-    pub fn summary(&self, elapsed: Duration) {
-        let c = &self.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let created = g(&c.files_created) + g(&c.files_updated);
+    fn summary(&self, c: &Summary) {
+        let created = c.files_new + c.files_updated;
         let mut s =
             format!(
             "{}{} file{} created ({} new, {} updated), {} director{} created, {} file{} removed, \
@@ -310,31 +459,86 @@ impl Reporter {
             if self.dry_run { "dry run, nothing changed: " } else { "" },
             created,
             plural(created, "", "s"),
-            g(&c.files_created),
-            g(&c.files_updated),
-            g(&c.dirs_created),
-            plural(g(&c.dirs_created), "y", "ies"),
-            g(&c.files_removed),
-            plural(g(&c.files_removed), "", "s"),
-            g(&c.dirs_removed),
-            plural(g(&c.dirs_removed), "y", "ies"),
-            g(&c.protected),
-            g(&c.ignored),
-            human_bytes(g(&c.bytes)),
-            elapsed.as_secs_f64(),
+            c.files_new,
+            c.files_updated,
+            c.dirs_created,
+            plural(c.dirs_created, "y", "ies"),
+            c.files_removed,
+            plural(c.files_removed, "", "s"),
+            c.dirs_removed,
+            plural(c.dirs_removed, "y", "ies"),
+            c.protected,
+            c.ignored,
+            human_bytes(c.bytes),
+            c.elapsed.as_secs_f64(),
         );
-        if g(&c.unchanged) > 0 {
-            s.push_str(&format!(", {} unchanged", g(&c.unchanged)));
+        if c.unchanged > 0 {
+            s.push_str(&format!(", {} unchanged", c.unchanged));
         }
-        let errs = g(&c.errors);
-        if errs > 0 {
-            s.push_str(&format!(", {errs} error{}", plural(errs, "", "s")));
+        if c.times_set > 0 {
+            s.push_str(&format!(
+                ", {} time{} set (same checksum)",
+                c.times_set,
+                plural(c.times_set, "", "s")
+            ));
+        }
+        if c.errors > 0 {
+            s.push_str(&format!(
+                ", {} error{}",
+                c.errors,
+                plural(c.errors, "", "s")
+            ));
         }
         let _g = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = writeln!(std::io::stdout().lock(), "{s}");
+        self.write_out(&s);
+    }
+}
+
+impl Events for Human {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Start {
+                source,
+                dest,
+                jobs,
+                dry_run,
+            } => self.line(
+                1,
+                &format!(
+                    "peex: {source} -> {dest} ({jobs} connection{}{})",
+                    if *jobs == 1 { "" } else { "s" },
+                    if *dry_run { ", dry run" } else { "" }
+                ),
+            ),
+            Event::Listed { .. } | Event::Stopped { .. } => {}
+            // The plan is shown as such in a dry run; otherwise each operation is shown
+            // when it is done.
+            Event::Planned(op) if self.dry_run => self.operation(op),
+            Event::Planned(_) => {}
+            Event::Done(op) => self.operation(op),
+            Event::Kept { path, kind, why } => self.kept(path, *kind, *why),
+            Event::Traverse(dir) => {
+                let name = if dir.is_root() {
+                    ".".to_owned()
+                } else {
+                    sanitize(dir.as_str())
+                };
+                let s = self.paint(Colour::Pink, &format!("> {name}/"));
+                self.line(1, &s);
+            }
+            Event::Detail { level, text } => self.line(*level, text),
+            Event::Warning(text) => {
+                self.stderr_line(Colour::Yellow, format!("peex: warning: {}", sanitize(text)))
+            }
+            Event::Error(text) => {
+                self.stderr_line(Colour::BoldRed, format!("peex: error: {}", sanitize(text)))
+            }
+            Event::Progress(p) => self.progress(*p),
+            Event::Summary(s) => self.summary(s),
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub struct SyncJob<'a> {
     pub display_dest: String,
     /// Local times from git (`mtime_from = git`), applied to each directory as it is read.
     pub git_times: Option<&'a crate::gittime::GitTimes>,
+    /// What of the plan is carried out (`peex apply`); `None`: all of it.
+    pub gate: Option<&'a dyn PlanGate>,
 }
 
 /// The result of a run that was not stopped by a guard.
@@ -193,7 +195,6 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     let mut failed = !scan_errors.is_empty();
-    // ---- conflicts: remove what is in the way (only if the scan was complete) ----
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
         if kept.iter().any(|k| k.is_within(root)) {
@@ -203,23 +204,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     if failed {
         // Without a complete picture no deletes run, so nothing can be replaced either.
         blocked_roots.extend(acc.conflict_roots.iter().cloned());
-    } else if !job.dry_run {
-        let errs = delete_phase(
-            &mut pool,
-            &acc.conflict_files,
-            &conflict_rmdirs,
-            &|p| out.file_removed(p, "replaced"),
-            &|p| out.dir_removed(p),
-        );
-        failed |= !errs.is_empty();
-        for e in errs {
-            out.error(&e.to_string());
-        }
-    } else {
-        report_deletes(out, &acc.conflict_files, &conflict_rmdirs, "replaced");
     }
-
-    // ---- mkdirs and uploads, each directory before its content ----
     let mut uploads = std::mem::take(&mut acc.uploads);
     uploads.retain(|u| {
         if u.reason == UploadReason::ReplacesDir && blocked_roots.contains(&u.path) {
@@ -236,20 +221,44 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             true
         }
     });
-    let mkdirs = std::mem::take(&mut acc.mkdirs);
-    if job.dry_run {
-        let mut m = mkdirs.clone();
-        m.sort();
-        for d in &m {
-            out.dir_created(d);
+    let mut parts = PlanParts {
+        conflict_files: std::mem::take(&mut acc.conflict_files),
+        conflict_rmdirs,
+        mkdirs: std::mem::take(&mut acc.mkdirs),
+        uploads,
+        delete_files: std::mem::take(&mut acc.delete_files),
+        rmdirs,
+        deletes_run: !failed,
+    };
+    if let Some(gate) = job.gate {
+        if let Err(stop) = gate.restrict(&mut parts, out) {
+            pool.quit();
+            return Err(stop);
         }
-        uploads.sort_by(|a, b| a.path.cmp(&b.path));
-        for u in &uploads {
-            out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+    }
+    report_plan(out, &parts);
+
+    // ---- conflicts: remove what is in the way (only if the scan was complete) ----
+    if parts.deletes_run && !job.dry_run {
+        let errs = delete_phase(
+            &mut pool,
+            &parts.conflict_files,
+            &parts.conflict_rmdirs,
+            &|p| out.file_removed(p, true),
+            &|p| out.dir_removed(p, true),
+        );
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
         }
-    } else {
+    }
+
+    // ---- mkdirs and uploads, each directory before its content ----
+    if !job.dry_run {
+        let uploads = std::mem::take(&mut parts.uploads);
         let total: u64 = uploads.iter().map(|u| u.size).sum();
         out.start_progress(uploads.len() as u64, total);
+        let mkdirs = std::mem::take(&mut parts.mkdirs);
         let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
         out.finish_progress();
         failed |= !errs.is_empty();
@@ -259,7 +268,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     }
 
     // ---- deletes, last, and only if nothing failed ----
-    let mut files = std::mem::take(&mut acc.delete_files);
+    let (mut files, rmdirs) = (parts.delete_files, parts.rmdirs);
     let stale = std::mem::take(&mut acc.stale_temps);
     if failed {
         if !files.is_empty() || !rmdirs.is_empty() {
@@ -269,16 +278,14 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
                 files.len() + rmdirs.len()
             ));
         }
-    } else if job.dry_run {
-        report_deletes(out, &files, &rmdirs, "");
-    } else {
+    } else if !job.dry_run {
         files.sort();
         let errs = delete_phase(
             &mut pool,
             &files,
             &rmdirs,
-            &|p| out.file_removed(p, ""),
-            &|p| out.dir_removed(p),
+            &|p| out.file_removed(p, false),
+            &|p| out.dir_removed(p, false),
         );
         failed |= !errs.is_empty();
         for e in errs {
@@ -352,19 +359,6 @@ pub fn connect_stop(e: &Error, dest: &str) -> Stop {
     Stop::new(status, format!("cannot use {dest}: {e}"))
 }
 
-fn is_new(u: &Upload) -> bool {
-    matches!(u.reason, UploadReason::New | UploadReason::ReplacesDir)
-}
-
-fn reason_text(u: &Upload) -> String {
-    match u.reason {
-        UploadReason::New => format!("new, {} bytes", u.size),
-        UploadReason::Size { remote } => format!("size {remote} -> {}", u.size),
-        UploadReason::Mtime { remote } => format!("mtime {remote} -> {}", u.mtime),
-        UploadReason::ReplacesDir => "replaces a remote directory".to_owned(),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn scan(
     job: &SyncJob<'_>,
@@ -390,6 +384,7 @@ fn scan(
             } else {
                 Vec::new()
             };
+            out.listed(path, &local, remote_exists.then_some(&remote[..]));
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
             out.traverse(path);
@@ -469,6 +464,7 @@ fn scan(
             } else {
                 job.decide
             };
+            out.listed(path, &[], Some(&remote));
             let p =
                 plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
             for (p, k) in &p.protected {
@@ -505,14 +501,74 @@ fn scan(
     }
 }
 
-fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {
-    let mut f = files.to_vec();
-    f.sort();
-    for p in &f {
-        out.file_removed(p, detail);
+/// The operations of a run's plan, by phase (the order they run in).
+#[derive(Debug, Default)]
+pub struct PlanParts {
+    /// Remote files in the way of a local directory (or inside a directory in the way of
+    /// a local file), removed first.
+    pub conflict_files: Vec<RelPath>,
+    /// Remote directories in the way of a local file, deepest first.
+    pub conflict_rmdirs: Vec<RelPath>,
+    /// Directories to create.
+    pub mkdirs: Vec<RelPath>,
+    /// Files to upload.
+    pub uploads: Vec<Upload>,
+    /// Remote files with no local counterpart, removed last.
+    pub delete_files: Vec<RelPath>,
+    /// Remote directories with no local counterpart, deepest first.
+    pub rmdirs: Vec<RelPath>,
+    /// False when the scan failed: then no delete runs (nor the uploads that replace a
+    /// remote entry), and the deletes are not part of the plan.
+    pub deletes_run: bool,
+}
+
+/// Decides, after the scan and before any change, what of the plan is carried out
+/// (`peex apply`: exactly the saved plan, or nothing if what it touches has drifted).
+pub trait PlanGate: Sync {
+    /// Restricts `parts` to what may be done, or stops the run before any change.
+    fn restrict(&self, parts: &mut PlanParts, out: &Reporter) -> Result<(), Stop>;
+}
+
+type Parts4<'a> = (&'a [RelPath], &'a [RelPath], &'a [RelPath], &'a [RelPath]);
+
+/// Reports the whole plan, one [`crate::events::Event::Planned`] per operation, in the
+/// order the phases run (within a phase, by path; directories deepest first).
+fn report_plan(out: &Reporter, p: &PlanParts) {
+    use crate::events::{OpKind, Operation, Reason};
+    let sorted = |v: &[RelPath]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let (conflict_files, conflict_rmdirs, delete_files, rmdirs): Parts4<'_> = if p.deletes_run {
+        (
+            &p.conflict_files,
+            &p.conflict_rmdirs,
+            &p.delete_files,
+            &p.rmdirs,
+        )
+    } else {
+        (&[], &[], &[], &[])
+    };
+    for f in &sorted(conflict_files) {
+        out.planned(&Operation::at(OpKind::Delete, f, Reason::Replaced));
     }
-    for d in dirs {
-        out.dir_removed(d);
+    for d in conflict_rmdirs {
+        out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Replaced));
+    }
+    for d in &sorted(&p.mkdirs) {
+        out.planned(&Operation::at(OpKind::Mkdir, d, Reason::NewDir));
+    }
+    let mut uploads: Vec<&Upload> = p.uploads.iter().collect();
+    uploads.sort_by(|a, b| a.path.cmp(&b.path));
+    for u in uploads {
+        out.planned(&Operation::upload(u));
+    }
+    for f in &sorted(delete_files) {
+        out.planned(&Operation::at(OpKind::Delete, f, Reason::Gone));
+    }
+    for d in rmdirs {
+        out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Gone));
     }
 }
 
@@ -882,7 +938,7 @@ fn adopt_server_time(
 /// An upload is complete: one more file on the progress bar, and its line.
 fn report_uploaded(out: &Reporter, u: &Upload) {
     out.progress_file();
-    out.uploaded(&u.path, is_new(u), u.size, &reason_text(u));
+    out.uploaded(u);
 }
 
 /// A reader that reports the bytes it hands out to the progress bar.

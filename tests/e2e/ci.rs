@@ -208,3 +208,196 @@ fn a_shallow_clone_stops_the_deploy_with_the_fetch_depth_fix_before_any_change()
     assert!(r.stderr.contains("fetch-depth: 0"), "{}", r.all());
     assert!(stors(&srv).is_empty());
 }
+
+/// Parses every stdout line as a JSON event; each has a `type` and `"schema": 1`.
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"));
+            assert!(v["type"].is_string(), "{l}");
+            assert_eq!(v["schema"], 1, "{l}");
+            v
+        })
+        .collect()
+}
+
+fn of_type<'a>(ev: &'a [serde_json::Value], ty: &str) -> Vec<&'a serde_json::Value> {
+    ev.iter().filter(|e| e["type"] == ty).collect()
+}
+
+fn has_op(ev: &[serde_json::Value], ty: &str, op: &str, path: &str) -> bool {
+    ev.iter()
+        .any(|e| e["type"] == ty && e["op"] == op && e["path"] == path)
+}
+
+/// A site with something of every kind: new, changed and same files, a new directory,
+/// remote files and directories to remove, an ignored and a protected entry, and a local
+/// name that is not UTF-8 (a warning).
+fn every_kind_site(tmp: &Path, srv: &Proftpd) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let src = tmp.join("src");
+    put(&src, "new.html", b"new", 1_600_000_000);
+    put(&src, "changed.css", b"longer now", 1_600_000_000);
+    put(&src, "same.txt", b"same", 1_600_000_000);
+    put(&src, "newdir/x.js", b"x", 1_600_000_000);
+    put(&src, "offline/draft.html", b"d", 1_600_000_000);
+    fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), "b").unwrap();
+    let www = srv.root().join("www");
+    put(&www, "changed.css", b"short", 1_600_000_000);
+    put(&www, "same.txt", b"same", 1_600_000_000);
+    put(&www, "alien.txt", b"a", 1_500_000_000);
+    put(&www, "aliendir/y.txt", b"y", 1_500_000_000);
+    put(&www, "uploads/keep.png", b"k", 1_500_000_000);
+    chown_tree(&www);
+    ini_site(
+        tmp,
+        srv,
+        &src,
+        "\n[exceptions]\n^offline$=ignore\n^uploads$=protect\n",
+    )
+}
+
+#[test]
+fn json_events_cover_plan_outcomes_kept_warnings_and_summary_with_human_lines_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start();
+    let cfg = every_kind_site(tmp.path(), &srv);
+    let cfg = cfg.to_str().unwrap();
+
+    // A dry run: the plan, and no outcome.
+    let r = peex(&["--json", "-d", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ev = events(&r.stdout);
+    assert!(of_type(&ev, "done").is_empty(), "{}", r.stdout);
+    assert!(has_op(&ev, "plan", "upload", "new.html"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("+ new.html"),
+        "human lines go to stderr: {}",
+        r.all()
+    );
+
+    let r = peex(&["--json", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ev = events(&r.stdout);
+    let start = of_type(&ev, "start");
+    assert_eq!(start.len(), 1);
+    assert_eq!(start[0]["dry_run"], false);
+    assert!(start[0]["dest"].as_str().unwrap().starts_with("ftp://"));
+    for (op, path) in [
+        ("upload", "new.html"),
+        ("upload", "changed.css"),
+        ("mkdir", "newdir"),
+        ("upload", "newdir/x.js"),
+        ("delete", "alien.txt"),
+        ("delete", "aliendir/y.txt"),
+        ("rmdir", "aliendir"),
+    ] {
+        assert!(
+            has_op(&ev, "plan", op, path),
+            "plan {op} {path}: {}",
+            r.stdout
+        );
+        assert!(
+            has_op(&ev, "done", op, path),
+            "done {op} {path}: {}",
+            r.stdout
+        );
+    }
+    // Every planned operation comes before the first outcome.
+    let first_done = ev.iter().position(|e| e["type"] == "done").unwrap();
+    let last_plan = ev.iter().rposition(|e| e["type"] == "plan").unwrap();
+    assert!(last_plan < first_done, "{}", r.stdout);
+    let changed = ev
+        .iter()
+        .find(|e| e["type"] == "done" && e["path"] == "changed.css")
+        .unwrap();
+    assert_eq!(changed["reason"], "size");
+    assert_eq!(changed["size"], 10);
+    assert_eq!(changed["remote_size"], 5);
+    assert_eq!(changed["mtime"], 1_600_000_000);
+    assert!(!has_op(&ev, "plan", "upload", "same.txt"));
+    let kept = of_type(&ev, "kept");
+    assert!(kept
+        .iter()
+        .any(|k| k["path"] == "offline" && k["why"] == "ignored" && k["kind"] == "dir"));
+    assert!(kept
+        .iter()
+        .any(|k| k["path"] == "uploads" && k["why"] == "protected"));
+    let warnings = of_type(&ev, "warning");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["message"].as_str().unwrap().contains("not valid UTF-8")),
+        "{}",
+        r.stdout
+    );
+    let summary = of_type(&ev, "summary");
+    assert_eq!(summary.len(), 1);
+    let s = summary[0];
+    assert_eq!(
+        (s["files_new"].as_u64(), s["files_updated"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(s["dirs_created"], 1);
+    assert_eq!(s["files_removed"], 2);
+    assert_eq!(s["dirs_removed"], 1);
+    assert_eq!(s["unchanged"], 1);
+    assert_eq!(s["errors"], 0);
+    assert_eq!(ev.last().unwrap()["type"], "summary");
+    // People read stderr.
+    assert!(r.stderr.contains("+ new.html"), "{}", r.all());
+    assert!(
+        r.stderr.contains("3 files created (2 new, 1 updated)"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout.contains("files created"), "{}", r.all());
+}
+
+#[test]
+fn json_with_quiet_writes_nothing_for_people_and_reports_errors_and_stops_as_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::builder().deny_upload_in(&["www/locked"]).start();
+    let src = tmp.path().join("src");
+    put(&src, "ok.txt", b"ok", 1_600_000_000);
+    put(&src, "locked/no.txt", b"refused", 1_600_000_000);
+    put(&srv.root().join("www"), "alien.txt", b"a", 1_500_000_000);
+    let cfg = ini_site(tmp.path(), &srv, &src, "");
+    let cfg = cfg.to_str().unwrap();
+
+    // A delete limit: the run stops before any change, and says so as an event.
+    let r = peex(&["--json", "-q", "--max-delete", "0", cfg]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    let ev = events(&r.stdout);
+    let stopped = of_type(&ev, "stopped");
+    assert_eq!(stopped.len(), 1, "{}", r.stdout);
+    assert_eq!(stopped[0]["exit"], 4);
+    assert!(stopped[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_delete"));
+
+    let r = peex(&["--json", "-q", cfg]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.stderr, "", "no human lines with -q");
+    let ev = events(&r.stdout);
+    let errors = of_type(&ev, "error");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("locked/no.txt")),
+        "{}",
+        r.stdout
+    );
+    assert!(has_op(&ev, "done", "upload", "ok.txt"));
+    assert_eq!(of_type(&ev, "summary")[0]["errors"], 1);
+    let w = of_type(&ev, "warning");
+    assert!(
+        w.iter()
+            .any(|w| w["message"].as_str().unwrap().contains("not deleted")),
+        "{}",
+        r.stdout
+    );
+}
