@@ -223,7 +223,11 @@ fn run_site_with(
         .unwrap_or(4)
         .clamp(1, 64);
     let decide = exceptions::Exceptions::new(cfg.rules.clone(), site.filters);
-    let mtime_from = flags.mtime_from.unwrap_or(cfg.mtime_from);
+    let planned_from = match mode {
+        Mode::Apply { plan } => config::MtimeFrom::parse(&plan.mtime_from),
+        _ => None,
+    };
+    let mtime_from = flags.mtime_from.or(planned_from).unwrap_or(cfg.mtime_from);
     let git_times = match mtime_from {
         config::MtimeFrom::Filesystem => None,
         config::MtimeFrom::Git if cfg.srcutime => {
@@ -293,7 +297,7 @@ fn run_site_with(
     out.start(&job.source.display().to_string(), &job.display_dest, jobs);
     let outcome = sync::run(&job, out)?;
     if let (Mode::Plan { out: path }, Some(rec)) = (mode, recorder) {
-        rec.save(path, config_path, &job.display_dest)?;
+        rec.save(path, config_path, &job.display_dest, mtime_from)?;
     }
     match outcome {
         sync::Outcome::Complete => Ok(Status::Ok),

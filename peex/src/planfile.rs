@@ -93,6 +93,8 @@ pub struct PlanFile {
     pub config: PathBuf,
     /// The destination as shown (never with the password).
     pub dest: String,
+    /// Where the local times came from (`git` or `filesystem`); `apply` uses the same.
+    pub mtime_from: String,
     /// The operations, in the order they run.
     pub operations: Vec<SavedOp>,
     /// Every listing the plan was made from, by directory (`""` is the root).
@@ -147,13 +149,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Recorder {
     /// Writes the plan made so far to `path`.
-    pub fn save(&self, path: &Path, config: &Path, dest: &str) -> Result<(), Stop> {
+    pub fn save(
+        &self,
+        path: &Path,
+        config: &Path,
+        dest: &str,
+        mtime_from: crate::config::MtimeFrom,
+    ) -> Result<(), Stop> {
         let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
         let plan = PlanFile {
             format: PLAN_FORMAT.into(),
             schema: PLAN_SCHEMA,
             config,
             dest: dest.to_owned(),
+            mtime_from: match mtime_from {
+                crate::config::MtimeFrom::Git => "git".into(),
+                crate::config::MtimeFrom::Filesystem => "filesystem".into(),
+            },
             operations: lock(&self.ops).clone(),
             listings: lock(&self.listings).clone(),
         };

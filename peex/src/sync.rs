@@ -182,18 +182,6 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     }
 
-    if !job.dry_run && !job.srcutime && !acc.uploads.is_empty() {
-        // Advertised is not allowed: make sure times can really be set before the first
-        // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
-        let method = pool
-            .with_first(|fs| fs.verify_set_mtime())
-            .map_err(|e| connect_stop(&e, &job.display_dest))?;
-        if method == MtimeMethod::Unsupported {
-            pool.quit();
-            return Err(no_mtime_stop(&job.display_dest));
-        }
-    }
-
     let mut failed = !scan_errors.is_empty();
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
@@ -236,6 +224,18 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             return Err(stop);
         }
     }
+    if !job.dry_run && !job.srcutime && !parts.uploads.is_empty() {
+        // Advertised is not allowed: make sure times can really be set before the first
+        // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
+        let method = pool
+            .with_first(|fs| fs.verify_set_mtime())
+            .map_err(|e| connect_stop(&e, &job.display_dest))?;
+        if method == MtimeMethod::Unsupported {
+            pool.quit();
+            return Err(no_mtime_stop(&job.display_dest));
+        }
+    }
+
     report_plan(out, &parts);
 
     // ---- conflicts: remove what is in the way (only if the scan was complete) ----

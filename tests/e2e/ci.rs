@@ -401,3 +401,172 @@ fn json_with_quiet_writes_nothing_for_people_and_reports_errors_and_stops_as_eve
         r.stdout
     );
 }
+
+const MODIFYING: [&str; 8] = ["STOR", "DELE", "MKD", "RMD", "RNFR", "RNTO", "MFMT", "SITE"];
+
+fn modifying(srv: &Proftpd) -> Vec<String> {
+    srv.commands_settled()
+        .into_iter()
+        .filter(|c| MODIFYING.contains(&c.command.as_str()))
+        .map(|c| format!("{} {}", c.command, c.arg))
+        .collect()
+}
+
+/// A site for plan/apply: `a.html` new, `b.css` changed, `gone.txt` and `old/` removed.
+fn plan_site(tmp: &Path, srv: &Proftpd) -> (PathBuf, PathBuf) {
+    let src = tmp.join("src");
+    put(&src, "a.html", b"a", 1_600_000_000);
+    put(&src, "b.css", b"bigger", 1_600_000_000);
+    put(&src, "same.txt", b"same", 1_600_000_000);
+    let www = srv.root().join("www");
+    put(&www, "b.css", b"b", 1_500_000_000);
+    put(&www, "same.txt", b"same", 1_600_000_000);
+    put(&www, "gone.txt", b"g", 1_500_000_000);
+    put(&www, "old/x.txt", b"x", 1_500_000_000);
+    chown_tree(&www);
+    (ini_site(tmp, srv, &src, ""), src)
+}
+
+#[test]
+fn apply_carries_out_exactly_the_saved_plan_and_nothing_the_plan_did_not_contain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start();
+    let (cfg, src) = plan_site(tmp.path(), &srv);
+    let plan = tmp.path().join("plan.json");
+    srv.clear_log();
+    let r = peex(&[
+        "plan",
+        cfg.to_str().unwrap(),
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("+ a.html"), "{}", r.all());
+    assert_eq!(
+        modifying(&srv),
+        Vec::<String>::new(),
+        "plan changes nothing"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_eq!(saved["format"], "peex-plan");
+    let ops: Vec<(String, String)> = saved["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["op"].as_str().unwrap().into(),
+                o["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = |op: &str, p: &str| (op.to_owned(), p.to_owned());
+    assert_eq!(
+        ops,
+        vec![
+            want("upload", "a.html"),
+            want("upload", "b.css"),
+            want("delete", "gone.txt"),
+            want("delete", "old/x.txt"),
+            want("rmdir", "old"),
+        ]
+    );
+    // The fingerprint of the root listing: names, kinds, sizes and times of both sides.
+    let root = &saved["listings"][""];
+    let remote_b = root["remote"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "b.css")
+        .unwrap();
+    assert_eq!(
+        (
+            remote_b["kind"].as_str(),
+            remote_b["size"].as_u64(),
+            remote_b["mtime"].as_i64()
+        ),
+        (Some("file"), Some(1), Some(1_500_000_000))
+    );
+    assert!(root["local"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"] == "a.html"));
+    assert!(saved["listings"]["old"]["remote"].is_array());
+
+    // Something new, not in the plan: apply leaves it for the next plan.
+    put(&src, "later.html", b"later", 1_600_000_000);
+    let r = peex(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let www = srv.root().join("www");
+    assert_eq!(fs::read(www.join("a.html")).unwrap(), b"a");
+    assert_eq!(fs::read(www.join("b.css")).unwrap(), b"bigger");
+    assert!(!www.join("gone.txt").exists() && !www.join("old").exists());
+    assert!(!www.join("later.html").exists(), "not in the plan");
+    assert!(r.stderr.contains("not in the plan"), "{}", r.all());
+}
+
+#[test]
+fn apply_stops_before_any_change_naming_what_drifted_on_either_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start();
+    let (cfg, src) = plan_site(tmp.path(), &srv);
+    let plan = tmp.path().join("plan.json");
+    let www = srv.root().join("www");
+    let make_plan = || {
+        let r = peex(&[
+            "plan",
+            "-q",
+            cfg.to_str().unwrap(),
+            "-o",
+            plan.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    };
+
+    // The local file to upload changed, and someone changed the remote file it replaces.
+    make_plan();
+    put(&src, "a.html", b"edited", 1_600_000_100);
+    put(&www, "b.css", b"bb", 1_500_000_000);
+    chown_tree(&www);
+    srv.clear_log();
+    let r = peex(&["apply", "--json", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(r.stderr.contains("local a.html"), "{}", r.all());
+    assert!(r.stderr.contains("remote b.css"), "{}", r.all());
+    assert!(r.stderr.contains("nothing was changed"), "{}", r.all());
+    let ev = events(&r.stdout);
+    assert_eq!(of_type(&ev, "stopped")[0]["exit"], 4);
+    assert_eq!(modifying(&srv), Vec::<String>::new());
+    assert!(www.join("gone.txt").exists());
+
+    // A directory the plan removes got new content on the server.
+    make_plan();
+    put(&www, "old/new-upload.jpg", b"user content", 1_700_000_000);
+    chown_tree(&www);
+    srv.clear_log();
+    let r = peex(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(r.stderr.contains("remote old/"), "{}", r.all());
+    assert_eq!(modifying(&srv), Vec::<String>::new());
+    assert!(www.join("old/new-upload.jpg").exists());
+
+    // A file the plan deletes is already gone: also drift.
+    make_plan();
+    fs::remove_file(www.join("gone.txt")).unwrap();
+    let r = peex(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(
+        r.stderr.contains("remote gone.txt: was file of 1 bytes"),
+        "{}",
+        r.all()
+    );
+
+    // Not a plan.
+    let junk = tmp.path().join("junk.json");
+    fs::write(&junk, "{\"hello\": 1}").unwrap();
+    let r = peex(&["apply", junk.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("not a peex plan"), "{}", r.all());
+}
