@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod events;
 pub mod exceptions;
@@ -255,6 +256,15 @@ fn run_site_with(
             Some(t)
         }
     };
+    if cfg.srcutime && cfg.compare == config::Compare::Checksum {
+        return Err(Stop::new(
+            Status::Usage,
+            format!(
+                "{}: compare = checksum cannot be combined with srcutime (it sets remote times)",
+                cfg.file.display()
+            ),
+        ));
+    }
     let mut retry = pool::RetryPolicy::default();
     if let Some(r) = flags.retries.or(cfg.retries) {
         retry.retries = r;
@@ -292,6 +302,7 @@ fn run_site_with(
         retry,
         display_dest: site.display_dest,
         git_times: git_times.as_ref(),
+        compare: cfg.compare,
         gate: applier.as_ref().map(|a| a as &dyn sync::PlanGate),
     };
     out.start(&job.source.display().to_string(), &job.display_dest, jobs);

@@ -332,6 +332,9 @@ fn keys(parts: &PlanParts) -> BTreeSet<(&'static str, String)> {
     for u in &parts.uploads {
         k.insert((OpKind::Upload.name(), u.path.as_str().to_owned()));
     }
+    for u in &parts.touches {
+        k.insert((OpKind::Touch.name(), u.path.as_str().to_owned()));
+    }
     k
 }
 
@@ -382,6 +385,7 @@ impl PlanGate for Applier {
         parts.rmdirs.retain(|p| has(OpKind::Rmdir, p));
         parts.mkdirs.retain(|p| has(OpKind::Mkdir, p));
         parts.uploads.retain(|u| has(OpKind::Upload, &u.path));
+        parts.touches.retain(|u| has(OpKind::Touch, &u.path));
         let after = keys(parts).len();
         if after < before {
             out.warn(&format!(

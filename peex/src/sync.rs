@@ -46,6 +46,8 @@ pub struct SyncJob<'a> {
     pub display_dest: String,
     /// Local times from git (`mtime_from = git`), applied to each directory as it is read.
     pub git_times: Option<&'a crate::gittime::GitTimes>,
+    /// How a file of equal size and different time is judged (`compare`).
+    pub compare: crate::config::Compare,
     /// What of the plan is carried out (`peex apply`); `None`: all of it.
     pub gate: Option<&'a dyn PlanGate>,
 }
@@ -115,6 +117,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let first = crate::pool::connect_retrying(&connect, job.retry)
         .map_err(|e| connect_stop(&e, &job.display_dest))?;
     let caps = first.capabilities();
+    let hashes = first.hashes();
     out.detail(
         2,
         &format!(
@@ -209,11 +212,27 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             true
         }
     });
+    let touches = match crate::compare::settle(
+        job.compare,
+        &hashes,
+        &job.source,
+        &job.display_dest,
+        &mut pool,
+        out,
+        &mut uploads,
+    ) {
+        Ok(t) => t,
+        Err(stop) => {
+            pool.quit();
+            return Err(stop);
+        }
+    };
     let mut parts = PlanParts {
         conflict_files: std::mem::take(&mut acc.conflict_files),
         conflict_rmdirs,
         mkdirs: std::mem::take(&mut acc.mkdirs),
         uploads,
+        touches,
         delete_files: std::mem::take(&mut acc.delete_files),
         rmdirs,
         deletes_run: !failed,
@@ -224,7 +243,8 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             return Err(stop);
         }
     }
-    if !job.dry_run && !job.srcutime && !parts.uploads.is_empty() {
+    let sets_times = !parts.uploads.is_empty() || !parts.touches.is_empty();
+    if !job.dry_run && !job.srcutime && sets_times {
         // Advertised is not allowed: make sure times can really be set before the first
         // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
         let method = pool
@@ -261,6 +281,21 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         let mkdirs = std::mem::take(&mut parts.mkdirs);
         let errs = transfer_phase(job, &mut pool, out, mkdirs, uploads, caps.rename_dirs);
         out.finish_progress();
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+    }
+
+    // ---- times of files found equal by checksum ----
+    if !job.dry_run && !parts.touches.is_empty() {
+        let touches = std::mem::take(&mut parts.touches);
+        let errs = pool.run(touches, |fs, u, _| {
+            fs.set_mtime(&u.path, u.mtime)
+                .map_err(|e| e.with_op("set mtime", &u.path))?;
+            out.done(&crate::events::Operation::touch(u));
+            Ok(())
+        });
         failed |= !errs.is_empty();
         for e in errs {
             out.error(&e.to_string());
@@ -513,6 +548,8 @@ pub struct PlanParts {
     pub mkdirs: Vec<RelPath>,
     /// Files to upload.
     pub uploads: Vec<Upload>,
+    /// Files whose remote copy has the same content (by checksum): only its time is set.
+    pub touches: Vec<Upload>,
     /// Remote files with no local counterpart, removed last.
     pub delete_files: Vec<RelPath>,
     /// Remote directories with no local counterpart, deepest first.
@@ -563,6 +600,9 @@ fn report_plan(out: &Reporter, p: &PlanParts) {
     uploads.sort_by(|a, b| a.path.cmp(&b.path));
     for u in uploads {
         out.planned(&Operation::upload(u));
+    }
+    for u in &p.touches {
+        out.planned(&Operation::touch(u));
     }
     for f in &sorted(delete_files) {
         out.planned(&Operation::at(OpKind::Delete, f, Reason::Gone));

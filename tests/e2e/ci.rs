@@ -570,3 +570,95 @@ fn apply_stops_before_any_change_naming_what_drifted_on_either_side() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("not a peex plan"), "{}", r.all());
 }
+
+#[test]
+fn checksum_compare_sets_only_the_time_of_equal_content_and_uploads_what_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::builder()
+        .config_line("LoadModule mod_digest.c")
+        .start();
+    let src = tmp.path().join("src");
+    let www = srv.root().join("www");
+    // Same size, different time: one with the same content, one with different content.
+    put(&src, "same.html", b"identical", 1_700_000_000);
+    put(&www, "same.html", b"identical", 1_600_000_000);
+    put(&src, "differs.html", b"new text!", 1_700_000_000);
+    put(&www, "differs.html", b"old text!", 1_600_000_000);
+    put(&src, "fresh.html", b"f", 1_700_000_000);
+    chown_tree(&www);
+    let cfg = ini_site(tmp.path(), &srv, &src, "compare=checksum");
+    let cfg = cfg.to_str().unwrap();
+
+    let r = peex(&["check", "--no-probe", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("checksums"), "{}", r.stdout);
+    assert!(r.stdout.contains("SHA-1 (HASH)"), "{}", r.stdout);
+
+    srv.clear_log();
+    let r = peex(&["--json", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ev = events(&r.stdout);
+    assert!(has_op(&ev, "plan", "touch", "same.html"), "{}", r.stdout);
+    assert!(has_op(&ev, "done", "touch", "same.html"), "{}", r.stdout);
+    assert!(
+        has_op(&ev, "done", "upload", "differs.html"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(of_type(&ev, "summary")[0]["times_set"], 1);
+    let sent = stors(&srv);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(!sent.iter().any(|s| s.contains("same.html")), "{sent:?}");
+    let cmds = srv.commands_settled();
+    assert!(
+        cmds.iter()
+            .any(|c| c.command == "HASH" && c.arg.ends_with("same.html")),
+        "{cmds:?}"
+    );
+    assert_eq!(mtime_of(&www.join("same.html")), 1_700_000_000);
+    assert_eq!(fs::read(www.join("differs.html")).unwrap(), b"new text!");
+    assert!(r.stderr.contains("t same.html"), "{}", r.all());
+
+    // Nothing is left to do.
+    srv.clear_log();
+    let r = peex(&["-q", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(stors(&srv).is_empty());
+}
+
+#[test]
+fn checksum_compare_on_a_server_without_hashes_stops_and_size_compare_skips_time_only_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start(); // no mod_digest
+    let src = tmp.path().join("src");
+    let www = srv.root().join("www");
+    put(&src, "a.html", b"same size", 1_700_000_000);
+    put(&www, "a.html", b"SAME SIZE", 1_600_000_000);
+    chown_tree(&www);
+    let cfg = ini_site(tmp.path(), &srv, &src, "compare=checksum");
+    let r = peex(&["check", "--no-probe", cfg.to_str().unwrap()]);
+    assert!(
+        r.stdout.contains("checksums") && r.stdout.contains("none"),
+        "{}",
+        r.all()
+    );
+    srv.clear_log();
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(r.stderr.contains("compare = size"), "{}", r.all());
+    assert!(stors(&srv).is_empty());
+
+    let cfg = ini_site(tmp.path(), &srv, &src, "compare=size");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        stors(&srv).is_empty(),
+        "same size is up to date with compare = size"
+    );
+    assert!(r.stdout.contains("1 unchanged"), "{}", r.all());
+
+    let cfg = ini_site(tmp.path(), &srv, &src, "compare=sha1");
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains(":8:9: compare: expected"), "{}", r.all());
+}

@@ -45,6 +45,7 @@
 mod backend;
 mod config;
 mod core;
+mod hash;
 mod lister;
 mod stream;
 mod time;
