@@ -662,3 +662,61 @@ fn checksum_compare_on_a_server_without_hashes_stops_and_size_compare_skips_time
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains(":8:9: compare: expected"), "{}", r.all());
 }
+
+/// The subcommands `peex --help` lists (the one clap definition).
+fn subcommands() -> Vec<String> {
+    let r = peex(&["--help"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let mut names = Vec::new();
+    let mut inside = false;
+    for l in r.stdout.lines() {
+        if l.starts_with("Commands:") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if !l.starts_with("  ") {
+                break;
+            }
+            if let Some(n) = l.split_whitespace().next() {
+                if l.starts_with("  ") && !l.starts_with("   ") {
+                    names.push(n.to_owned());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 7, "{names:?}\n{}", r.stdout);
+    names
+}
+
+#[test]
+fn completions_for_every_shell_and_the_man_page_mention_every_subcommand() {
+    let subs = subcommands();
+    for must in ["plan", "apply", "completions", "man", "check"] {
+        assert!(subs.iter().any(|s| s == must), "{subs:?}");
+    }
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = peex(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.all());
+        for s in &subs {
+            assert!(
+                r.stdout.contains(s.as_str()),
+                "{shell} completion lacks {s}"
+            );
+        }
+        assert!(r.stdout.contains("mtime-from"), "{shell}");
+    }
+    let r = peex(&["man"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH peex"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    for s in &subs {
+        assert!(r.stdout.contains(s.as_str()), "the man page lacks {s}");
+    }
+    let r = peex(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("possible values"), "{}", r.all());
+}
