@@ -720,3 +720,138 @@ fn completions_for_every_shell_and_the_man_page_mention_every_subcommand() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("possible values"), "{}", r.all());
 }
+
+/// The `peex` command line of the README's CI recipe `name` (the line after `run:` or `- `
+/// that starts with `peex`).
+fn recipe_command(name: &str) -> String {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let marker = format!("<!-- ci-recipe: {name} -->");
+    let start = readme
+        .find(&marker)
+        .unwrap_or_else(|| panic!("README lacks {marker}"));
+    let block = &readme[start..];
+    let end = block[marker.len()..]
+        .find("```\n\n")
+        .map_or(block.len(), |e| e + marker.len());
+    let lines: Vec<&str> = block[..end]
+        .lines()
+        .filter_map(|l| {
+            let t = l.trim_start();
+            let t = t
+                .strip_prefix("run:")
+                .or_else(|| t.strip_prefix("- "))
+                .unwrap_or(t);
+            let t = t.trim_start();
+            t.starts_with("peex ").then_some(t)
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one peex command in the {name} recipe: {lines:?}"
+    );
+    lines[0].to_owned()
+}
+
+/// Runs a recipe's command line in `dir` as a CI shell would: the words before `>` are
+/// peex's arguments, the file after it takes stdout; the password only in PEEX_PASSWORD.
+fn run_recipe(command: &str, dir: &Path, password: &str) -> (i32, String, String) {
+    let (cmd, redirect) = match command.split_once('>') {
+        Some((c, f)) => (c, Some(f.trim())),
+        None => (command, None),
+    };
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(words[0], "peex");
+    let out = Command::new(peex_bin())
+        .args(&words[1..])
+        .current_dir(dir)
+        .env("PEEX_PASSWORD", password)
+        .env_remove("NETRC")
+        .env("HOME", "/nonexistent-peex-test-home")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let events = match redirect {
+        Some(f) => {
+            fs::write(dir.join(f), &stdout).unwrap();
+            fs::read_to_string(dir.join(f)).unwrap()
+        }
+        None => stdout,
+    };
+    (out.status.code().unwrap_or(-1), events, stderr)
+}
+
+fn recipe_deploys_only_what_changed_from_fresh_clones(name: &str) {
+    let command = recipe_command(name);
+    assert!(
+        command.contains("--json") && command.contains("deploy.peex"),
+        "{command}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start();
+    let www = srv.root().join("www");
+    fs::create_dir_all(&www).unwrap();
+    chown_tree(&www);
+    let origin = tmp.path().join("origin");
+    fs::create_dir_all(origin.join("public/css")).unwrap();
+    git(&origin, &["init", "-q"], None);
+    for i in 0..50 {
+        fs::write(origin.join(format!("public/p{i}.html")), format!("p{i}")).unwrap();
+    }
+    fs::write(origin.join("public/css/site.css"), "body{}").unwrap();
+    // The recipe's deploy.peex, with this test's server and no password.
+    fs::write(
+        origin.join("deploy.peex"),
+        format!(
+            "[site]\nhost=127.0.0.1\nport={}\nuser={}\nsource=public/\ndest=/www/\nmtime_from=git\n",
+            srv.port(),
+            srv.user()
+        ),
+    )
+    .unwrap();
+    git(&origin, &["add", "."], None);
+    git(
+        &origin,
+        &["commit", "-qm", "site"],
+        Some("@1700000000 +0000"),
+    );
+
+    let first = tmp.path().join("ci-run-1");
+    clone(&origin, &first);
+    let (code, events_text, stderr) = run_recipe(&command, &first, srv.password());
+    assert_eq!(code, 0, "{events_text}\n{stderr}");
+    let ev = events(&events_text);
+    assert_eq!(of_type(&ev, "summary")[0]["files_new"], 51);
+
+    fs::write(origin.join("public/p7.html"), "p7 edited").unwrap();
+    git(
+        &origin,
+        &["commit", "-qam", "edit"],
+        Some("@1700000900 +0000"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = tmp.path().join("ci-run-2");
+    clone(&origin, &second);
+    srv.clear_log();
+    let (code, events_text, stderr) = run_recipe(&command, &second, srv.password());
+    assert_eq!(code, 0, "{events_text}\n{stderr}");
+    let ev = events(&events_text);
+    let done: Vec<&str> = of_type(&ev, "done")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, ["p7.html"]);
+    assert_eq!(stors(&srv).len(), 1);
+    assert_eq!(fs::read(www.join("p7.html")).unwrap(), b"p7 edited");
+}
+
+#[test]
+fn the_readme_github_actions_recipe_deploys_only_what_changed() {
+    recipe_deploys_only_what_changed_from_fresh_clones("github");
+}
+
+#[test]
+fn the_readme_gitlab_ci_recipe_deploys_only_what_changed() {
+    recipe_deploys_only_what_changed_from_fresh_clones("gitlab");
+}
