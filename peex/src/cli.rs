@@ -109,6 +109,10 @@ pub enum Command {
         /// The plan file.
         #[arg(value_name = "PLAN.json")]
         plan: PathBuf,
+        /// The site's configuration file (default: the one the plan was made with, as it
+        /// was given, relative to the current directory).
+        #[arg(long = "site", value_name = "CONFIG")]
+        site: Option<PathBuf>,
         /// The flags of the run.
         #[command(flatten)]
         run: RunFlags,

@@ -108,9 +108,9 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
         Some(cli::Command::Plan { config, out, run }) => {
             return run_site(config, run, Mode::Plan { out });
         }
-        Some(cli::Command::Apply { plan, run }) => {
+        Some(cli::Command::Apply { plan, site, run }) => {
             let saved = planfile::PlanFile::read(plan)?;
-            let config = saved.config.clone();
+            let config = site.clone().unwrap_or_else(|| saved.config.clone());
             return run_site(&config, run, Mode::Apply { plan: saved });
         }
         None => {}

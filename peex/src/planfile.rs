@@ -89,7 +89,8 @@ pub struct PlanFile {
     pub format: String,
     /// [`PLAN_SCHEMA`].
     pub schema: u32,
-    /// The site's configuration file (absolute).
+    /// The site's configuration file as it was given to `peex plan` (relative to the
+    /// directory peex ran in, so that a job in a fresh clone finds its own copy).
     pub config: PathBuf,
     /// The destination as shown (never with the password).
     pub dest: String,
@@ -156,7 +157,7 @@ impl Recorder {
         dest: &str,
         mtime_from: crate::config::MtimeFrom,
     ) -> Result<(), Stop> {
-        let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
+        let config = config.to_path_buf();
         let plan = PlanFile {
             format: PLAN_FORMAT.into(),
             schema: PLAN_SCHEMA,

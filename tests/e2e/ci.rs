@@ -855,3 +855,52 @@ fn the_readme_github_actions_recipe_deploys_only_what_changed() {
 fn the_readme_gitlab_ci_recipe_deploys_only_what_changed() {
     recipe_deploys_only_what_changed_from_fresh_clones("gitlab");
 }
+
+#[test]
+fn a_plan_made_in_one_ci_job_is_applied_from_a_fresh_clone_in_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = Proftpd::start();
+    let www = srv.root().join("www");
+    put(&www, "old.html", b"old", 1_500_000_000);
+    chown_tree(&www);
+    let origin = tmp.path().join("origin");
+    fs::create_dir_all(origin.join("public")).unwrap();
+    git(&origin, &["init", "-q"], None);
+    fs::write(origin.join("public/index.html"), "hi").unwrap();
+    fs::write(
+        origin.join("deploy.peex"),
+        format!(
+            "[site]\nhost=127.0.0.1\nport={}\nuser={}\nsource=public/\ndest=/www/\nmtime_from=git\n",
+            srv.port(),
+            srv.user()
+        ),
+    )
+    .unwrap();
+    git(&origin, &["add", "."], None);
+    git(
+        &origin,
+        &["commit", "-qm", "site"],
+        Some("@1700000000 +0000"),
+    );
+    let job1 = tmp.path().join("job1");
+    clone(&origin, &job1);
+    let (code, _, stderr) = run_recipe(
+        "peex plan -q deploy.peex --out plan.json",
+        &job1,
+        srv.password(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // The next job: another fresh clone (newer file times), the plan as an artifact.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let job2 = tmp.path().join("job2");
+    clone(&origin, &job2);
+    fs::copy(job1.join("plan.json"), job2.join("plan.json")).unwrap();
+    fs::remove_dir_all(&job1).unwrap();
+    let (code, events_text, stderr) =
+        run_recipe("peex apply --json plan.json", &job2, srv.password());
+    assert_eq!(code, 0, "{events_text}\n{stderr}");
+    let ev = events(&events_text);
+    assert!(has_op(&ev, "done", "upload", "index.html"), "{events_text}");
+    assert!(has_op(&ev, "done", "delete", "old.html"), "{events_text}");
+    assert_eq!(mtime_of(&www.join("index.html")), 1_700_000_000);
+}
