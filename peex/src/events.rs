@@ -263,8 +263,8 @@ pub enum Event<'a> {
     Kept {
         /// Where.
         path: &'a RelPath,
-        /// Its kind.
-        kind: EntryKind,
+        /// Its kind, when the planner knows it (not for entries left alone).
+        kind: Option<EntryKind>,
         /// Which rule.
         why: Kept,
     },

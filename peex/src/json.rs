@@ -100,10 +100,13 @@ impl Events for JsonEvents {
             ),
             Event::Planned(op) => object("plan", operation_fields(op)),
             Event::Done(op) => object("done", operation_fields(op)),
-            Event::Kept { path, kind, why } => object(
-                "kept",
-                json!({"path": path.as_str(), "kind": kind_name(*kind), "why": why.name()}),
-            ),
+            Event::Kept { path, kind, why } => {
+                let mut f = json!({"path": path.as_str(), "why": why.name()});
+                if let (Some(k), Value::Object(m)) = (kind, &mut f) {
+                    m.insert("kind".into(), json!(kind_name(*k)));
+                }
+                object("kept", f)
+            }
             Event::Warning(m) => object("warning", json!({ "message": m })),
             Event::Error(m) => object("error", json!({ "message": m })),
             Event::Summary(s) => object(

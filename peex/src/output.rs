@@ -190,7 +190,7 @@ impl Reporter {
         bump(&self.counters.ignored);
         self.emit(&Event::Kept {
             path,
-            kind,
+            kind: Some(kind),
             why: Kept::Ignored,
         });
     }
@@ -200,7 +200,7 @@ impl Reporter {
         bump(&self.counters.protected);
         self.emit(&Event::Kept {
             path,
-            kind,
+            kind: Some(kind),
             why: Kept::Protected,
         });
     }
@@ -209,7 +209,7 @@ impl Reporter {
     pub fn left_alone(&self, path: &RelPath) {
         self.emit(&Event::Kept {
             path,
-            kind: EntryKind::File,
+            kind: None,
             why: Kept::LeftAlone,
         });
     }
@@ -432,8 +432,8 @@ impl Human {
         }
     }
 
-    fn kept(&self, path: &RelPath, kind: EntryKind, why: Kept) {
-        let dir = kind == EntryKind::Dir;
+    fn kept(&self, path: &RelPath, kind: Option<EntryKind>, why: Kept) {
+        let dir = kind == Some(EntryKind::Dir);
         match why {
             Kept::Ignored => self.entry(0, Colour::Blue, "i", path, dir, "ignored"),
             Kept::Protected => self.entry(0, Colour::Yellow, "p", path, dir, "protected"),

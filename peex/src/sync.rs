@@ -566,8 +566,6 @@ pub trait PlanGate: Sync {
     fn restrict(&self, parts: &mut PlanParts, out: &Reporter) -> Result<(), Stop>;
 }
 
-type Parts4<'a> = (&'a [RelPath], &'a [RelPath], &'a [RelPath], &'a [RelPath]);
-
 /// Reports the whole plan, one [`crate::events::Event::Planned`] per operation, in the
 /// order the phases run (within a phase, by path; directories deepest first).
 fn report_plan(out: &Reporter, p: &PlanParts) {
@@ -577,21 +575,13 @@ fn report_plan(out: &Reporter, p: &PlanParts) {
         v.sort();
         v
     };
-    let (conflict_files, conflict_rmdirs, delete_files, rmdirs): Parts4<'_> = if p.deletes_run {
-        (
-            &p.conflict_files,
-            &p.conflict_rmdirs,
-            &p.delete_files,
-            &p.rmdirs,
-        )
-    } else {
-        (&[], &[], &[], &[])
-    };
-    for f in &sorted(conflict_files) {
-        out.planned(&Operation::at(OpKind::Delete, f, Reason::Replaced));
-    }
-    for d in conflict_rmdirs {
-        out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Replaced));
+    if p.deletes_run {
+        for f in &sorted(&p.conflict_files) {
+            out.planned(&Operation::at(OpKind::Delete, f, Reason::Replaced));
+        }
+        for d in &p.conflict_rmdirs {
+            out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Replaced));
+        }
     }
     for d in &sorted(&p.mkdirs) {
         out.planned(&Operation::at(OpKind::Mkdir, d, Reason::NewDir));
@@ -604,11 +594,13 @@ fn report_plan(out: &Reporter, p: &PlanParts) {
     for u in &p.touches {
         out.planned(&Operation::touch(u));
     }
-    for f in &sorted(delete_files) {
-        out.planned(&Operation::at(OpKind::Delete, f, Reason::Gone));
-    }
-    for d in rmdirs {
-        out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Gone));
+    if p.deletes_run {
+        for f in &sorted(&p.delete_files) {
+            out.planned(&Operation::at(OpKind::Delete, f, Reason::Gone));
+        }
+        for d in &p.rmdirs {
+            out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Gone));
+        }
     }
 }
 
