@@ -12,9 +12,9 @@
 use crate::config::Compare;
 use crate::exit::{Status, Stop};
 use crate::local::local_path;
-use crate::output::Reporter;
 use crate::plan::{Upload, UploadReason};
 use crate::pool::Pool;
+use crate::report::Reporter;
 use peex_core::{Error, HashAlgo, RemoteFs};
 use std::io::Read;
 use std::path::Path;

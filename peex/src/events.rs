@@ -3,7 +3,7 @@
 //! [`Events`]. The human output ([`crate::output::Human`]) is one implementation, the JSON
 //! event stream of `--json` ([`crate::json::JsonEvents`]) another, the recorder behind
 //! `peex plan` ([`crate::planfile::Recorder`]) a third. The engine talks to
-//! [`crate::output::Reporter`], which keeps the summary's counters and hands each event to
+//! [`crate::report::Reporter`], which keeps the summary's counters and hands each event to
 //! every implementation it was given.
 
 use crate::plan::{Upload, UploadReason};

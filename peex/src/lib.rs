@@ -7,7 +7,11 @@
 //! - [`config`]: PEEX INI and RON site configurations;
 //! - [`plan`]: the pure planner; [`sync`]: scan, guards and execution over a [`pool`] of
 //!   connections; [`exceptions`]: ignore/protect rules and filters;
-//! - [`output`]: PEEX's coloured lines and summary; [`exit`]: the exit-code policy;
+//! - [`events`]: the events interface everything a run reports goes through; [`report`]:
+//!   the reporter the engine calls; [`output`]: PEEX's coloured lines and summary (the human
+//!   implementation); [`json`]: `--json`; [`planfile`]: `peex plan` / `peex apply`;
+//! - [`gittime`]: `mtime_from = git`; [`compare`]: `compare = checksum | size`;
+//! - [`exit`]: the exit-code policy;
 //! - [`plugin_host`]: loading third-party plugins (the only `unsafe` in the application).
 
 pub mod check;
@@ -27,6 +31,7 @@ pub mod plugin_host;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
+pub mod report;
 pub mod staging;
 pub mod sync;
 
@@ -64,7 +69,7 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             jobs,
             plugins,
         }) => {
-            let out = output::Reporter::new(false, 0, false, false);
+            let out = report::Reporter::new(false, 0, false, false);
             let mut all = cli.run.plugins.clone();
             all.extend(plugins.iter().cloned());
             let site = resolve(config, &all, &out)?;
@@ -152,7 +157,7 @@ fn reporter(
     flags: &cli::RunFlags,
     dry_run: bool,
     extra: Option<Box<dyn events::Events>>,
-) -> output::Reporter {
+) -> report::Reporter {
     let colour = flags.color && std::env::var_os("NO_COLOR").is_none();
     let mut sinks: Vec<Box<dyn events::Events>> = Vec::new();
     if flags.json {
@@ -176,7 +181,7 @@ fn reporter(
         )));
     }
     sinks.extend(extra);
-    output::Reporter::with_sinks(dry_run, sinks)
+    report::Reporter::with_sinks(dry_run, sinks)
 }
 
 /// A run over the site of `config_path`: a sync, `plan` or `apply`.
@@ -213,7 +218,7 @@ fn run_site_with(
     flags: &cli::RunFlags,
     mode: &Mode<'_>,
     recorder: Option<&Arc<planfile::Recorder>>,
-    out: &output::Reporter,
+    out: &report::Reporter,
 ) -> Result<Status, Stop> {
     let site = resolve(config_path, &flags.plugins, out)?;
     let cfg = &site.cfg;
@@ -330,7 +335,7 @@ struct Site {
 fn resolve(
     config_path: &std::path::Path,
     extra_plugins: &[std::path::PathBuf],
-    out: &output::Reporter,
+    out: &report::Reporter,
 ) -> Result<Site, Stop> {
     let cfg = config::load(config_path).map_err(|e| Stop::new(Status::Usage, e.to_string()))?;
     for w in &cfg.warnings {

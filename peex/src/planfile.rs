@@ -12,7 +12,7 @@
 
 use crate::events::{Event, Events, OpKind, Operation};
 use crate::exit::{Status, Stop};
-use crate::output::Reporter;
+use crate::report::Reporter;
 use crate::sync::{PlanGate, PlanParts};
 use peex_core::{Entry, RelPath};
 use serde::{Deserialize, Serialize};

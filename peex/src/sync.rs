@@ -6,10 +6,10 @@
 
 use crate::exit::{Status, Stop};
 use crate::local::{self, local_path};
-use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
 use crate::readonly::ReadOnly;
+use crate::report::Reporter;
 use crate::staging::{temp_path, Staging};
 use peex_core::{
     Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
