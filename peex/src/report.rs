@@ -254,3 +254,53 @@ impl Reporter {
         self.emit(&Event::Summary(&s));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::plan::UploadReason;
+    use std::sync::{Arc, Mutex};
+
+    /// Keeps the summaries it is given.
+    #[derive(Clone, Default)]
+    struct Summaries(Arc<Mutex<Vec<Summary>>>);
+    impl Events for Summaries {
+        fn event(&self, e: &Event<'_>) {
+            if let Event::Summary(s) = e {
+                self.0.lock().unwrap().push(**s);
+            }
+        }
+    }
+
+    fn run(dry_run: bool) -> Summary {
+        let got = Summaries::default();
+        let r = Reporter::with_sinks(dry_run, vec![Box::new(got.clone())]);
+        let u = Upload {
+            path: RelPath::parse("a.html").unwrap(),
+            size: 10,
+            mtime: 1,
+            reason: UploadReason::New,
+        };
+        let d = RelPath::parse("old").unwrap();
+        r.planned(&Operation::upload(&u));
+        r.planned(&Operation::at(OpKind::Rmdir, &d, Reason::Gone));
+        if !dry_run {
+            r.uploaded(&u);
+            r.dir_removed(&d, false);
+        }
+        r.summary(Duration::ZERO);
+        let s = got.0.lock().unwrap()[0];
+        s
+    }
+
+    #[test]
+    fn the_summary_counts_the_plan_in_a_dry_run_and_the_outcomes_otherwise_never_both() {
+        for dry in [true, false] {
+            let s = run(dry);
+            assert_eq!((s.files_new, s.dirs_removed), (1, 1), "dry run {dry}");
+            assert_eq!(s.bytes, if dry { 0 } else { 10 });
+            assert_eq!(s.dry_run, dry);
+        }
+    }
+}
