@@ -89,6 +89,10 @@ impl GitTimes {
                 "--name-only",
                 "--no-renames",
                 "--relative",
+                // Whatever the user's configuration says: nothing but names and times.
+                "--no-color",
+                "--no-show-signature",
+                "--no-ext-diff",
                 "--format=%x00%ct",
             ])
             .stdin(Stdio::null())

@@ -20,8 +20,8 @@
 //! * Section names and `[site]` keys are case-insensitive. A `[site]` line is
 //!   `key = value` or `key: value` (the first `=` or `:` separates; spaces around it are
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
-//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`, `mtime_from`, `compare`,
-//!   `tls_verify`,
+//!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`,
+//!   `mtime_from`, `compare`, `tls_verify`,
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
 //!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
 //!   warns on every run). Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
