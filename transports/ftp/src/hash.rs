@@ -1,7 +1,7 @@
 //! Server-side content hashes (`compare = checksum`): `HASH` (draft-bryan-ftpext-hash:
 //! proftpd mod_digest, FileZilla Server 1.x) and the older `XSHA256` / `XSHA1` / `XMD5`,
-//! chosen from FEAT. An `X…` command is preferred for an algorithm both offer: it names the
-//! algorithm itself, so no `OPTS HASH` is needed.
+//! chosen from FEAT: `HASH` with the server's default algorithm first (one command per file),
+//! then `HASH` with another one (after `OPTS HASH`), then the `X…` commands.
 
 use crate::core::{Features, Op, Session};
 use peex_core::{Error, ErrorKind, HashAlgo, Result};
@@ -89,6 +89,16 @@ pub(crate) fn offered(f: &Features) -> Vec<(HashAlgo, String)> {
         .collect()
 }
 
+/// The algorithm a `HASH` reply names (`213 SHA-256 0-49 <hex> <path>`).
+fn reply_algo(text: &str) -> &str {
+    let last = text.lines().last().unwrap_or("");
+    last.get(4..)
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+}
+
 /// The digest in a reply's last line: `213 SHA-256 0-49 <hex> <path>` (HASH) or
 /// `250 <HEX>` (X…).
 fn parse_digest(text: &str, a: HashAlgo) -> Option<String> {
@@ -110,10 +120,19 @@ pub(crate) fn digest(s: &mut Session, abs: &str, a: HashAlgo) -> Result<String> 
             ))
         }
         Some(Via::X(cmd)) => s.expect(&format!("{cmd} {abs}"), Op::Read)?,
-        Some(Via::Hash { default }) => {
-            if !default {
+        // The algorithm HASH uses is the session's (`OPTS HASH` changes it): the reply names
+        // it, and a reply in another one is asked again after choosing ours.
+        Some(Via::Hash { default: true }) => {
+            let r = s.expect(&format!("HASH {abs}"), Op::Read)?;
+            if reply_algo(&r.text).eq_ignore_ascii_case(a.name()) {
+                r
+            } else {
                 s.expect(&format!("OPTS HASH {}", a.name()), Op::Read)?;
+                s.expect(&format!("HASH {abs}"), Op::Read)?
             }
+        }
+        Some(Via::Hash { default: false }) => {
+            s.expect(&format!("OPTS HASH {}", a.name()), Op::Read)?;
             s.expect(&format!("HASH {abs}"), Op::Read)?
         }
     };
