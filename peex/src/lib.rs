@@ -114,7 +114,13 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             return run_site(config, run, Mode::Plan { out });
         }
         Some(cli::Command::Apply { plan, site, run }) => {
-            let saved = planfile::PlanFile::read(plan)?;
+            let saved = match planfile::PlanFile::read(plan) {
+                Ok(p) => p,
+                Err(stop) => {
+                    reporter(run, false, None).stopped(stop.status.code(), &stop.message);
+                    return Err(stop);
+                }
+            };
             let config = site.clone().unwrap_or_else(|| saved.config.clone());
             return run_site(&config, run, Mode::Apply { plan: saved });
         }

@@ -566,9 +566,10 @@ fn apply_stops_before_any_change_naming_what_drifted_on_either_side() {
     // Not a plan.
     let junk = tmp.path().join("junk.json");
     fs::write(&junk, "{\"hello\": 1}").unwrap();
-    let r = peex(&["apply", junk.to_str().unwrap()]);
+    let r = peex(&["apply", "--json", junk.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("not a peex plan"), "{}", r.all());
+    assert_eq!(of_type(&events(&r.stdout), "stopped")[0]["exit"], 2);
 }
 
 #[test]
