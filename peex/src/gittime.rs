@@ -60,6 +60,10 @@ impl GitTimes {
                 source.display()
             )));
         }
+        if git(source, &["rev-parse", "--verify", "-q", "HEAD"]).is_err() {
+            // No commit yet: no file has a commit time.
+            return Ok(GitTimes::default());
+        }
         let mut wanted: HashSet<String> = split_z(&git(source, &["ls-files", "-z"])?)
             .map(str::to_owned)
             .collect();
@@ -297,6 +301,15 @@ mod tests {
             Err(GitTimesError::Shallow(m)) => assert!(m.contains("fetch-depth: 0"), "{m}"),
             other => panic!("expected a shallow-clone refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_repository_without_commits_gives_no_times() {
+        let tmp = tempfile::tempdir().unwrap();
+        run(tmp.path(), &["init", "-q"], None);
+        fs::write(tmp.path().join("a"), "a").unwrap();
+        run(tmp.path(), &["add", "."], None);
+        assert!(GitTimes::read(tmp.path()).unwrap().is_empty());
     }
 
     #[test]
