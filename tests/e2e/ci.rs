@@ -905,3 +905,25 @@ fn a_plan_made_in_one_ci_job_is_applied_from_a_fresh_clone_in_the_next() {
     assert!(has_op(&ev, "done", "delete", "old.html"), "{events_text}");
     assert_eq!(mtime_of(&www.join("index.html")), 1_700_000_000);
 }
+
+#[test]
+fn a_bad_time_source_or_comparison_is_a_usage_error_naming_the_choices() {
+    let r = peex(&["--mtime-from", "svn", "site.peex"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("expected `git` or `filesystem`"),
+        "{}",
+        r.all()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        "site.ron",
+        "(host: \"127.0.0.1\", source: \"s\", dest: \"/www/\",\n  mtime_from: \"git\", srcutime: true)",
+    );
+    fs::create_dir_all(tmp.path().join("s")).unwrap();
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("site.ron:2:"), "{}", r.all());
+    assert!(r.stderr.contains("srcutime"), "{}", r.all());
+}
