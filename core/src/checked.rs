@@ -10,7 +10,7 @@
 //! directory planned from a listing that lost entries could delete what it did not see.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fs::{Capabilities, Entry, EntryKind, MtimeMethod, RemoteFs, ReplaceJob};
+use crate::fs::{Capabilities, Entry, EntryKind, HashAlgo, MtimeMethod, RemoteFs, ReplaceJob};
 use crate::path::{validate_name, RelPath};
 use std::collections::HashSet;
 use std::io::Read;
@@ -104,6 +104,12 @@ impl RemoteFs for Checked {
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
         self.0.get_mtime(path)
     }
+    fn hashes(&self) -> Vec<(HashAlgo, String)> {
+        self.0.hashes()
+    }
+    fn hash(&mut self, path: &RelPath, algo: HashAlgo) -> Result<String> {
+        self.0.hash(path, algo)
+    }
     fn server_info(&self) -> Vec<(String, String)> {
         self.0.server_info()
     }
@@ -156,6 +162,15 @@ mod tests {
         }
         fn set_mtime(&mut self, _: &RelPath, _: i64) -> Result<()> {
             Ok(())
+        }
+        fn hashes(&self) -> Vec<(HashAlgo, String)> {
+            vec![(HashAlgo::Sha256, "HASH".into())]
+        }
+        fn hash(&mut self, _: &RelPath, _: HashAlgo) -> Result<String> {
+            Ok("c0ffee".into())
+        }
+        fn server_info(&self) -> Vec<(String, String)> {
+            vec![("greeting".into(), "220 hi".into())]
         }
     }
 
@@ -243,5 +258,9 @@ mod tests {
         fs.mkdir(&paths[0]).unwrap();
         // 2 × 100 from the backend's own batch (not the default's two mkdirs), 1 from mkdir.
         assert_eq!(mkdirs.load(std::sync::atomic::Ordering::SeqCst), 201);
+        // The optional methods with defaults are forwarded too, not replaced by them.
+        assert_eq!(fs.hashes().len(), 1);
+        assert_eq!(fs.hash(&paths[0], HashAlgo::Sha256).unwrap(), "c0ffee");
+        assert_eq!(fs.server_info().len(), 1);
     }
 }

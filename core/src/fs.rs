@@ -73,6 +73,37 @@ impl MtimeMethod {
     }
 }
 
+/// A content hash a server can compute for [`RemoteFs::hash`] (`compare = checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HashAlgo {
+    /// SHA-256.
+    Sha256,
+    /// SHA-1.
+    Sha1,
+    /// MD5.
+    Md5,
+}
+
+impl HashAlgo {
+    /// The name used by FTP's `HASH` (`SHA-256`, `SHA-1`, `MD5`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgo::Sha256 => "SHA-256",
+            HashAlgo::Sha1 => "SHA-1",
+            HashAlgo::Md5 => "MD5",
+        }
+    }
+
+    /// The length of the digest in hex digits.
+    pub fn hex_len(self) -> usize {
+        match self {
+            HashAlgo::Sha256 => 64,
+            HashAlgo::Sha1 => 40,
+            HashAlgo::Md5 => 32,
+        }
+    }
+}
+
 /// How [`RemoteFs::rename`] treats an existing target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RenameOver {
@@ -372,6 +403,24 @@ pub trait RemoteFs: Send {
         Err(Error::new(
             ErrorKind::Unsupported,
             "reading modification times is not supported",
+        ))
+    }
+
+    /// The content hashes the server can compute for [`RemoteFs::hash`], best first, each
+    /// with how (`HASH`, `XSHA256`, …, for `peex check`). No I/O. The default: none.
+    fn hashes(&self) -> Vec<(HashAlgo, String)> {
+        Vec::new()
+    }
+
+    /// The digest of the remote file `path` computed by the server with `algo` (one of
+    /// [`RemoteFs::hashes`]), as lower-case hex of [`HashAlgo::hex_len`] digits; it does
+    /// not change the file. Fails with [`ErrorKind::Unsupported`] for an algorithm the
+    /// server does not offer (the default, for every algorithm).
+    fn hash(&mut self, path: &RelPath, algo: HashAlgo) -> Result<String> {
+        let _ = path;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("the server does not compute {} digests", algo.name()),
         ))
     }
 

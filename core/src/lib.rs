@@ -30,8 +30,8 @@ pub use checked::{check_listing, Checked};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{
-    transports, Capabilities, Entry, EntryKind, MtimeMethod, RemoteFs, RenameOver, ReplaceJob,
-    SiteParams, Transport, TransportRegistration, DEFAULT_TIMEOUT,
+    transports, Capabilities, Entry, EntryKind, HashAlgo, MtimeMethod, RemoteFs, RenameOver,
+    ReplaceJob, SiteParams, Transport, TransportRegistration, DEFAULT_TIMEOUT,
 };
 pub use options::{OptionSpec, OptionType};
 pub use path::{validate_name, RelPath};

@@ -80,6 +80,22 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
     for (what, value) in fs.server_info() {
         line(&what, value);
     }
+    let hashes = fs.hashes();
+    line(
+        "checksums",
+        match hashes.first() {
+            Some((algo, how)) => format!(
+                "{} ({how}); compare = checksum will use it (offered: {})",
+                algo.name(),
+                hashes
+                    .iter()
+                    .map(|(a, h)| format!("{} via {h}", a.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "none (no HASH, XSHA256, XSHA1 or XMD5): use compare = size or mtime".into(),
+        },
+    );
     let (opened, limit) = connection_limit(job);
     line(
         "connections",

@@ -25,6 +25,18 @@ pub struct Cli {
     #[arg(short = 'd', long = "dry-run")]
     pub dry_run: bool,
 
+    /// The flags of a run.
+    #[command(flatten)]
+    pub run: RunFlags,
+
+    /// Other commands.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The flags of a run (a sync, `plan` or `apply`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunFlags {
     /// More detail (repeatable: -v reasons and directories, -vv connection details).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -59,9 +71,16 @@ pub struct Cli {
     #[arg(long = "symlinks", value_name = "POLICY", value_enum)]
     pub symlinks: Option<crate::local::Symlinks>,
 
-    /// Other commands.
-    #[command(subcommand)]
-    pub command: Option<Command>,
+    /// Where local file times come from: `git` (the last commit that changed each tracked,
+    /// unmodified file; for deploys from a fresh clone) or `filesystem` (default: the
+    /// config's `mtime_from`).
+    #[arg(long = "mtime-from", value_name = "SOURCE", value_parser = parse_mtime_from)]
+    pub mtime_from: Option<crate::config::MtimeFrom>,
+
+    /// Write the run's events as newline-delimited JSON to stdout (schema in README, "JSON
+    /// events"); the human lines go to stderr, or nowhere with -q.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 /// Commands besides syncing.
@@ -75,6 +94,42 @@ pub enum Command {
     },
     /// List the transports built into this binary.
     Transports,
+    /// Plan a sync without changing anything and save the plan, with a fingerprint of every
+    /// listing it was made from, for `peex apply`.
+    Plan {
+        /// The site's configuration file.
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+        /// Where to write the plan (JSON).
+        #[arg(short = 'o', long = "out", value_name = "PLAN.json")]
+        out: PathBuf,
+        /// The flags of the run.
+        #[command(flatten)]
+        run: RunFlags,
+    },
+    /// Carry out a plan saved by `peex plan`: list both sides again and, if anything the
+    /// plan would touch has changed since, stop before any change (exit 4, naming what
+    /// drifted); otherwise do exactly what the plan says.
+    Apply {
+        /// The plan file.
+        #[arg(value_name = "PLAN.json")]
+        plan: PathBuf,
+        /// The site's configuration file (default: the one the plan was made with, as it
+        /// was given, relative to the current directory).
+        #[arg(long = "site", value_name = "CONFIG")]
+        site: Option<PathBuf>,
+        /// The flags of the run.
+        #[command(flatten)]
+        run: RunFlags,
+    },
+    /// Print a completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
     /// Connect and report what the server offers and what peex will use (FEAT, listing,
     /// time setting, rename over a file, dotfiles, TLS, connection limit), changing nothing
     /// but a probe file created and removed in dest.
@@ -95,6 +150,11 @@ pub enum Command {
     },
 }
 
+fn parse_mtime_from(s: &str) -> Result<crate::config::MtimeFrom, String> {
+    crate::config::MtimeFrom::parse(s)
+        .ok_or_else(|| format!("expected `git` or `filesystem`, got `{s}`"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,7 +168,8 @@ mod tests {
     #[test]
     fn peex_flags_parse() {
         let c = Cli::try_parse_from(["peex", "-d", "-vv", "-c", "-j", "8", "site.peex"]).unwrap();
-        assert!(c.dry_run && c.color);
+        let (dry_run, c) = (c.dry_run, c.run);
+        assert!(dry_run && c.color);
         assert_eq!(c.verbose, 2);
         assert_eq!(c.jobs, Some(8));
         assert!(Cli::try_parse_from(["peex"]).is_err());

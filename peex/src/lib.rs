@@ -7,23 +7,33 @@
 //! - [`config`]: PEEX INI and RON site configurations;
 //! - [`plan`]: the pure planner; [`sync`]: scan, guards and execution over a [`pool`] of
 //!   connections; [`exceptions`]: ignore/protect rules and filters;
-//! - [`output`]: PEEX's coloured lines and summary; [`exit`]: the exit-code policy;
+//! - [`events`]: the events interface everything a run reports goes through; [`report`]:
+//!   the reporter the engine calls; [`output`]: PEEX's coloured lines and summary (the human
+//!   implementation); [`json`]: `--json`; [`planfile`]: `peex plan` / `peex apply`;
+//! - [`gittime`]: `mtime_from = git`; [`compare`]: `compare = checksum | size`;
+//! - [`exit`]: the exit-code policy;
 //! - [`plugin_host`]: loading third-party plugins (the only `unsafe` in the application).
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod connect;
+pub mod events;
 pub mod exceptions;
 pub mod exit;
+pub mod gittime;
+pub mod json;
 pub mod local;
 pub mod names;
 pub mod output;
 pub mod plan;
+pub mod planfile;
 pub mod plugin_host;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
+pub mod report;
 pub mod staging;
 pub mod sync;
 pub mod uploads;
@@ -50,7 +60,7 @@ pub fn run() -> ExitCode {
 fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     match &cli.command {
         Some(cli::Command::Plugins { plugins }) => {
-            let mut all = cli.plugins.clone();
+            let mut all = cli.run.plugins.clone();
             all.extend(plugins.iter().cloned());
             let host = discover_plugins(&all);
             print!("{}", host.render_listing());
@@ -62,8 +72,8 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             jobs,
             plugins,
         }) => {
-            let out = output::Reporter::new(false, 0, false, false);
-            let mut all = cli.plugins.clone();
+            let out = report::Reporter::new(false, 0, false, false);
+            let mut all = cli.run.plugins.clone();
             all.extend(plugins.iter().cloned());
             let site = resolve(config, &all, &out)?;
             let job = check::CheckJob {
@@ -89,51 +99,234 @@ fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
             }
             return Ok(Status::Ok);
         }
+        Some(cli::Command::Completions { shell }) => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "peex", &mut std::io::stdout());
+            return Ok(Status::Ok);
+        }
+        Some(cli::Command::Man) => {
+            let cmd = <cli::Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page).map_err(|e| {
+                Stop::new(Status::Usage, format!("cannot render the man page: {e}"))
+            })?;
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&page);
+            return Ok(Status::Ok);
+        }
+        Some(cli::Command::Plan { config, out, run }) => {
+            return run_site(config, run, Mode::Plan { out });
+        }
+        Some(cli::Command::Apply { plan, site, run }) => {
+            let saved = match planfile::PlanFile::read(plan) {
+                Ok(p) => p,
+                Err(stop) => {
+                    reporter(run, false, None).stopped(stop.status.code(), &stop.message);
+                    return Err(stop);
+                }
+            };
+            let config = site.clone().unwrap_or_else(|| saved.config.clone());
+            return run_site(&config, run, Mode::Apply { plan: saved });
+        }
         None => {}
     }
     let Some(config_path) = cli.config.as_deref() else {
         return Err(Stop::new(Status::Usage, "no configuration file given"));
     };
-    let colour = cli.color && std::env::var_os("NO_COLOR").is_none();
-    let out = output::Reporter::new(colour, cli.verbose, cli.quiet, cli.dry_run);
-    let site = resolve(config_path, &cli.plugins, &out)?;
+    run_site(
+        config_path,
+        &cli.run,
+        Mode::Sync {
+            dry_run: cli.dry_run,
+        },
+    )
+}
+
+/// What a run over a site does.
+enum Mode<'a> {
+    /// Sync (or, with `dry_run`, plan and print).
+    Sync {
+        /// `-d`.
+        dry_run: bool,
+    },
+    /// Plan without changing anything and save the plan to `out`.
+    Plan {
+        /// The plan file to write.
+        out: &'a std::path::Path,
+    },
+    /// Carry out a saved plan, after checking for drift.
+    Apply {
+        /// The plan.
+        plan: planfile::PlanFile,
+    },
+}
+
+/// The reporter of a run: the human output (on stderr with `--json`, none with `--json
+/// -q`), the JSON events, and, for `plan`, the recorder.
+fn reporter(
+    flags: &cli::RunFlags,
+    dry_run: bool,
+    extra: Option<Box<dyn events::Events>>,
+) -> report::Reporter {
+    let colour = flags.color && std::env::var_os("NO_COLOR").is_none();
+    let mut sinks: Vec<Box<dyn events::Events>> = Vec::new();
+    if flags.json {
+        sinks.push(Box::new(json::JsonEvents::stdout()));
+        if !flags.quiet {
+            sinks.push(Box::new(output::Human::new(
+                colour,
+                flags.verbose,
+                false,
+                dry_run,
+                true,
+            )));
+        }
+    } else {
+        sinks.push(Box::new(output::Human::new(
+            colour,
+            flags.verbose,
+            flags.quiet,
+            dry_run,
+            false,
+        )));
+    }
+    sinks.extend(extra);
+    report::Reporter::with_sinks(dry_run, sinks)
+}
+
+/// A run over the site of `config_path`: a sync, `plan` or `apply`.
+fn run_site(
+    config_path: &std::path::Path,
+    flags: &cli::RunFlags,
+    mode: Mode<'_>,
+) -> Result<Status, Stop> {
+    let recorder = match &mode {
+        Mode::Plan { .. } | Mode::Apply { .. } => Some(Arc::new(planfile::Recorder::default())),
+        Mode::Sync { .. } => None,
+    };
+    let dry_run = match &mode {
+        Mode::Sync { dry_run } => *dry_run,
+        Mode::Plan { .. } => true,
+        Mode::Apply { .. } => false,
+    };
+    let out = reporter(
+        flags,
+        dry_run,
+        recorder
+            .clone()
+            .map(|r| Box::new(planfile::Shared(r)) as Box<dyn events::Events>),
+    );
+    let r = run_site_with(config_path, flags, &mode, recorder.as_ref(), &out);
+    if let Err(stop) = &r {
+        out.stopped(stop.status.code(), &stop.message);
+    }
+    r
+}
+
+fn run_site_with(
+    config_path: &std::path::Path,
+    flags: &cli::RunFlags,
+    mode: &Mode<'_>,
+    recorder: Option<&Arc<planfile::Recorder>>,
+    out: &report::Reporter,
+) -> Result<Status, Stop> {
+    let site = resolve(config_path, &flags.plugins, out)?;
     let cfg = &site.cfg;
-    let jobs = cli
+    let jobs = flags
         .jobs
         .map(usize::from)
         .or(cfg.jobs)
         .unwrap_or(4)
         .clamp(1, 64);
     let decide = exceptions::Exceptions::new(cfg.rules.clone(), site.filters);
+    let planned_from = match mode {
+        Mode::Apply { plan } => config::MtimeFrom::parse(&plan.mtime_from),
+        _ => None,
+    };
+    let mtime_from = flags.mtime_from.or(planned_from).unwrap_or(cfg.mtime_from);
+    let git_times = match mtime_from {
+        config::MtimeFrom::Filesystem => None,
+        config::MtimeFrom::Git if cfg.srcutime => {
+            return Err(Stop::new(
+                Status::Usage,
+                "--mtime-from git cannot be combined with srcutime (which sets local times \
+                 from the server)",
+            ))
+        }
+        config::MtimeFrom::Git => {
+            let started = std::time::Instant::now();
+            let t = gittime::GitTimes::read(&cfg.source).map_err(|e| match e {
+                gittime::GitTimesError::Shallow(m) => Stop::new(Status::Refused, m),
+                gittime::GitTimesError::Unusable(m) => Stop::new(Status::Usage, m),
+            })?;
+            out.detail(
+                1,
+                &format!(
+                    "peex: times of {} files from git ({} commits read in {:.2} s)",
+                    t.len(),
+                    t.commits_read,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Some(t)
+        }
+    };
+    if cfg.srcutime && cfg.compare == config::Compare::Checksum {
+        return Err(Stop::new(
+            Status::Usage,
+            format!(
+                "{}: compare = checksum cannot be combined with srcutime (it sets remote times)",
+                cfg.file.display()
+            ),
+        ));
+    }
     let mut retry = pool::RetryPolicy::default();
-    if let Some(r) = cli.retries.or(cfg.retries) {
+    if let Some(r) = flags.retries.or(cfg.retries) {
         retry.retries = r;
     }
+    let dry_run = matches!(mode, Mode::Sync { dry_run: true } | Mode::Plan { .. });
+    let applier = match (mode, recorder) {
+        (Mode::Apply { plan }, Some(rec)) => {
+            if plan.dest != site.display_dest {
+                return Err(Stop::new(
+                    Status::Usage,
+                    format!(
+                        "the plan was made for {}, but {} now points at {}; nothing was changed",
+                        plan.dest,
+                        config_path.display(),
+                        site.display_dest
+                    ),
+                ));
+            }
+            Some(planfile::Applier {
+                plan: plan.clone(),
+                now: rec.clone(),
+            })
+        }
+        _ => None,
+    };
     let job = sync::SyncJob {
         source: cfg.source.clone(),
-        symlinks: cli.symlinks.unwrap_or(cfg.symlinks),
+        symlinks: flags.symlinks.unwrap_or(cfg.symlinks),
         transport: site.transport.clone(),
         params: site.params,
         decide: &decide,
         jobs,
-        dry_run: cli.dry_run,
+        dry_run,
         srcutime: cfg.srcutime,
-        max_delete: cli.max_delete.or(cfg.max_delete),
+        max_delete: flags.max_delete.or(cfg.max_delete),
         retry,
         display_dest: site.display_dest,
+        git_times: git_times.as_ref(),
+        compare: cfg.compare,
+        gate: applier.as_ref().map(|a| a as &dyn sync::PlanGate),
     };
-    out.detail(
-        1,
-        &format!(
-            "peex: {} -> {} ({} connection{}{})",
-            job.source.display(),
-            job.display_dest,
-            jobs,
-            if jobs == 1 { "" } else { "s" },
-            if cli.dry_run { ", dry run" } else { "" }
-        ),
-    );
-    match sync::run(&job, &out)? {
+    out.start(&job.source.display().to_string(), &job.display_dest, jobs);
+    let outcome = sync::run(&job, out)?;
+    if let (Mode::Plan { out: path }, Some(rec)) = (mode, recorder) {
+        rec.save(path, config_path, &job.display_dest, mtime_from)?;
+    }
+    match outcome {
         sync::Outcome::Complete => Ok(Status::Ok),
         sync::Outcome::Incomplete => Ok(Status::Incomplete),
     }
@@ -153,7 +346,7 @@ struct Site {
 fn resolve(
     config_path: &std::path::Path,
     extra_plugins: &[std::path::PathBuf],
-    out: &output::Reporter,
+    out: &report::Reporter,
 ) -> Result<Site, Stop> {
     let cfg = config::load(config_path).map_err(|e| Stop::new(Status::Usage, e.to_string()))?;
     for w in &cfg.warnings {

@@ -1,8 +1,10 @@
-//! PEEX's output: one line per entry in PEEX's colours, and the summary that ends every run.
+//! PEEX's output: one line per entry in PEEX's colours, and the summary that ends every run
+//! ([`Human`], the human implementation of [`Events`]).
 //!
 //! green = added/updated on the destination, red = removed from the destination, blue =
 //! local entry ignored, yellow = remote entry protected, pink = directory being traversed.
 
+use crate::events::{Event, Events, Kept, OpKind, Operation, Progress, Summary};
 use peex_core::{EntryKind, RelPath};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,74 +41,45 @@ impl Colour {
     }
 }
 
-/// Errors shown in full per run (with `-v`, all); the others are counted.
+/// Errors shown in full per run (with `-v`, all); the others are counted, and the summary
+/// says how many were not shown.
 pub const ERRORS_SHOWN: u64 = 10;
 
-/// Counters for the summary; updated from every worker.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Files uploaded that did not exist remotely.
-    pub files_created: AtomicU64,
-    /// Files uploaded over an older remote version.
-    pub files_updated: AtomicU64,
-    /// Directories created.
-    pub dirs_created: AtomicU64,
-    /// Files removed.
-    pub files_removed: AtomicU64,
-    /// Directories removed.
-    pub dirs_removed: AtomicU64,
-    /// Remote entries protected.
-    pub protected: AtomicU64,
-    /// Local entries ignored.
-    pub ignored: AtomicU64,
-    /// Bytes uploaded.
-    pub bytes: AtomicU64,
-    /// Operations that failed.
-    pub errors: AtomicU64,
-    /// Files already up to date.
-    pub unchanged: AtomicU64,
-    /// Local symbolic links not followed.
-    pub links_skipped: AtomicU64,
-    /// Local FIFOs, sockets and device files skipped.
-    pub special_skipped: AtomicU64,
-}
-
-/// Adds one to a counter.
-pub fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Writes the run's lines to stdout (and errors to stderr), serialised across workers.
-pub struct Reporter {
+/// The human output: PEEX's lines in PEEX's colours, the progress bar, the summary.
+/// Entries and the summary go to stdout (to stderr with `--json`, whose events own stdout);
+/// errors and warnings to stderr.
+pub struct Human {
     colour: bool,
     verbosity: u8,
     quiet: bool,
     dry_run: bool,
+    to_stderr: bool,
     out: Mutex<()>,
     /// The transfer progress bar, when one is shown.
     progress: OnceLock<indicatif::ProgressBar>,
     files_total: AtomicU64,
     files_done: AtomicU64,
-    /// Errors counted but not shown (see [`Reporter::error`]).
+    /// Errors shown so far, and errors counted but not shown.
+    errors_shown: AtomicU64,
     errors_hidden: AtomicU64,
-    /// The summary counters.
-    pub counters: Counters,
 }
 
-impl Reporter {
-    /// A reporter. `verbosity` counts `-v`; `quiet` keeps only errors and the summary.
-    pub fn new(colour: bool, verbosity: u8, quiet: bool, dry_run: bool) -> Self {
-        Reporter {
+impl Human {
+    /// The human output. `verbosity` counts `-v`; `quiet` keeps only errors, warnings and
+    /// the summary; `to_stderr` sends every line to stderr.
+    pub fn new(colour: bool, verbosity: u8, quiet: bool, dry_run: bool, to_stderr: bool) -> Self {
+        Human {
             colour,
             verbosity,
             quiet,
             dry_run,
+            to_stderr,
             out: Mutex::new(()),
             progress: OnceLock::new(),
             files_total: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
+            errors_shown: AtomicU64::new(0),
             errors_hidden: AtomicU64::new(0),
-            counters: Counters::default(),
         }
     }
 
@@ -118,6 +91,14 @@ impl Reporter {
         }
     }
 
+    fn write_out(&self, text: &str) {
+        if self.to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
     fn line(&self, min_verbosity: u8, text: &str) {
         if self.quiet || self.verbosity < min_verbosity {
             return;
@@ -126,9 +107,7 @@ impl Reporter {
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let write = || {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
-        };
+        let write = || self.write_out(text);
         match self.progress.get() {
             Some(pb) => pb.suspend(write),
             None => write(),
@@ -138,7 +117,7 @@ impl Reporter {
     /// Shows a progress bar for `files` uploads of `bytes` in all, on stderr when it is a
     /// terminal (never with `-q`, never in a dry run). Costs nothing when there is no
     /// transfer: the bar is created only for a transfer phase.
-    pub fn start_progress(&self, files: u64, bytes: u64) {
+    fn start_progress(&self, files: u64, bytes: u64) {
         use std::io::IsTerminal;
         if self.quiet || self.dry_run || !std::io::stderr().is_terminal() {
             return;
@@ -157,28 +136,28 @@ impl Reporter {
         let _ = self.progress.set(pb);
     }
 
-    /// Counts bytes sent (for the progress bar).
-    pub fn progress_bytes(&self, n: u64) {
-        if let Some(pb) = self.progress.get() {
-            pb.inc(n);
-        }
-    }
-
-    /// Counts one finished file (for the progress bar).
-    pub fn progress_file(&self) {
-        if let Some(pb) = self.progress.get() {
-            let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
-            pb.set_message(format!(
-                "{done}/{} files",
-                self.files_total.load(Ordering::Relaxed)
-            ));
-        }
-    }
-
-    /// Removes the progress bar.
-    pub fn finish_progress(&self) {
-        if let Some(pb) = self.progress.get() {
-            pb.finish_and_clear();
+    fn progress(&self, p: Progress) {
+        match p {
+            Progress::Start { files, bytes } => self.start_progress(files, bytes),
+            Progress::Bytes(n) => {
+                if let Some(pb) = self.progress.get() {
+                    pb.inc(n);
+                }
+            }
+            Progress::File => {
+                if let Some(pb) = self.progress.get() {
+                    let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                    pb.set_message(format!(
+                        "{done}/{} files",
+                        self.files_total.load(Ordering::Relaxed)
+                    ));
+                }
+            }
+            Progress::End => {
+                if let Some(pb) = self.progress.get() {
+                    pb.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -200,132 +179,41 @@ impl Reporter {
         self.line(min_verbosity, &s);
     }
 
-    /// A file uploaded (or planned, in a dry run).
-    pub fn uploaded(&self, path: &RelPath, new: bool, size: u64, detail: &str) {
-        bump(if new {
-            &self.counters.files_created
-        } else {
-            &self.counters.files_updated
-        });
-        if !self.dry_run {
-            self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+    fn operation(&self, op: &Operation<'_>) {
+        let detail = op.detail();
+        match op.op {
+            OpKind::Upload => {
+                let mark = if op.is_new() { "+" } else { "*" };
+                self.entry(0, Colour::Green, mark, op.path, false, &detail);
+            }
+            OpKind::Touch => self.entry(0, Colour::Green, "t", op.path, false, &detail),
+            OpKind::Mkdir => self.entry(0, Colour::Green, "+", op.path, true, &detail),
+            OpKind::Delete => self.entry(0, Colour::Red, "-", op.path, false, &detail),
+            // A directory's line never had a detail.
+            OpKind::Rmdir => self.entry(0, Colour::Red, "-", op.path, true, ""),
         }
-        let mark = if new { "+" } else { "*" };
-        self.entry(0, Colour::Green, mark, path, false, detail);
     }
 
-    /// A directory created.
-    pub fn dir_created(&self, path: &RelPath) {
-        bump(&self.counters.dirs_created);
-        self.entry(0, Colour::Green, "+", path, true, "new directory");
-    }
-
-    /// A remote file removed.
-    pub fn file_removed(&self, path: &RelPath, detail: &str) {
-        bump(&self.counters.files_removed);
-        self.entry(0, Colour::Red, "-", path, false, detail);
-    }
-
-    /// A remote directory removed.
-    pub fn dir_removed(&self, path: &RelPath) {
-        bump(&self.counters.dirs_removed);
-        self.entry(0, Colour::Red, "-", path, true, "");
-    }
-
-    /// A local entry ignored by a rule.
-    pub fn ignored(&self, path: &RelPath, kind: EntryKind) {
-        bump(&self.counters.ignored);
-        self.entry(
-            0,
-            Colour::Blue,
-            "i",
-            path,
-            kind == EntryKind::Dir,
-            "ignored",
-        );
-    }
-
-    /// A remote entry protected by a rule.
-    pub fn protected(&self, path: &RelPath, kind: EntryKind) {
-        bump(&self.counters.protected);
-        self.entry(
-            0,
-            Colour::Yellow,
-            "p",
-            path,
-            kind == EntryKind::Dir,
-            "protected",
-        );
-    }
-
-    /// A remote entry left alone because an ignore rule matches it (`-v`).
-    pub fn left_alone(&self, path: &RelPath) {
-        self.entry(1, Colour::Blue, "=", path, false, "ignored, left alone");
-    }
-
-    /// A directory being traversed (`-v`).
-    pub fn traverse(&self, dir: &RelPath) {
-        let name = if dir.is_root() {
-            ".".to_owned()
-        } else {
-            sanitize(dir.as_str())
-        };
-        let s = self.paint(Colour::Pink, &format!("> {name}/"));
-        self.line(1, &s);
-    }
-
-    /// A file already up to date (`-vv`).
-    pub fn unchanged(&self, count: u64) {
-        self.counters.unchanged.fetch_add(count, Ordering::Relaxed);
-    }
-
-    /// A detail line shown from verbosity `level`.
-    pub fn detail(&self, level: u8, text: &str) {
-        self.line(level, text);
-    }
-
-    /// An error, on stderr. The first [`ERRORS_SHOWN`] of a run are shown (all of them
-    /// with `-v`); the others are counted, and [`Reporter::summary`] says how many were not
-    /// shown, so that a run where thousands of operations fail alike stays readable.
-    pub fn error(&self, text: &str) {
-        let n = self.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > ERRORS_SHOWN && self.verbosity == 0 {
-            self.errors_hidden.fetch_add(1, Ordering::Relaxed);
-            return;
+    fn kept(&self, path: &RelPath, kind: Option<EntryKind>, why: Kept) {
+        let dir = kind == Some(EntryKind::Dir);
+        match why {
+            Kept::Ignored => self.entry(0, Colour::Blue, "i", path, dir, "ignored"),
+            Kept::Protected => self.entry(0, Colour::Yellow, "p", path, dir, "protected"),
+            Kept::LeftAlone => self.entry(1, Colour::Blue, "=", path, false, "ignored, left alone"),
         }
+    }
+
+    fn stderr_line(&self, c: Colour, text: String) {
         let _g = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(Colour::BoldRed, &format!("peex: error: {}", sanitize(text)));
+        let s = self.paint(c, &text);
         let _ = writeln!(std::io::stderr().lock(), "{s}");
     }
 
-    /// `n` more errors that were only counted, not kept (the engine keeps the first ones of
-    /// a phase in full).
-    pub fn errors_not_shown(&self, n: u64) {
-        self.counters.errors.fetch_add(n, Ordering::Relaxed);
-        self.errors_hidden.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// A warning: always shown, on stderr.
-    pub fn warn(&self, text: &str) {
-        let _g = self
-            .out
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let s = self.paint(
-            Colour::Yellow,
-            &format!("peex: warning: {}", sanitize(text)),
-        );
-        let _ = writeln!(std::io::stderr().lock(), "{s}");
-    }
-
-    /// The summary that ends every run.
-    pub fn summary(&self, elapsed: Duration) {
-        let c = &self.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let created = g(&c.files_created) + g(&c.files_updated);
+    fn summary(&self, c: &Summary) {
+        let created = c.files_new + c.files_updated;
         let mut s =
             format!(
             "{}{} file{} created ({} new, {} updated), {} director{} created, {} file{} removed, \
@@ -333,45 +221,51 @@ impl Reporter {
             if self.dry_run { "dry run, nothing changed: " } else { "" },
             created,
             plural(created, "", "s"),
-            g(&c.files_created),
-            g(&c.files_updated),
-            g(&c.dirs_created),
-            plural(g(&c.dirs_created), "y", "ies"),
-            g(&c.files_removed),
-            plural(g(&c.files_removed), "", "s"),
-            g(&c.dirs_removed),
-            plural(g(&c.dirs_removed), "y", "ies"),
-            g(&c.protected),
-            g(&c.ignored),
-            human_bytes(g(&c.bytes)),
-            elapsed.as_secs_f64(),
+            c.files_new,
+            c.files_updated,
+            c.dirs_created,
+            plural(c.dirs_created, "y", "ies"),
+            c.files_removed,
+            plural(c.files_removed, "", "s"),
+            c.dirs_removed,
+            plural(c.dirs_removed, "y", "ies"),
+            c.protected,
+            c.ignored,
+            human_bytes(c.bytes),
+            c.elapsed.as_secs_f64(),
         );
-        if g(&c.unchanged) > 0 {
-            s.push_str(&format!(", {} unchanged", g(&c.unchanged)));
+        if c.unchanged > 0 {
+            s.push_str(&format!(", {} unchanged", c.unchanged));
         }
-        let links = g(&c.links_skipped);
-        if links > 0 {
+        if c.times_set > 0 {
             s.push_str(&format!(
-                ", {links} symbolic link{} skipped",
-                plural(links, "", "s")
+                ", {} time{} set (same checksum)",
+                c.times_set,
+                plural(c.times_set, "", "s")
             ));
         }
-        let special = g(&c.special_skipped);
-        if special > 0 {
+        if c.links_skipped > 0 {
             s.push_str(&format!(
-                ", {special} special file{} skipped",
-                plural(special, "", "s")
+                ", {} symbolic link{} skipped",
+                c.links_skipped,
+                plural(c.links_skipped, "", "s")
             ));
         }
-        let errs = g(&c.errors);
-        if errs > 0 {
-            s.push_str(&format!(", {errs} error{}", plural(errs, "", "s")));
+        if c.special_skipped > 0 {
+            s.push_str(&format!(
+                ", {} special file{} skipped",
+                c.special_skipped,
+                plural(c.special_skipped, "", "s")
+            ));
         }
-        let hidden = g(&self.errors_hidden);
-        let _g = self
-            .out
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if c.errors > 0 {
+            s.push_str(&format!(
+                ", {} error{}",
+                c.errors,
+                plural(c.errors, "", "s")
+            ));
+        }
+        let hidden = self.errors_hidden.load(Ordering::Relaxed) + c.errors_not_shown;
         if hidden > 0 {
             let text = if self.verbosity == 0 {
                 format!(
@@ -388,10 +282,66 @@ impl Reporter {
                     plural(hidden, "", "s")
                 )
             };
-            let e = self.paint(Colour::BoldRed, &text);
-            let _ = writeln!(std::io::stderr().lock(), "{e}");
+            self.stderr_line(Colour::BoldRed, text);
         }
-        let _ = writeln!(std::io::stdout().lock(), "{s}");
+        let _g = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.write_out(&s);
+    }
+}
+
+impl Events for Human {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Start {
+                source,
+                dest,
+                jobs,
+                dry_run,
+            } => self.line(
+                1,
+                &format!(
+                    "peex: {source} -> {dest} ({jobs} connection{}{})",
+                    if *jobs == 1 { "" } else { "s" },
+                    if *dry_run { ", dry run" } else { "" }
+                ),
+            ),
+            Event::Listed { .. } | Event::Stopped { .. } => {}
+            // The plan is shown as such in a dry run; otherwise each operation is shown
+            // when it is done.
+            Event::Planned(op) if self.dry_run => self.operation(op),
+            Event::Planned(_) => {}
+            Event::Done(op) => self.operation(op),
+            Event::Kept { path, kind, why } => self.kept(path, *kind, *why),
+            Event::Traverse(dir) => {
+                let name = if dir.is_root() {
+                    ".".to_owned()
+                } else {
+                    sanitize(dir.as_str())
+                };
+                let s = self.paint(Colour::Pink, &format!("> {name}/"));
+                self.line(1, &s);
+            }
+            Event::Detail { level, text } => self.line(*level, text),
+            Event::Warning(text) => {
+                self.stderr_line(Colour::Yellow, format!("peex: warning: {}", sanitize(text)))
+            }
+            Event::Error(text) => {
+                // The first ERRORS_SHOWN of a run are shown (all with -v); the others are
+                // counted, so that a run where thousands of operations fail alike stays
+                // readable.
+                let n = self.errors_shown.fetch_add(1, Ordering::Relaxed) + 1;
+                if n > ERRORS_SHOWN && self.verbosity == 0 {
+                    self.errors_hidden.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.stderr_line(Colour::BoldRed, format!("peex: error: {}", sanitize(text)))
+                }
+            }
+            Event::Progress(p) => self.progress(*p),
+            Event::Summary(s) => self.summary(s),
+        }
     }
 }
 

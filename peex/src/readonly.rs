@@ -4,10 +4,10 @@
 //! sure that a bug cannot send one either (DESIGN §1: no STOR, DELE, MKD, RMD, RNFR/RNTO,
 //! MFMT or SITE UTIME in a dry run).
 
-use peex_core::{Capabilities, Entry, Error, ErrorKind, RelPath, RemoteFs, Result};
+use peex_core::{Capabilities, Entry, Error, ErrorKind, HashAlgo, RelPath, RemoteFs, Result};
 use std::io::Read;
 
-/// Wraps a connection; only `list`, `get_mtime` and `quit` reach it.
+/// Wraps a connection; only `list`, `get_mtime`, `hash` and `quit` reach it.
 pub struct ReadOnly(pub Box<dyn RemoteFs>);
 
 fn refuse(op: &'static str, path: &RelPath) -> Error {
@@ -45,6 +45,12 @@ impl RemoteFs for ReadOnly {
     }
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
         self.0.get_mtime(path)
+    }
+    fn hashes(&self) -> Vec<(HashAlgo, String)> {
+        self.0.hashes()
+    }
+    fn hash(&mut self, path: &RelPath, algo: HashAlgo) -> Result<String> {
+        self.0.hash(path, algo)
     }
     fn quit(&mut self) -> Result<()> {
         self.0.quit()

@@ -6,9 +6,9 @@
 
 use crate::exit::{Status, Stop};
 use crate::local::{self, LocalTree, Note, Symlinks};
-use crate::output::Reporter;
 use crate::plan::{self, Decide, DirPlan, NoRules, Upload, UploadReason};
 use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
+use crate::report::Reporter;
 use crate::staging::{temp_path, Staging};
 use crate::uploads::UploadList;
 use peex_core::{
@@ -45,6 +45,12 @@ pub struct SyncJob<'a> {
     pub retry: RetryPolicy,
     /// How the destination is shown in messages (`ftp://user@host:port/www/`).
     pub display_dest: String,
+    /// Local times from git (`mtime_from = git`), applied to each directory as it is read.
+    pub git_times: Option<&'a crate::gittime::GitTimes>,
+    /// How a file of equal size and different time is judged (`compare`).
+    pub compare: crate::config::Compare,
+    /// What of the plan is carried out (`peex apply`); `None`: all of it.
+    pub gate: Option<&'a dyn PlanGate>,
 }
 
 /// The result of a run that was not stopped by a guard.
@@ -118,6 +124,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     let first = crate::pool::connect_retrying(&connect, job.retry)
         .map_err(|e| connect_stop(&e, &job.display_dest))?;
     let caps = first.capabilities();
+    let hashes = first.hashes();
     out.detail(
         2,
         &format!(
@@ -190,24 +197,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         }
     }
 
-    if !job.dry_run && !job.srcutime && !acc.uploads.is_empty() {
-        // Advertised is not allowed: make sure times can really be set before the first
-        // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
-        let method = pool
-            .with_first(|fs| fs.verify_set_mtime())
-            .map_err(|e| connect_stop(&e, &job.display_dest))?;
-        if method == MtimeMethod::Unsupported {
-            pool.quit();
-            return Err(no_mtime_stop(&job.display_dest));
-        }
-    }
-
-    if !acc.case_pairs.is_empty() && !acc.remote_keeps_case {
-        case_guard(job, &mut pool, out, &acc.case_pairs)?;
-    }
-
     let mut failed = !scan_errors.is_empty() || !acc.local_failed.is_empty();
-    // ---- conflicts: remove what is in the way (only if the scan was complete) ----
     let mut blocked_roots: BTreeSet<RelPath> = BTreeSet::new();
     for root in &acc.conflict_roots {
         if kept.iter().any(|k| k.is_within(root)) {
@@ -217,23 +207,7 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
     if failed {
         // Without a complete picture no deletes run, so nothing can be replaced either.
         blocked_roots.extend(acc.conflict_roots.iter().cloned());
-    } else if !job.dry_run {
-        let errs = delete_phase(
-            &mut pool,
-            &acc.conflict_files,
-            &conflict_rmdirs,
-            &|p| out.file_removed(p, "replaced"),
-            &|p| out.dir_removed(p),
-        );
-        failed |= !errs.is_empty();
-        for e in errs {
-            out.error(&e.to_string());
-        }
-    } else {
-        report_deletes(out, &acc.conflict_files, &conflict_rmdirs, "replaced");
     }
-
-    // ---- mkdirs and uploads, each directory before its content ----
     let mut uploads = std::mem::take(&mut acc.uploads);
     if !blocked_roots.is_empty() {
         uploads.retain(|l, i| {
@@ -251,23 +225,76 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
             !blocked
         });
     }
-    let mkdirs = std::mem::take(&mut acc.mkdirs);
-    if job.dry_run {
-        let mut m = mkdirs.clone();
-        m.sort();
-        for d in &m {
-            out.dir_created(d);
+    let touches = match crate::compare::settle(
+        job.compare,
+        &hashes,
+        &job.source,
+        &job.display_dest,
+        &mut pool,
+        out,
+        &mut uploads,
+    ) {
+        Ok(t) => t,
+        Err(stop) => {
+            pool.quit();
+            return Err(stop);
         }
-        let mut order: Vec<usize> = (0..uploads.len()).collect();
-        order.sort_by(|&a, &b| uploads.cmp_paths(a, b));
-        for i in order {
-            match uploads.get(i) {
-                Ok(u) => out.uploaded(&u.path, is_new(&u), u.size, &reason_text(&u)),
-                Err(e) => out.error(&e.to_string()),
-            }
+    };
+    let mut parts = PlanParts {
+        conflict_files: std::mem::take(&mut acc.conflict_files),
+        conflict_rmdirs,
+        mkdirs: std::mem::take(&mut acc.mkdirs),
+        uploads,
+        touches,
+        delete_files: std::mem::take(&mut acc.delete_files),
+        rmdirs,
+        deletes_run: !failed,
+    };
+    if let Some(gate) = job.gate {
+        if let Err(stop) = gate.restrict(&mut parts, out) {
+            pool.quit();
+            return Err(stop);
         }
-    } else {
+    }
+    let sets_times = !parts.uploads.is_empty() || !parts.touches.is_empty();
+    if !job.dry_run && !job.srcutime && sets_times {
+        // Advertised is not allowed: make sure times can really be set before the first
+        // change (proftpd lists MFMT in FEAT even when a <Limit> denies it).
+        let method = pool
+            .with_first(|fs| fs.verify_set_mtime())
+            .map_err(|e| connect_stop(&e, &job.display_dest))?;
+        if method == MtimeMethod::Unsupported {
+            pool.quit();
+            return Err(no_mtime_stop(&job.display_dest));
+        }
+    }
+
+    if !acc.case_pairs.is_empty() && !acc.remote_keeps_case {
+        case_guard(job, &mut pool, out, &acc.case_pairs)?;
+    }
+
+    report_plan(out, &parts);
+
+    // ---- conflicts: remove what is in the way (only if the scan was complete) ----
+    if parts.deletes_run && !job.dry_run {
+        let errs = delete_phase(
+            &mut pool,
+            &parts.conflict_files,
+            &parts.conflict_rmdirs,
+            &|p| out.file_removed(p, true),
+            &|p| out.dir_removed(p, true),
+        );
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+    }
+
+    // ---- mkdirs and uploads, each directory before its content ----
+    if !job.dry_run {
+        let uploads = std::mem::take(&mut parts.uploads);
         out.start_progress(uploads.len() as u64, uploads.total_size());
+        let mkdirs = std::mem::take(&mut parts.mkdirs);
         let errs = transfer_phase(
             job,
             &tree,
@@ -282,8 +309,23 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
         errs.report(out);
     }
 
+    // ---- times of files found equal by checksum ----
+    if !job.dry_run && !parts.touches.is_empty() {
+        let touches = std::mem::take(&mut parts.touches);
+        let errs = pool.run(touches, |fs, u, _| {
+            fs.set_mtime(&u.path, u.mtime)
+                .map_err(|e| e.with_op("set mtime", &u.path))?;
+            out.done(&crate::events::Operation::touch(u));
+            Ok(())
+        });
+        failed |= !errs.is_empty();
+        for e in errs {
+            out.error(&e.to_string());
+        }
+    }
+
     // ---- deletes, last, and only if nothing failed ----
-    let mut files = std::mem::take(&mut acc.delete_files);
+    let (mut files, rmdirs) = (parts.delete_files, parts.rmdirs);
     let stale = std::mem::take(&mut acc.stale_temps);
     if failed {
         if !files.is_empty() || !rmdirs.is_empty() {
@@ -293,16 +335,14 @@ pub fn run(job: &SyncJob<'_>, out: &Reporter) -> Result<Outcome, Stop> {
                 files.len() + rmdirs.len()
             ));
         }
-    } else if job.dry_run {
-        report_deletes(out, &files, &rmdirs, "");
-    } else {
+    } else if !job.dry_run {
         files.sort();
         let errs = delete_phase(
             &mut pool,
             &files,
             &rmdirs,
-            &|p| out.file_removed(p, ""),
-            &|p| out.dir_removed(p),
+            &|p| out.file_removed(p, false),
+            &|p| out.dir_removed(p, false),
         );
         failed |= !errs.is_empty();
         for e in errs {
@@ -416,19 +456,6 @@ pub fn connect_stop(e: &Error, dest: &str) -> Stop {
     Stop::new(status, format!("cannot use {dest}: {e}"))
 }
 
-fn is_new(u: &Upload) -> bool {
-    matches!(u.reason, UploadReason::New | UploadReason::ReplacesDir)
-}
-
-fn reason_text(u: &Upload) -> String {
-    match u.reason {
-        UploadReason::New => format!("new, {} bytes", u.size),
-        UploadReason::Size { remote } => format!("size {remote} -> {}", u.size),
-        UploadReason::Mtime { remote } => format!("mtime {remote} -> {}", u.mtime),
-        UploadReason::ReplacesDir => "replaces a remote directory".to_owned(),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn scan(
     job: &SyncJob<'_>,
@@ -449,6 +476,9 @@ fn scan(
                 entries: mut local,
                 notes,
             } = tree.read_dir(path)?;
+            if let Some(t) = job.git_times {
+                t.apply(path, &mut local);
+            }
             let remote = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {
@@ -458,6 +488,7 @@ fn scan(
             for (remote_name, local_name) in &aligned {
                 tree.alias(path.join(remote_name)?, local_name.clone());
             }
+            out.listed(path, &local, remote_exists.then_some(&remote[..]));
             let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
                 .map_err(|e| e.with_op("plan", path))?;
             // What a rule ignores is neither warned about nor an error.
@@ -564,6 +595,7 @@ fn scan(
             } else {
                 job.decide
             };
+            out.listed(path, &[], Some(&remote));
             let p =
                 plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
             for (p, k) in &p.protected {
@@ -614,11 +646,11 @@ fn sort_notes(
         }
         match note {
             Note::SkippedLink(s) => {
-                crate::output::bump(&out.counters.links_skipped);
+                crate::report::bump(&out.counters.links_skipped);
                 warnings.push(s);
             }
             Note::SkippedSpecial(s) => {
-                crate::output::bump(&out.counters.special_skipped);
+                crate::report::bump(&out.counters.special_skipped);
                 warnings.push(s);
             }
             Note::Failed(e) => errors.push(e),
@@ -627,14 +659,74 @@ fn sort_notes(
     (warnings, errors)
 }
 
-fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {
-    let mut f = files.to_vec();
-    f.sort();
-    for p in &f {
-        out.file_removed(p, detail);
+/// The operations of a run's plan, by phase (the order they run in).
+#[derive(Debug, Default)]
+pub struct PlanParts {
+    /// Remote files in the way of a local directory (or inside a directory in the way of
+    /// a local file), removed first.
+    pub conflict_files: Vec<RelPath>,
+    /// Remote directories in the way of a local file, deepest first.
+    pub conflict_rmdirs: Vec<RelPath>,
+    /// Directories to create.
+    pub mkdirs: Vec<RelPath>,
+    /// Files to upload (held compactly: a directory's path once).
+    pub uploads: UploadList,
+    /// Files whose remote copy has the same content (by checksum): only its time is set.
+    pub touches: Vec<Upload>,
+    /// Remote files with no local counterpart, removed last.
+    pub delete_files: Vec<RelPath>,
+    /// Remote directories with no local counterpart, deepest first.
+    pub rmdirs: Vec<RelPath>,
+    /// False when the scan failed: then no delete runs (nor the uploads that replace a
+    /// remote entry), and the deletes are not part of the plan.
+    pub deletes_run: bool,
+}
+
+/// Decides, after the scan and before any change, what of the plan is carried out
+/// (`peex apply`: exactly the saved plan, or nothing if what it touches has drifted).
+pub trait PlanGate: Sync {
+    /// Restricts `parts` to what may be done, or stops the run before any change.
+    fn restrict(&self, parts: &mut PlanParts, out: &Reporter) -> Result<(), Stop>;
+}
+
+/// Reports the whole plan, one [`crate::events::Event::Planned`] per operation, in the
+/// order the phases run (within a phase, by path; directories deepest first).
+fn report_plan(out: &Reporter, p: &PlanParts) {
+    use crate::events::{OpKind, Operation, Reason};
+    let sorted = |v: &[RelPath]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    if p.deletes_run {
+        for f in &sorted(&p.conflict_files) {
+            out.planned(&Operation::at(OpKind::Delete, f, Reason::Replaced));
+        }
+        for d in &p.conflict_rmdirs {
+            out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Replaced));
+        }
     }
-    for d in dirs {
-        out.dir_removed(d);
+    for d in &sorted(&p.mkdirs) {
+        out.planned(&Operation::at(OpKind::Mkdir, d, Reason::NewDir));
+    }
+    let mut order: Vec<usize> = (0..p.uploads.len()).collect();
+    order.sort_by(|&a, &b| p.uploads.cmp_paths(a, b));
+    for i in order {
+        match p.uploads.get(i) {
+            Ok(u) => out.planned(&Operation::upload(&u)),
+            Err(e) => out.error(&e.to_string()),
+        }
+    }
+    for u in &p.touches {
+        out.planned(&Operation::touch(u));
+    }
+    if p.deletes_run {
+        for f in &sorted(&p.delete_files) {
+            out.planned(&Operation::at(OpKind::Delete, f, Reason::Gone));
+        }
+        for d in &p.rmdirs {
+            out.planned(&Operation::at(OpKind::Rmdir, d, Reason::Gone));
+        }
     }
 }
 
@@ -1269,7 +1361,7 @@ fn adopt_server_time(
 fn report_uploaded(out: &Reporter, q: &UploadQueue, id: usize) {
     out.progress_file();
     match q.uploads.get(id) {
-        Ok(u) => out.uploaded(&u.path, is_new(&u), u.size, &reason_text(&u)),
+        Ok(u) => out.uploaded(&u),
         Err(e) => out.error(&e.to_string()),
     }
 }

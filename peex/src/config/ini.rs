@@ -21,7 +21,7 @@
 //!   `key = value` or `key: value` (the first `=` or `:` separates; spaces around it are
 //!   allowed). Keys: `host`, `port`, `user`, `pass` (or `password`), `source`, `dest`,
 //!   `srcutime`, and the newer `transport`, `jobs`, `max_delete`, `timeout`, `retries`,
-//!   `tls_verify`, `symlinks` (`inside`, the default, `skip` or `follow`),
+//!   `mtime_from`, `compare`, `tls_verify`, `symlinks` (`inside`, the default, `skip` or `follow`),
 //!   `ca_file`, `implicit_tls`, `known_hosts`, `key_file`, `key_passphrase`,
 //!   `accept_new_host_key`, `agent`, `host_key_check` (SFTP; turning host key checking off
 //!   warns on every run). Booleans are `true/false`, `yes/no`, `on/off`, `1/0`.
@@ -58,6 +58,8 @@ pub const SITE_KEYS: &[&str] = &[
     "dest",
     "srcutime",
     "symlinks",
+    "mtime_from",
+    "compare",
     "transport",
     "jobs",
     "max_delete",
@@ -266,6 +268,8 @@ fn site_line(
                     .ok_or_else(|| bad(crate::local::Symlinks::NAMES))?,
             )
         }
+        "mtime_from" => d.mtime_from = Some(text()),
+        "compare" => d.compare = Some(text()),
         "transport" => d.transport = Some(text()),
         "jobs" => d.jobs = Some(Val::new(number()?, vpos)),
         "max_delete" => d.max_delete = Some(number()?),

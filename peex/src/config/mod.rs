@@ -51,6 +51,55 @@ pub const RESERVED_OPTIONS: &[&str] = &[
     "host_key_check",
 ];
 
+/// Where the local side's modification times come from (`mtime_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MtimeFrom {
+    /// The file system's mtime (default).
+    #[default]
+    Filesystem,
+    /// For a file tracked by git and unmodified in the work tree: the committer time of the
+    /// last commit that changed it (see [`crate::gittime`]); other files keep the file
+    /// system's time.
+    Git,
+}
+
+impl MtimeFrom {
+    /// Parses `filesystem` or `git` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "filesystem" | "fs" => Some(MtimeFrom::Filesystem),
+            "git" => Some(MtimeFrom::Git),
+            _ => None,
+        }
+    }
+}
+
+/// How a local file is judged the same as its remote copy (`compare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compare {
+    /// Same size and same modification time (PEEX's rule; default).
+    #[default]
+    Mtime,
+    /// As `mtime`, but a file of the same size whose time differs is hashed on both sides
+    /// (the server must offer HASH, XSHA256, XSHA1 or XMD5); equal hashes correct only the
+    /// remote time.
+    Checksum,
+    /// Same size is enough (for servers with no hash command and no reliable times).
+    Size,
+}
+
+impl Compare {
+    /// Parses `mtime`, `checksum` or `size` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mtime" => Some(Compare::Mtime),
+            "checksum" => Some(Compare::Checksum),
+            "size" => Some(Compare::Size),
+            _ => None,
+        }
+    }
+}
+
 /// A configuration file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -118,6 +167,10 @@ pub struct SiteConfig {
     pub srcutime: bool,
     /// What the walk does with symbolic links in the source (`--symlinks` overrides it).
     pub symlinks: crate::local::Symlinks,
+    /// Where local modification times come from (`mtime_from`).
+    pub mtime_from: MtimeFrom,
+    /// How a file is judged up to date (`compare`).
+    pub compare: Compare,
     /// Parallel connections (1..=64); `None` means the engine's default.
     pub jobs: Option<usize>,
     /// The most deletes a run may plan; more stops the run before any change.
@@ -290,6 +343,8 @@ pub(crate) struct Draft {
     pub dest: Option<Val<String>>,
     pub srcutime: bool,
     pub symlinks: Option<crate::local::Symlinks>,
+    pub mtime_from: Option<Val<String>>,
+    pub compare: Option<Val<String>>,
     pub jobs: Option<Val<u64>>,
     pub max_delete: Option<u64>,
     pub timeout: Option<Val<u64>>,
@@ -627,6 +682,37 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
             ))
         }
     };
+    let mtime_from = match &d.mtime_from {
+        None => MtimeFrom::default(),
+        Some(v) => MtimeFrom::parse(&v.v).ok_or_else(|| {
+            ConfigError::at_pos(
+                origin,
+                v.pos,
+                format!("mtime_from: expected `filesystem` or `git`, got `{}`", v.v),
+            )
+        })?,
+    };
+    let compare = match &d.compare {
+        None => Compare::default(),
+        Some(v) => Compare::parse(&v.v).ok_or_else(|| {
+            ConfigError::at_pos(
+                origin,
+                v.pos,
+                format!(
+                    "compare: expected `mtime`, `checksum` or `size`, got `{}`",
+                    v.v
+                ),
+            )
+        })?,
+    };
+    if d.srcutime && mtime_from == MtimeFrom::Git {
+        return Err(ConfigError::at_pos(
+            origin,
+            d.mtime_from.as_ref().and_then(|v| v.pos),
+            "mtime_from = git cannot be combined with srcutime (which sets local times from \
+             the server)",
+        ));
+    }
     let retries = match &d.retries {
         None => None,
         Some(r) if r.v <= u64::from(MAX_RETRIES) => u32::try_from(r.v).ok(),
@@ -729,6 +815,8 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         dest,
         srcutime: d.srcutime,
         symlinks: d.symlinks.unwrap_or_default(),
+        mtime_from,
+        compare,
         jobs,
         max_delete: d.max_delete,
         timeout_secs,

@@ -20,6 +20,8 @@
 //!     dest: "/www/",              // required; the remote root
 //!     srcutime: false,
 //!     symlinks: inside,           // inside (default) | skip | follow
+//!     mtime_from: "filesystem",   // or "git": times of tracked files from their last commit
+//!     compare: "mtime",           // or "checksum" (server hashes) or "size"
 //!     jobs: 4,                    // parallel connections, 1..=64
 //!     max_delete: 50,             // stop before deleting more than this
 //!     timeout: 30,                // seconds
@@ -96,6 +98,8 @@ struct NativeFile {
     dest: Option<String>,
     srcutime: Option<bool>,
     symlinks: Option<crate::local::Symlinks>,
+    mtime_from: Option<String>,
+    compare: Option<String>,
     jobs: Option<u64>,
     max_delete: Option<u64>,
     timeout: Option<u64>,
@@ -170,6 +174,8 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Draft, ConfigError> {
         dest: f.dest.map(|v| val(v, "dest")),
         srcutime: f.srcutime.unwrap_or(false),
         symlinks: f.symlinks,
+        mtime_from: f.mtime_from.map(|v| val(v, "mtime_from")),
+        compare: f.compare.map(|v| val(v, "compare")),
         jobs: f.jobs.map(|v| Val::new(v, at("jobs"))),
         max_delete: f.max_delete,
         timeout: f.timeout.map(|v| Val::new(v, at("timeout"))),

@@ -6,8 +6,8 @@ use crate::lister::parse_mlsd;
 use crate::session::Listing;
 use crate::time::{format_ftp_time, parse_ftp_time};
 use peex_core::{
-    Capabilities, Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, RenameOver, ReplaceJob,
-    Result,
+    Capabilities, Entry, Error, ErrorKind, HashAlgo, MtimeMethod, RelPath, RemoteFs, RenameOver,
+    ReplaceJob, Result,
 };
 use std::io::Read;
 
@@ -223,6 +223,15 @@ impl RemoteFs for FtpFs {
         done: &mut dyn FnMut(usize, Result<()>),
     ) -> Result<()> {
         self.pipelined_stream(next, done)
+    }
+
+    fn hashes(&self) -> Vec<(HashAlgo, String)> {
+        crate::hash::offered(&self.s.features)
+    }
+
+    fn hash(&mut self, path: &RelPath, algo: HashAlgo) -> Result<String> {
+        let abs = self.abs(path);
+        crate::hash::digest(&mut self.s, &abs, algo).map_err(|e| e.with_op("hash", path))
     }
 
     fn server_info(&self) -> Vec<(String, String)> {

@@ -64,6 +64,7 @@ mod control;
 mod data;
 mod errors;
 mod ftpfs;
+mod hash;
 mod list_lines;
 mod lister;
 mod passive;

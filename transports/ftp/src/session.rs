@@ -329,6 +329,16 @@ impl Session {
         self.wire.command(line, Op::Change)
     }
 
+    /// Sends one command; a reply other than 1xx–3xx is an error mapped for `op`.
+    pub fn expect(&mut self, line: &str, op: Op) -> Result<Reply> {
+        let r = self.command(line)?;
+        if r.is_ok() {
+            Ok(r)
+        } else {
+            Err(r.error(op))
+        }
+    }
+
     /// Runs a data command (`MLSD path`) and returns everything the data connection carried.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
         self.wire.read_data(line, op)
