@@ -1205,7 +1205,9 @@ impl StreamCtx<'_, '_> {
         // The size and time uploaded are the opened file's (it may have changed since the
         // scan); its reader fails if it changes while it is read.
         let file = self.tree.open(&u.path)?;
-        let (size, mtime) = (file.size, file.mtime);
+        // With `mtime_from = git` a tracked, unmodified file's time is its commit's.
+        let git_time = self.job.git_times.and_then(|t| t.get(u.path.as_str()));
+        let (size, mtime) = (file.size, git_time.unwrap_or(file.mtime));
         let (tmp, path) = if self.staging.is_staged(&u.path) {
             (None, self.staging.remote(&u.path)?)
         } else {
