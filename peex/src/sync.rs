@@ -439,9 +439,9 @@ fn no_mtime_stop(dest: &str) -> Stop {
     Stop::new(
         Status::Refused,
         format!(
-            "{dest} cannot set modification times (it offers neither MFMT nor SITE UTIME); \
-             without that every run would upload everything again. Use srcutime=true, or a \
-             server with MFMT or SITE UTIME. Nothing was changed"
+            "{dest} cannot set modification times (it offers none of MFMT, SITE UTIME, MFF \
+             or vsftpd's MDTM with a time); without that every run would upload everything \
+             again. Use srcutime=true, or a server with one of them. Nothing was changed"
         ),
     )
 }
