@@ -26,8 +26,8 @@ mod secret;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{
-    transports, Capabilities, Entry, EntryKind, MtimeMethod, RemoteFs, RenameOver, ReplaceJob,
-    SiteParams, Transport, TransportRegistration,
+    mkdir_one_by_one, transports, upload_stream_one_by_one, Capabilities, Entry, EntryKind,
+    MtimeMethod, RemoteFs, RenameOver, ReplaceJob, SiteParams, Transport, TransportRegistration,
 };
 pub use path::{validate_name, RelPath};
 pub use secret::Secret;

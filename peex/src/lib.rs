@@ -8,7 +8,8 @@
 //! - [`plan`]: the pure planner; [`sync`]: scan, guards and execution over a [`pool`] of
 //!   connections; [`exceptions`]: ignore/protect rules and filters;
 //! - [`output`]: PEEX's coloured lines and summary; [`exit`]: the exit-code policy;
-//! - [`plugin_host`]: loading third-party plugins (the only `unsafe` in the application).
+//! - [`plugin_host`]: the `peex-plugin-host` crate, which loads third-party plugins (the
+//!   application itself has no `unsafe`).
 
 pub mod check;
 pub mod cli;
@@ -18,12 +19,13 @@ pub mod exit;
 pub mod local;
 pub mod output;
 pub mod plan;
-pub mod plugin_host;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
 pub mod staging;
 pub mod sync;
+
+pub use peex_plugin_host as plugin_host;
 
 use clap::Parser;
 use exit::{Status, Stop};
@@ -169,7 +171,18 @@ fn resolve(
                 ));
             }
             match host.as_ref().and_then(|h| h.transport(&cfg.transport)) {
-                Some(t) => t,
+                Some(t) => {
+                    if let Some(h) = host.as_ref() {
+                        h.check_site(&cfg.transport, &cfg.to_site_params())
+                            .map_err(|e| {
+                                Stop::new(
+                                    Status::Usage,
+                                    format!("{}: {}", cfg.file.display(), e.message()),
+                                )
+                            })?;
+                    }
+                    t
+                }
                 None => {
                     return Err(Stop::new(
                         Status::Usage,

@@ -76,7 +76,7 @@ fn bad_plugins_are_refused_with_a_reason_and_the_run_goes_on() {
     fs::create_dir_all(&bad).unwrap();
     let cases: [(&str, &[&str], &str); 5] = [
         ("libbad_magic.so", &["-DBAD_MAGIC"], "magic"),
-        ("libnewer_minor.so", &["-DNEWER_MINOR"], "ABI 1.1, newer"),
+        ("libv1.so", &["-DV1_PLUGIN"], "built for plugin ABI 1.x"),
         ("libolder_major.so", &["-DOLDER_MAJOR"], "major"),
         ("libtruncated.so", &["-DTRUNCATED"], "truncated"),
         (
