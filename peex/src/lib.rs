@@ -19,6 +19,7 @@ pub mod exit;
 pub mod local;
 pub mod output;
 pub mod plan;
+pub mod plugin_test;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
@@ -48,7 +49,11 @@ pub fn run() -> ExitCode {
 
 fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     match &cli.command {
-        Some(cli::Command::Plugins { plugins }) => {
+        Some(cli::Command::Plugins {
+            action: Some(cli::PluginsAction::Test(args)),
+            ..
+        }) => return plugin_test::run(args),
+        Some(cli::Command::Plugins { plugins, .. }) => {
             let mut all = cli.plugins.clone();
             all.extend(plugins.iter().cloned());
             let host = discover_plugins(&all);
