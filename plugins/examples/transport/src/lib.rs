@@ -4,7 +4,7 @@
 //! |---|---|
 //! | connect | `PROPFIND` Depth 0 on the root (must be a collection) |
 //! | list | `PROPFIND` Depth 1: `resourcetype`, `getcontentlength`, `getlastmodified` |
-//! | list | the first listing of the root: one `PROPFIND` Depth infinity for the whole tree, served to every connection until anything changes ([`cache`]) |
+//! | list | `PROPFIND` Depth 1; with `depth_infinity`, the first listing of the root is one `PROPFIND` Depth infinity for the whole tree, served to every connection until anything changes ([`cache`]) |
 //! | upload | `PUT` with `Content-Length` |
 //! | upload_stream | up to `parallel` `PUT`s (then `MOVE`s) in flight at once on keep-alive connections |
 //! | mkdir_batch | `MKCOL`s of one depth level in parallel, level after level |
@@ -23,7 +23,9 @@
 //! empty), `root` (the URL path of the remote root, e.g. `/dav/site`). Options: `tls`
 //! (default `true`: `https`, certificates verified against the Mozilla roots), `parallel`
 //! (requests in flight per connection for uploads and directory creation, default 4),
-//! `depth_infinity` (default `true`: list the whole tree in one request), `panic_in`
+//! `depth_infinity` (default `false`; `true` lists the whole tree in one request: fewer round
+//! trips, but `rclone serve webdav` answers it slowly — 1.9 s for 1000 files on loopback,
+//! against 25 ms per directory), `panic_in`
 //! (testing aid: an operation name that panics).
 //!
 //! New directories are staged: `MOVE` of a collection moves it whole ([`CAPS`]
@@ -131,7 +133,7 @@ impl DavFs {
                     )
                 })?,
         };
-        let depth_infinity = site.bool_option("depth_infinity", true)?;
+        let depth_infinity = site.bool_option("depth_infinity", false)?;
         let agent = ureq::AgentBuilder::new()
             .max_idle_connections_per_host(parallel.max(2))
             .timeout_connect(timeout)
@@ -742,7 +744,7 @@ export_plugin! {
             .options(&[
                 OptionSpec::new("tls", "use https (default true; false = plain http)"),
                 OptionSpec::new("parallel", "requests in flight per connection for uploads and mkdir (1-32, default 4)"),
-                OptionSpec::new("depth_infinity", "list the whole tree in one PROPFIND (default true)"),
+                OptionSpec::new("depth_infinity", "list the whole tree in one PROPFIND (default false)"),
                 OptionSpec::new("panic_in", "testing aid: an operation name (list, upload, …) that panics"),
             ])
             .caps(CAPS),
