@@ -60,6 +60,7 @@ def parse_args(argv):
                     help="the plugin's requests in flight per peex connection (default 4)")
     ap.add_argument("--rclone-transfers", default="",
                     help="extra rclone variants: comma-separated --transfers values (e.g. 32)")
+    ap.add_argument("--peex-only", action="store_true", help="do not run rclone")
     ap.add_argument("--peex-bin", default=os.path.join(REPO, "target", "release", "peex"))
     ap.add_argument("--plugin", default=os.path.join(REPO, "target", "release",
                                                      "libpeex_example_transport.so"))
@@ -153,7 +154,8 @@ def main(argv=None):
                     f'dest: "/dst", srcutime: true, plugins: ["{plugin}"], '
                     f'options: {{"tls": "false", "parallel": "{a.parallel}"}})\n')
         tools = {f"peex-j{a.conns}": [peex, "-q", "-j", str(a.conns), cfg]}
-        transfers = [a.conns] + [int(x) for x in a.rclone_transfers.split(",") if x]
+        transfers = [] if a.peex_only else \
+            [a.conns] + [int(x) for x in a.rclone_transfers.split(",") if x]
         for t in transfers:
             tools[f"rclone-t{t}"] = ["rclone", "sync", work + "/", ":webdav:/dst",
                                      "--webdav-url", f"http://{host}:{port}",
