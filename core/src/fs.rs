@@ -287,16 +287,7 @@ pub trait RemoteFs: Send {
     ///
     /// The default calls [`RemoteFs::mkdir`] for each in turn.
     fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
-        let mut results = Vec::with_capacity(paths.len());
-        for p in paths {
-            let r = self.mkdir(p);
-            let stop = matches!(&r, Err(e) if e.is_temporary());
-            results.push(r);
-            if stop {
-                break;
-            }
-        }
-        results
+        mkdir_one_by_one(self, paths)
     }
 
     /// Removes the empty directory `path`.
@@ -359,23 +350,7 @@ pub trait RemoteFs: Send {
         next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
         done: &mut dyn FnMut(usize, Result<()>),
     ) -> Result<()> {
-        while let Some(mut j) = next() {
-            let r = match &j.tmp {
-                Some(tmp) => self.upload_replace(tmp, &j.path, &mut j.src, j.size, j.mtime),
-                None => upload_timed(self, &j.path, &j.path, &mut j.src, j.size, j.mtime),
-            };
-            let stop = match &r {
-                Err(e) if e.is_temporary() => {
-                    Some(Error::new(e.kind(), e.message().to_owned()).temporary())
-                }
-                _ => None,
-            };
-            done(j.id, r);
-            if let Some(e) = stop {
-                return Err(e);
-            }
-        }
-        Ok(())
+        upload_stream_one_by_one(self, next, done)
     }
 
     /// Sets the modification time of `path` to `mtime` (whole seconds since the epoch, UTC).
@@ -435,6 +410,47 @@ pub trait RemoteFs: Send {
     fn quit(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// The default [`RemoteFs::mkdir_batch`]: [`RemoteFs::mkdir`] for each directory in turn,
+/// stopping after a temporary error (for wrappers that fall back to it).
+pub fn mkdir_one_by_one<F: RemoteFs + ?Sized>(fs: &mut F, paths: &[RelPath]) -> Vec<Result<()>> {
+    let mut results = Vec::with_capacity(paths.len());
+    for p in paths {
+        let r = fs.mkdir(p);
+        let stop = matches!(&r, Err(e) if e.is_temporary());
+        results.push(r);
+        if stop {
+            break;
+        }
+    }
+    results
+}
+
+/// The default [`RemoteFs::upload_stream`]: [`RemoteFs::upload_replace`] (or, for a direct
+/// job, upload and set_mtime) for each job in turn (for wrappers that fall back to it).
+pub fn upload_stream_one_by_one<'a, F: RemoteFs + ?Sized>(
+    fs: &mut F,
+    next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+    done: &mut dyn FnMut(usize, Result<()>),
+) -> Result<()> {
+    while let Some(mut j) = next() {
+        let r = match &j.tmp {
+            Some(tmp) => fs.upload_replace(tmp, &j.path, &mut j.src, j.size, j.mtime),
+            None => upload_timed(fs, &j.path, &j.path, &mut j.src, j.size, j.mtime),
+        };
+        let stop = match &r {
+            Err(e) if e.is_temporary() => {
+                Some(Error::new(e.kind(), e.message().to_owned()).temporary())
+            }
+            _ => None,
+        };
+        done(j.id, r);
+        if let Some(e) = stop {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Writes `size` bytes from `src` to `at` and sets its time to `mtime` when given (errors of

@@ -30,8 +30,9 @@ pub use checked::{check_listing, Checked};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{
-    transports, Capabilities, Entry, EntryKind, HashAlgo, MtimeMethod, RemoteFs, RenameOver,
-    ReplaceJob, SiteParams, Transport, TransportRegistration, DEFAULT_TIMEOUT,
+    mkdir_one_by_one, transports, upload_stream_one_by_one, Capabilities, Entry, EntryKind,
+    HashAlgo, MtimeMethod, RemoteFs, RenameOver, ReplaceJob, SiteParams, Transport,
+    TransportRegistration, DEFAULT_TIMEOUT,
 };
 pub use options::{OptionSpec, OptionType};
 pub use path::{validate_name, RelPath};

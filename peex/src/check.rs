@@ -43,8 +43,8 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
     let caps = fs.capabilities();
     line("set times (advertised)", caps.set_mtime.describe());
     line(
-        "read times (MDTM)",
-        if caps.get_mtime { "yes" } else { "no" },
+        "read times",
+        read_times(job.transport.scheme(), caps.get_mtime),
     );
     line(
         "rename over a file",
@@ -270,4 +270,13 @@ fn connection_limit(job: &CheckJob<'_>) -> (usize, Option<String>) {
         }
     }
     (opened, why)
+}
+
+/// How `peex check` names the way times are read back: FTP's command, or just yes/no.
+fn read_times(scheme: &str, get_mtime: bool) -> &'static str {
+    match (get_mtime, scheme) {
+        (false, _) => "no",
+        (true, "ftp" | "ftps") => "yes (MDTM)",
+        (true, _) => "yes",
+    }
 }

@@ -83,6 +83,15 @@ pub struct RunFlags {
     pub json: bool,
 }
 
+/// What `peex plugins` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// Run the RemoteFs conformance suite (the checks every built-in transport passes)
+    /// against a plugin transport and report each check by name. It works in a new
+    /// directory below --root, which it removes afterwards.
+    Test(Box<crate::plugin_test::TestArgs>),
+}
+
 /// Commands besides syncing.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -91,6 +100,9 @@ pub enum Command {
         /// Also load this plugin library (file or directory; repeatable).
         #[arg(long = "plugin", value_name = "PATH")]
         plugins: Vec<PathBuf>,
+        /// `test`: run the transport conformance suite against a plugin.
+        #[command(subcommand)]
+        action: Option<PluginsAction>,
     },
     /// List the transports built into this binary.
     Transports,

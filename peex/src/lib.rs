@@ -12,7 +12,8 @@
 //!   implementation); [`json`]: `--json`; [`planfile`]: `peex plan` / `peex apply`;
 //! - [`gittime`]: `mtime_from = git`; [`compare`]: `compare = checksum | size`;
 //! - [`exit`]: the exit-code policy;
-//! - [`plugin_host`]: loading third-party plugins (the only `unsafe` in the application).
+//! - [`plugin_host`]: the `peex-plugin-host` crate, which loads third-party plugins (the
+//!   application itself has no `unsafe`).
 
 pub mod check;
 pub mod cli;
@@ -29,7 +30,7 @@ pub mod names;
 pub mod output;
 pub mod plan;
 pub mod planfile;
-pub mod plugin_host;
+pub mod plugin_test;
 pub mod pool;
 pub mod readonly;
 pub mod registry;
@@ -37,6 +38,8 @@ pub mod report;
 pub mod staging;
 pub mod sync;
 pub mod uploads;
+
+pub use peex_plugin_host as plugin_host;
 
 use clap::Parser;
 use exit::{Status, Stop};
@@ -59,7 +62,11 @@ pub fn run() -> ExitCode {
 
 fn real_main(cli: cli::Cli) -> Result<Status, Stop> {
     match &cli.command {
-        Some(cli::Command::Plugins { plugins }) => {
+        Some(cli::Command::Plugins {
+            action: Some(cli::PluginsAction::Test(args)),
+            ..
+        }) => return plugin_test::run(args),
+        Some(cli::Command::Plugins { plugins, .. }) => {
             let mut all = cli.run.plugins.clone();
             all.extend(plugins.iter().cloned());
             let host = discover_plugins(&all);
@@ -367,7 +374,18 @@ fn resolve(
                 ));
             }
             match host.as_ref().and_then(|h| h.transport(&cfg.transport)) {
-                Some(t) => t,
+                Some(t) => {
+                    if let Some(h) = host.as_ref() {
+                        h.check_site(&cfg.transport, &cfg.to_site_params())
+                            .map_err(|e| {
+                                Stop::new(
+                                    Status::Usage,
+                                    format!("{}: {}", cfg.file.display(), e.message()),
+                                )
+                            })?;
+                    }
+                    t
+                }
                 None => {
                     return Err(Stop::new(
                         Status::Usage,

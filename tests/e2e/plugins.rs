@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use peex_tests::plugins::{cc, rust_plugins, RcloneWebdav};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -76,7 +77,7 @@ fn bad_plugins_are_refused_with_a_reason_and_the_run_goes_on() {
     fs::create_dir_all(&bad).unwrap();
     let cases: [(&str, &[&str], &str); 5] = [
         ("libbad_magic.so", &["-DBAD_MAGIC"], "magic"),
-        ("libnewer_minor.so", &["-DNEWER_MINOR"], "ABI 1.1, newer"),
+        ("libv1.so", &["-DV1_PLUGIN"], "built for plugin ABI 1.x"),
         ("libolder_major.so", &["-DOLDER_MAJOR"], "major"),
         ("libtruncated.so", &["-DTRUNCATED"], "truncated"),
         (
@@ -374,6 +375,355 @@ fn readme_filter_plugin_example_builds_loads_and_stays_under_50_lines() {
     let r = peex(&["plugins", "--plugin", lib.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("filter no-tmp"), "{}", r.all());
+}
+
+/// The C directory transport (plugins/examples/c-dir-transport), built with `cc`; `defines`
+/// e.g. `-DPEEX_ABI_MINOR=0` builds it against ABI 2.0.
+fn c_dir_transport(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let out = dir.join(name);
+    cc(
+        "plugins/examples/c-dir-transport/dir_transport.c",
+        &out,
+        defines,
+    );
+    out
+}
+
+fn cdir_config(dir: &Path, name: &str, lib: &Path, dest: &Path, extra: &str) -> PathBuf {
+    write_config(
+        dir,
+        name,
+        &format!(
+            "(\n  transport: \"cdir\",\n  source: \"src\",\n  dest: {:?},\n  plugins: [{:?}],\n{extra})\n",
+            dest.display().to_string(),
+            lib.display().to_string()
+        ),
+    )
+}
+
+#[test]
+fn a_c_transport_plugin_without_a_host_syncs_a_tree_and_converges_at_abi_2_0_and_2_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (lib_name, defines) in [
+        ("libcdir.so", &[][..]),
+        ("libcdir20.so", &["-DPEEX_ABI_MINOR=0"][..]),
+    ] {
+        let lib = c_dir_transport(&tmp.path().join("lib"), lib_name, defines);
+        let site = tmp.path().join(lib_name.replace(".so", ""));
+        let src = site.join("src");
+        let dest = site.join("dest");
+        put(&src, "index.html", b"<h1>hi</h1>", 1_600_000_000);
+        put(&src, "new/deep/tree/a.txt", b"a", 1_600_000_001);
+        put(&src, "new/deep/b.txt", b"bb", 1_600_000_002);
+        put(
+            &src,
+            "with space/\u{fc}.txt",
+            "\u{fc}".as_bytes(),
+            1_600_000_003,
+        );
+        put(&src, "empty.txt", b"", 1_600_000_004);
+        put(&dest, "alien.txt", b"alien", 1_500_000_000);
+        put(&dest, "old/gone.txt", b"gone", 1_500_000_000);
+        let cfg = cdir_config(&site, "c.ron", &lib, &dest, "");
+        let cfg = cfg.to_str().unwrap();
+        let r = peex(&["-j", "3", cfg]);
+        assert_eq!(r.code, 0, "{lib_name}: {}", r.all());
+        // times are set by the plugin: the trees are equal, mtimes included
+        assert_same_tree(&src, &dest, &none);
+        assert!(!dest.join("alien.txt").exists() && !dest.join("old").exists());
+        let r = peex(&[cfg]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout.contains("0 files created"),
+            "no-op re-sync: {}",
+            r.all()
+        );
+        put(&src, "index.html", b"<h1>changed</h1>", 1_700_000_000);
+        fs::remove_dir_all(src.join("new/deep/tree")).unwrap();
+        put(&src, "more/c.txt", b"c", 1_700_000_000);
+        let r = peex(&[cfg]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_same_tree(&src, &dest, &none);
+    }
+}
+
+#[test]
+fn an_undeclared_transport_option_is_refused_naming_the_closest_declared_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = c_dir_transport(&tmp.path().join("lib"), "libcdir.so", &[]);
+    put(&tmp.path().join("src"), "a.txt", b"a", 1_600_000_000);
+    let dest = tmp.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
+    let cfg = cdir_config(
+        tmp.path(),
+        "o.ron",
+        &lib,
+        &dest,
+        "  options: { \"fsynk\": \"true\" },\n",
+    );
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("unknown option `fsynk` for transport cdir; did you mean `fsync`?"),
+        "{}",
+        r.all()
+    );
+    assert!(!dest.join("a.txt").exists(), "nothing may run");
+    // a transport that does not declare PEEX_TRANSPORT_NO_HOST still needs a host
+    let bad = tmp.path().join("libctest.so");
+    cc("plugins/tests/bad_plugin.c", &bad, &[]);
+    let cfg = write_config(
+        tmp.path(),
+        "h.ron",
+        &format!(
+            "(transport: \"ctest\", source: \"src\", dest: \"/\", plugins: [{:?}])",
+            bad.display().to_string()
+        ),
+    );
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("host is required"), "{}", r.all());
+}
+
+#[test]
+fn plugins_test_runs_the_conformance_suite_and_names_each_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = c_dir_transport(&tmp.path().join("lib"), "libcdir.so", &[]);
+    let root = tmp.path().join("root");
+    put(&root, "existing.txt", b"not touched", 1_600_000_000);
+    let (lib_s, root_s) = (lib.to_str().unwrap(), root.to_str().unwrap());
+    let r = peex(&[
+        "plugins",
+        "test",
+        lib_s,
+        "--scheme",
+        "cdir",
+        "--root",
+        root_s,
+        "--read-back",
+        root_s,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for (name, _) in peex_tests::conformance::CHECKS {
+        assert!(
+            r.stdout.contains(&format!("  ok    {name}\n")),
+            "{name}: {}",
+            r.all()
+        );
+    }
+    assert!(
+        r.stdout.contains("15 checks: 15 passed, 0 failed"),
+        "{}",
+        r.all()
+    );
+    // the scratch directory is gone, the root's own content untouched
+    let left: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["existing.txt"], "{}", r.all());
+    // a failing transport: each failed check is named, with the contract's words, exit 1
+    let (_, webdav) = rust_plugins();
+    let srv = RcloneWebdav::start();
+    let port = srv.port().to_string();
+    let dav_root = srv.root().to_str().unwrap().to_owned();
+    let r = peex(&[
+        "plugins",
+        "test",
+        webdav.to_str().unwrap(),
+        "--scheme",
+        "webdav",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--root",
+        "/",
+        "--option",
+        "tls=false",
+        "--option",
+        "panic_in=rmdir",
+        "--read-back",
+        &dav_root,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("  ok    upload_size_mtime"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("  FAIL  rmdir"), "{}", r.all());
+    assert!(r.stdout.contains("panicked in rmdir"), "{}", r.all());
+    // an option the plugin does not declare never reaches it
+    let r = peex(&[
+        "plugins", "test", lib_s, "--scheme", "cdir", "--root", root_s, "--option", "fsynk=1",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("did you mean \"fsync\""), "{}", r.all());
+}
+
+#[test]
+fn peex_check_does_not_call_a_plugin_time_read_mdtm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = c_dir_transport(&tmp.path().join("lib"), "libcdir.so", &[]);
+    let dest = tmp.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
+    fs::create_dir_all(tmp.path().join("src")).unwrap();
+    let cfg = cdir_config(tmp.path(), "c.ron", &lib, &dest, "");
+    let r = peex(&["check", cfg.to_str().unwrap()]);
+    assert!(r.stdout.contains("read times"), "{}", r.all());
+    assert!(!r.stdout.contains("MDTM"), "{}", r.all());
+}
+
+/// Every size, offset and constant of `peex_plugin.h`, printed by a C program compiled
+/// against it, equals the Rust definition in `peex-plugin-abi`.
+#[test]
+fn header_matches_the_rust_definitions() {
+    use peex_plugin_abi::*;
+    use std::mem::{offset_of, size_of};
+    macro_rules! layout {
+        ($($t:ident { $($f:ident $(= $cf:ident)?),* })*) => {{
+            let mut want: Vec<(String, usize)> = Vec::new();
+            let mut c = String::new();
+            $(
+                want.push((format!("sizeof {}", stringify!($t)), size_of::<$t>()));
+                c += &format!("P(\"sizeof {0}\", sizeof({0}));\n", stringify!($t));
+                $(
+                    let cname: &str = [stringify!($f) $(, stringify!($cf))?]
+                        .last()
+                        .copied()
+                        .unwrap_or_default();
+                    want.push((format!("offsetof {}.{}", stringify!($t), stringify!($f)), offset_of!($t, $f)));
+                    c += &format!("P(\"offsetof {0}.{1}\", offsetof({0}, {2}));\n", stringify!($t), stringify!($f), cname);
+                )*
+            )*
+            (want, c)
+        }};
+    }
+    let (mut want, mut body) = layout! {
+        PeexStr { ptr, len }
+        PeexEntry { name, kind, has_mtime, size, mtime }
+        PeexKv { key, value }
+        PeexOptionSpec { name, help, flags }
+        PeexCaps { struct_size, flags, rename_over }
+        PeexHostApi { struct_size, abi_major, abi_minor, host_version, error_set, log }
+        PeexEntrySink { ctx, emit }
+        PeexReader { ctx, read }
+        PeexUploadJob { struct_size, id, tmp, path, reader, size, has_mtime, reserved, mtime }
+        PeexUploadQueue { ctx, next, done }
+        PeexTransportVTable { struct_size, scheme, description, options, n_options,
+            default_port, flags, caps, connect, close, list, upload, delete = delete_, mkdir,
+            rmdir, rename, set_mtime, get_mtime, upload_stream, mkdir_batch }
+        PeexFilterVTable { struct_size, name, description, options, n_options, create, decide,
+            destroy }
+        PeexPluginDescriptor { magic, abi_major, abi_minor, flags, struct_size, name, version,
+            built_with, init, transports, n_transports, filters, n_filters }
+    };
+    let consts: &[(&str, i64)] = &[
+        ("PEEX_MAGIC", PEEX_MAGIC.into()),
+        ("PEEX_ABI_MAJOR", PEEX_ABI_MAJOR.into()),
+        ("PEEX_ABI_MINOR", PEEX_ABI_MINOR.into()),
+        ("PEEX_OK", PEEX_OK.into()),
+        ("PEEX_NOT_FOUND", PEEX_NOT_FOUND.into()),
+        ("PEEX_PERMISSION_DENIED", PEEX_PERMISSION_DENIED.into()),
+        ("PEEX_ALREADY_EXISTS", PEEX_ALREADY_EXISTS.into()),
+        ("PEEX_NOT_A_DIR", PEEX_NOT_A_DIR.into()),
+        ("PEEX_DIR_NOT_EMPTY", PEEX_DIR_NOT_EMPTY.into()),
+        ("PEEX_UNSUPPORTED", PEEX_UNSUPPORTED.into()),
+        ("PEEX_CONFIG_INVALID", PEEX_CONFIG_INVALID.into()),
+        ("PEEX_INVALID_NAME", PEEX_INVALID_NAME.into()),
+        ("PEEX_PROTOCOL", PEEX_PROTOCOL.into()),
+        ("PEEX_CONNECTION_FAILED", PEEX_CONNECTION_FAILED.into()),
+        ("PEEX_AUTH_FAILED", PEEX_AUTH_FAILED.into()),
+        ("PEEX_HOST_IDENTITY", PEEX_HOST_IDENTITY.into()),
+        ("PEEX_RATE_LIMITED", PEEX_RATE_LIMITED.into()),
+        ("PEEX_CANCELLED", PEEX_CANCELLED.into()),
+        ("PEEX_UNEXPECTED", PEEX_UNEXPECTED.into()),
+        ("PEEX_PANICKED", PEEX_PANICKED.into()),
+        ("PEEX_ERR_TEMPORARY", PEEX_ERR_TEMPORARY.into()),
+        ("PEEX_ERR_FATAL", PEEX_ERR_FATAL.into()),
+        ("PEEX_OPT_REQUIRED", PEEX_OPT_REQUIRED.into()),
+        ("PEEX_OPT_SECRET", PEEX_OPT_SECRET.into()),
+        ("PEEX_KIND_FILE", PEEX_KIND_FILE.into()),
+        ("PEEX_KIND_DIR", PEEX_KIND_DIR.into()),
+        ("PEEX_KIND_OTHER", PEEX_KIND_OTHER.into()),
+        ("PEEX_SIDE_LOCAL", PEEX_SIDE_LOCAL.into()),
+        ("PEEX_SIDE_REMOTE", PEEX_SIDE_REMOTE.into()),
+        ("PEEX_VERDICT_NO_OPINION", PEEX_VERDICT_NO_OPINION.into()),
+        ("PEEX_VERDICT_IGNORE", PEEX_VERDICT_IGNORE.into()),
+        ("PEEX_VERDICT_PROTECT", PEEX_VERDICT_PROTECT.into()),
+        ("PEEX_RENAME_ATOMIC", PEEX_RENAME_ATOMIC.into()),
+        (
+            "PEEX_RENAME_REMOVE_THEN_RENAME",
+            PEEX_RENAME_REMOVE_THEN_RENAME.into(),
+        ),
+        ("PEEX_LOG_ERROR", PEEX_LOG_ERROR.into()),
+        ("PEEX_LOG_WARN", PEEX_LOG_WARN.into()),
+        ("PEEX_LOG_INFO", PEEX_LOG_INFO.into()),
+        ("PEEX_LOG_DEBUG", PEEX_LOG_DEBUG.into()),
+        ("PEEX_TRANSPORT_NO_HOST", PEEX_TRANSPORT_NO_HOST.into()),
+        ("PEEX_CAP_SET_MTIME", PEEX_CAP_SET_MTIME.into()),
+        ("PEEX_CAP_GET_MTIME", PEEX_CAP_GET_MTIME.into()),
+        ("PEEX_CAP_RENAME_DIRS", PEEX_CAP_RENAME_DIRS.into()),
+    ];
+    for (name, v) in consts {
+        want.push((format!("const {name}"), *v as usize));
+        body += &format!("P(\"const {name}\", (size_t)(long long)({name}));\n");
+    }
+    let strs = [
+        ("PEEX_PLUGIN_SYMBOL", PEEX_PLUGIN_SYMBOL),
+        ("PEEX_FILTER_SOURCE_ROOT", FILTER_SOURCE_ROOT),
+    ];
+    for (name, _) in strs {
+        body += &format!("printf(\"str {name} %s\\n\", {name});\n");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("layout.c");
+    fs::write(
+        &src,
+        format!(
+            "#include <stdio.h>\n#include \"peex_plugin.h\"\n\
+             #define P(n, v) printf(\"%s %zu\\n\", n, (size_t)(v))\n\
+             int main(void) {{\n{body}return 0;\n}}\n"
+        ),
+    )
+    .unwrap();
+    peex_tests::util::require_program("cc", "gcc");
+    let exe = tmp.path().join("layout");
+    let ws = peex_tests::plugins::workspace();
+    let st = std::process::Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-I"])
+        .arg(ws.join("plugins/include"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "the layout program does not compile");
+    let out = std::process::Command::new(&exe).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let got: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.rsplit_once(' ')).collect();
+    let mut bad = Vec::new();
+    for (k, v) in &want {
+        match got.get(k.as_str()) {
+            Some(g) if *g == v.to_string() => {}
+            g => bad.push(format!("{k}: Rust {v}, C {g:?}")),
+        }
+    }
+    for (name, v) in strs {
+        let k = format!("str {name}");
+        if got.get(k.as_str()) != Some(&v) {
+            bad.push(format!("{k}: Rust {v:?}, C {:?}", got.get(k.as_str())));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "header and Rust disagree:\n{}",
+        bad.join("\n")
+    );
+    assert!(want.len() > 100, "{} facts compared", want.len());
 }
 
 #[test]

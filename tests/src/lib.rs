@@ -15,7 +15,7 @@
 //! `openssl`); the README's test command installs them.
 #![deny(missing_docs)]
 
-pub mod conformance;
+pub use peex_conformance as conformance;
 pub mod fakeftp;
 pub mod faultproxy;
 pub mod ftpd;

@@ -573,12 +573,6 @@ fn resolve_path(
     })
 }
 
-fn valid_scheme(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c))
-}
-
 /// Validates a draft and resolves it into a [`SiteConfig`].
 fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError> {
     let base = origin.parent().unwrap_or(Path::new(""));
@@ -589,12 +583,12 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         None => "ftp".to_owned(),
         Some(t) => {
             let s = t.v.trim().to_ascii_lowercase();
-            if !valid_scheme(&s) {
+            if !peex_plugin_abi::valid_scheme(&s) {
                 return Err(ConfigError::at_pos(
                     origin,
                     t.pos,
                     format!(
-                        "bad transport `{}`: expected ftp, ftps, sftp, local or a plugin's scheme (letters, digits, `+.-_`)",
+                        "bad transport `{}`: expected ftp, ftps, sftp, local or a plugin's scheme (a letter, then letters, digits, `+.-`)",
                         t.v
                     ),
                 ));
@@ -608,7 +602,9 @@ fn finish(d: Draft, origin: &Path, env: &Env) -> Result<SiteConfig, ConfigError>
         .as_ref()
         .map(|h| h.v.trim().to_owned())
         .unwrap_or_default();
-    if host.is_empty() && !is_local {
+    // A plugin transport may need no host: the plugin host checks that when it is known.
+    let is_builtin_network = matches!(transport.as_str(), "ftp" | "ftps" | "sftp");
+    if host.is_empty() && is_builtin_network {
         return Err(ConfigError::at_pos(
             origin,
             d.host.as_ref().and_then(|h| h.pos).or(d.anchor),

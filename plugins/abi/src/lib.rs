@@ -1,44 +1,58 @@
-//! # peex-plugin-abi: the stable C ABI between peex and its plugins
+//! # peex-plugin-abi: the stable C ABI between peex and its plugins (version 2.1)
 //!
 //! A plugin is a shared library exporting one C function, [`PEEX_PLUGIN_SYMBOL`]
-//! (`peex_plugin_v1`), that returns a pointer to a static [`PeexPluginDescriptor`]. Only the
+//! (`peex_plugin_v2`), that returns a pointer to a static [`PeexPluginDescriptor`]. Only the
 //! `#[repr(C)]` types of this crate cross the boundary, so a plugin built by another compiler
 //! version, or written in C against `plugins/include/peex_plugin.h`, works with any peex that
-//! speaks the same ABI major version.
+//! speaks the same ABI major version. This crate depends on `std` only; the conversions to
+//! and from the `peex-core` contract live in `peex-plugin-bridge`.
 //!
-//! Rules (DESIGN §4):
+//! Rules (the same as SQLite's versioned method tables, with GStreamer's major rule):
 //!
-//! - **Version**: the plugin's ABI major must equal the host's; its minor must not exceed the
-//!   host's ([`check_version`]).
-//! - **Growth**: the descriptor, the vtables and the host API start with (or carry) a
-//!   `struct_size`; new fields are only ever appended. A table whose `struct_size` is smaller
-//!   than the minimum for its declared minor is refused ([`min_descriptor_size`] & co.).
+//! - **Major** must equal the host's ([`check_version`]). A 1.x plugin (it exports
+//!   `peex_plugin_v1`) is refused with a message saying how to rebuild.
+//! - **Minor**: any minor of the same major loads. Every table carries a `struct_size`
+//!   and only ever grows at the end; the host reads `min(struct_size, its own size)` bytes
+//!   of each table and treats fields beyond the plugin's `struct_size` as absent (NULL / 0)
+//!   ([`read_table`]). So a plugin built against an **older** minor simply lacks the newer
+//!   optional slots, and a plugin built against a **newer** minor works on an older host,
+//!   which ignores the slots it does not know (a plugin can read `host->abi_minor`). A table
+//!   smaller than its declared minor requires is refused as truncated
+//!   ([`min_transport_size`] & co.). Unknown flag bits are ignored.
 //! - **Strings** are UTF-8 pointer + length ([`PeexStr`]), borrowed for the duration of one
-//!   call (or, in the descriptor and vtables, for the lifetime of the loaded library).
-//! - **Status codes** are plain `i32` ([`PeexStatus`]); an unknown value is mapped to
-//!   [`peex_core::ErrorKind::Unexpected`], never trusted as an enum.
+//!   call (or, in the descriptor and vtables, for the lifetime of the loaded library; or, in
+//!   an upload job, until that job's `done` is called).
+//! - **Status codes** are plain `i32` ([`PeexStatus`]); an unknown value is treated as
+//!   [`PEEX_UNEXPECTED`], never trusted as an enum.
 //! - **Errors** are written into a host-owned slot through [`PeexHostApi::error_set`]: the
 //!   host copies the message, so no memory allocated on one side is ever freed on the other.
+//! - **Capabilities** are a size-tagged [`PeexCaps`] the host allocates and `connect` fills.
 //! - **Listing** pushes entries into a host callback ([`PeexEntrySink`]); **upload** pulls
-//!   bytes from a host callback ([`PeexReader`]).
+//!   bytes from a host callback ([`PeexReader`]); the optional **upload stream** pulls jobs
+//!   from a host queue ([`PeexUploadQueue`]) so a plugin may overlap them.
 //!
 //! The host validates a descriptor with [`check_descriptor`] before using anything else.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use peex_core::{Capabilities, ErrorKind, MtimeMethod, RenameOver};
+mod validate;
+
+pub use validate::*;
+
 use std::ffi::c_void;
 use std::marker::{PhantomData, PhantomPinned};
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 
 /// `"PEEX"` as a big-endian `u32`: the first field of every descriptor.
 pub const PEEX_MAGIC: u32 = 0x5045_4558;
 /// The ABI major version this crate describes. Plugins must have exactly this major.
-pub const PEEX_ABI_MAJOR: u32 = 1;
-/// The ABI minor version this crate describes. Plugins may have this minor or an older one.
-pub const PEEX_ABI_MINOR: u32 = 0;
-/// The exported entry point: `extern "C" fn peex_plugin_v1() -> *const PeexPluginDescriptor`.
-pub const PEEX_PLUGIN_SYMBOL: &str = "peex_plugin_v1";
+pub const PEEX_ABI_MAJOR: u32 = 2;
+/// The ABI minor version this crate describes (2.0: the base tables; 2.1: `mkdir_batch`).
+pub const PEEX_ABI_MINOR: u32 = 1;
+/// The exported entry point: `extern "C" fn peex_plugin_v2() -> *const PeexPluginDescriptor`.
+pub const PEEX_PLUGIN_SYMBOL: &str = "peex_plugin_v2";
+/// The entry point of ABI 1.x plugins, looked up only to refuse them with advice.
+pub const PEEX_PLUGIN_SYMBOL_V1: &str = "peex_plugin_v1";
 
 /// A status code returned by every plugin call. `PEEX_OK` (0) is success; unknown values are
 /// treated as [`PEEX_UNEXPECTED`].
@@ -179,17 +193,31 @@ impl PeexStr {
     }
 }
 
+/// [`PeexTransportVTable::flags`]: the transport needs no `host` (a local or
+/// self-addressed store); the host then accepts a site without one.
+pub const PEEX_TRANSPORT_NO_HOST: u32 = 1;
+
+/// [`PeexCaps::flags`]: `set_mtime` works (cleared by the host if the slot is NULL).
+pub const PEEX_CAP_SET_MTIME: u32 = 1;
+/// [`PeexCaps::flags`]: `get_mtime` works (cleared by the host if the slot is NULL).
+pub const PEEX_CAP_GET_MTIME: u32 = 2;
+/// [`PeexCaps::flags`]: `rename` also moves a directory with everything in it, onto a name
+/// where nothing exists. The host then builds each new directory tree under a temporary
+/// name, writes its files directly (no temporary name per file) and renames it into place.
+pub const PEEX_CAP_RENAME_DIRS: u32 = 4;
+
 /// One directory entry pushed by `list` into the host's [`PeexEntrySink`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PeexEntry {
-    /// The entry's name (one component; the host refuses unsafe names).
+    /// The entry's name (one component; the host refuses unsafe names). Borrowed for the
+    /// `emit` call only: the host copies it.
     pub name: PeexStr,
     /// [`PEEX_KIND_FILE`], [`PEEX_KIND_DIR`] or [`PEEX_KIND_OTHER`].
     pub kind: u32,
-    /// 1 if `mtime` is set (always for files), else 0.
+    /// 1 if `mtime` is set (required for files; ignored for directories), else 0.
     pub has_mtime: u32,
-    /// Size in bytes (0 for directories).
+    /// Size in bytes (files; the host takes 0 for directories whatever is given).
     pub size: u64,
     /// Modification time, whole seconds since the Unix epoch, UTC.
     pub mtime: i64,
@@ -205,7 +233,8 @@ pub struct PeexKv {
     pub value: PeexStr,
 }
 
-/// Describes one option a transport or filter accepts (for `peex plugins` and checks).
+/// Describes one option a transport or filter accepts. The host refuses a site or filter
+/// giving an option that is not declared (naming the closest declared one).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PeexOptionSpec {
@@ -217,50 +246,34 @@ pub struct PeexOptionSpec {
     pub flags: u32,
 }
 
-/// What a transport's connections can do. Declared in the vtable; `connect` receives a copy
-/// of the declared value and may refine it for the connection it opened.
+/// What a connection can do: a size-tagged table that grows at the end. The host allocates
+/// it, sets `struct_size` to its own size, fills it with the transport's declared value
+/// ([`PeexTransportVTable::caps`], or zeros) and passes it to `connect`, which may change
+/// any field that lies within `struct_size` (every 2.0 field always does).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeexCaps {
-    /// 1 if `set_mtime` works.
-    pub set_mtime: u32,
-    /// 1 if `get_mtime` works.
-    pub get_mtime: u32,
+    /// Size of this table as allocated (by the host) or declared (by the plugin).
+    pub struct_size: usize,
+    /// `PEEX_CAP_*` bits.
+    pub flags: u32,
     /// [`PEEX_RENAME_ATOMIC`] or [`PEEX_RENAME_REMOVE_THEN_RENAME`].
     pub rename_over: u32,
 }
 
 impl PeexCaps {
-    /// Converts core capabilities (any set-mtime method counts as supported).
-    pub fn from_core(c: &Capabilities) -> PeexCaps {
+    /// A table of this crate's size with `flags` and `rename_over`.
+    pub const fn new(flags: u32, rename_over: u32) -> PeexCaps {
         PeexCaps {
-            set_mtime: u32::from(c.set_mtime != MtimeMethod::Unsupported),
-            get_mtime: u32::from(c.get_mtime),
-            rename_over: match c.rename_over {
-                RenameOver::Atomic => PEEX_RENAME_ATOMIC,
-                RenameOver::RemoveThenRename => PEEX_RENAME_REMOVE_THEN_RENAME,
-            },
+            struct_size: size_of::<PeexCaps>(),
+            flags,
+            rename_over,
         }
     }
 
-    /// Converts to core capabilities (a settable mtime is [`MtimeMethod::Plugin`]; an
-    /// unknown `rename_over` is taken as the cautious `RemoveThenRename`).
-    pub fn to_core(&self) -> Capabilities {
-        Capabilities {
-            set_mtime: if self.set_mtime != 0 {
-                MtimeMethod::Plugin
-            } else {
-                MtimeMethod::Unsupported
-            },
-            get_mtime: self.get_mtime != 0,
-            rename_over: if self.rename_over == PEEX_RENAME_ATOMIC {
-                RenameOver::Atomic
-            } else {
-                RenameOver::RemoveThenRename
-            },
-            // Not in this ABI version: the engine gives every file its own temporary name.
-            rename_dirs: false,
-        }
+    /// True if every bit of `flag` is set.
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag == flag
     }
 }
 
@@ -312,18 +325,20 @@ pub struct PeexHostApi {
 }
 
 /// Host callback receiving listing entries; a non-OK return asks the plugin to stop and
-/// return that status.
+/// return that status (without calling `error_set`: the host knows why).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct PeexEntrySink {
     /// Host context, passed back.
     pub ctx: *mut c_void,
-    /// Receives one entry (borrowed for the call).
+    /// Receives one entry (borrowed for the call: the host copies the name).
     pub emit: unsafe extern "C" fn(ctx: *mut c_void, entry: *const PeexEntry) -> PeexStatus,
 }
 
 /// Host callback providing upload bytes: fills up to `cap` bytes of `buf`, stores the count
-/// in `*out_len`; 0 bytes with `PEEX_OK` means end of data.
+/// in `*out_len`; 0 bytes with `PEEX_OK` means end of data. A non-OK return means the local
+/// file could not be read: the plugin stops and returns that status as is (no `error_set`:
+/// the host already knows why, and its own error is the one reported).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct PeexReader {
@@ -338,8 +353,54 @@ pub struct PeexReader {
     ) -> PeexStatus,
 }
 
+/// One file of an upload stream (see [`PeexUploadQueue`]); filled by the host's `next`.
+/// Its strings and reader stay valid until the host's `done` is called for its `id`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PeexUploadJob {
+    /// Size of this table as the host filled it.
+    pub struct_size: usize,
+    /// The host's name for the job, passed back to `done`.
+    pub id: u64,
+    /// The temporary name (same directory as `path`) to write, time and rename over `path`;
+    /// empty (`len == 0`): write `path` directly, time it, do not rename.
+    pub tmp: PeexStr,
+    /// The final name.
+    pub path: PeexStr,
+    /// The content: exactly `size` bytes.
+    pub reader: PeexReader,
+    /// Number of bytes.
+    pub size: u64,
+    /// 1 if `mtime` is to be set.
+    pub has_mtime: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+    /// Modification time to set, whole seconds since the epoch, UTC.
+    pub mtime: i64,
+}
+
+/// The host's queue of files for `upload_stream`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PeexUploadQueue {
+    /// Host context, passed back.
+    pub ctx: *mut c_void,
+    /// Fills `*job` with the next job and returns 1, or returns 0 when there is none.
+    pub next: unsafe extern "C" fn(ctx: *mut c_void, job: *mut PeexUploadJob) -> i32,
+    /// Reports a job's outcome, exactly once per job taken: `PEEX_OK` means complete (in
+    /// place under its final name, time set); otherwise `flags` (`PEEX_ERR_*`) and `msg`
+    /// (borrowed for the call) describe the error. After it the job's strings are invalid.
+    pub done: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        id: u64,
+        status: PeexStatus,
+        flags: u32,
+        msg: PeexStr,
+    ),
+}
+
 /// Opens a connection. `params` are the site parameters as key/value pairs (see
-/// [`site_keys`]); `caps` holds the declared capabilities and may be refined.
+/// [`site_keys`]); `caps` is the host's table to fill (see [`PeexCaps`]).
 pub type PeexConnectFn = unsafe extern "C" fn(
     this: *const PeexTransportVTable,
     host: *const PeexHostApi,
@@ -388,29 +449,53 @@ pub type PeexGetMtimeFn = unsafe extern "C" fn(
     out: *mut i64,
     err: *mut PeexErrorSlot,
 ) -> PeexStatus;
+/// Uploads the queue's jobs (see [`PeexUploadQueue`]); returns `PEEX_OK` when `next`
+/// returned 0 and every job taken was reported, or the temporary error that stopped it.
+pub type PeexUploadStreamFn = unsafe extern "C" fn(
+    conn: *mut PeexConn,
+    queue: *const PeexUploadQueue,
+    err: *mut PeexErrorSlot,
+) -> PeexStatus;
+/// Creates `n` directories in order (parents first), writing one status per directory
+/// attempted into `results` and their number into `*n_done` (fewer than `n` only after a
+/// temporary error). `err` describes the first failure.
+pub type PeexMkdirBatchFn = unsafe extern "C" fn(
+    conn: *mut PeexConn,
+    paths: *const PeexStr,
+    n: usize,
+    results: *mut PeexStatus,
+    n_done: *mut usize,
+    err: *mut PeexErrorSlot,
+) -> PeexStatus;
 /// Closes (politely ends and frees) a connection; the pointer is invalid afterwards.
 pub type PeexCloseFn = unsafe extern "C" fn(conn: *mut PeexConn);
 
 /// One transport a plugin provides. Fields are only ever appended; `struct_size` tells the
-/// host how many exist.
+/// host which ones the plugin knows.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PeexTransportVTable {
     /// `size_of` this struct as the plugin was built.
     pub struct_size: usize,
-    /// URL scheme (`webdav`): lowercase ASCII letter, then letters, digits, `+`, `-`, `.`.
+    /// URL scheme (`webdav`): see [`valid_scheme`].
     pub scheme: PeexStr,
     /// One line.
     pub description: PeexStr,
-    /// Options (array of `n_options`).
+    /// Options (array of `n_options`): the only `option.NAME`/`secret.NAME` keys accepted.
     pub options: *const PeexOptionSpec,
     /// Number of options.
     pub n_options: usize,
     /// Default port, 0 if none.
     pub default_port: u32,
-    /// Declared capabilities.
-    pub caps: PeexCaps,
+    /// `PEEX_TRANSPORT_*` bits.
+    pub flags: u32,
+    /// Declared capabilities (shown by `peex plugins`, the initial value `connect` gets);
+    /// NULL = none declared.
+    pub caps: *const PeexCaps,
     /// Required.
     pub connect: Option<PeexConnectFn>,
+    /// Required.
+    pub close: Option<PeexCloseFn>,
     /// Required.
     pub list: Option<PeexListFn>,
     /// Required.
@@ -421,14 +506,16 @@ pub struct PeexTransportVTable {
     pub mkdir: Option<PeexPathFn>,
     /// Required. Removing a missing directory succeeds.
     pub rmdir: Option<PeexPathFn>,
-    /// Required. Replaces an existing target as `caps.rename_over` says.
+    /// Required. Replaces an existing file as `caps.rename_over` says.
     pub rename: Option<PeexRenameFn>,
-    /// Optional (null = cannot set times).
+    /// Optional (NULL = cannot set times).
     pub set_mtime: Option<PeexSetMtimeFn>,
-    /// Optional (null = cannot read times).
+    /// Optional (NULL = cannot read times).
     pub get_mtime: Option<PeexGetMtimeFn>,
-    /// Required.
-    pub close: Option<PeexCloseFn>,
+    /// Optional (NULL = the host runs upload, set_mtime, rename per file).
+    pub upload_stream: Option<PeexUploadStreamFn>,
+    /// Optional, ABI 2.1 (NULL or absent = the host calls mkdir per directory).
+    pub mkdir_batch: Option<PeexMkdirBatchFn>,
 }
 
 /// Creates a filter instance from options.
@@ -455,10 +542,11 @@ pub type PeexFilterDestroyFn = unsafe extern "C" fn(filter: *mut PeexFilter);
 
 /// One filter a plugin provides. Fields are only ever appended.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PeexFilterVTable {
     /// `size_of` this struct as the plugin was built.
     pub struct_size: usize,
-    /// Filter name: ASCII letters, digits, `_`, `-`, `.`.
+    /// Filter name: see [`valid_name`].
     pub name: PeexStr,
     /// One line.
     pub description: PeexStr,
@@ -478,9 +566,10 @@ pub struct PeexFilterVTable {
 pub type PeexInitFn =
     unsafe extern "C" fn(host: *const PeexHostApi, err: *mut PeexErrorSlot) -> PeexStatus;
 
-/// What `peex_plugin_v1()` returns: a pointer to static data that lives as long as the
+/// What `peex_plugin_v2()` returns: a pointer to static data that lives as long as the
 /// library is loaded.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PeexPluginDescriptor {
     /// [`PEEX_MAGIC`].
     pub magic: u32,
@@ -494,9 +583,11 @@ pub struct PeexPluginDescriptor {
     pub struct_size: usize,
     /// Plugin name (non-empty).
     pub name: PeexStr,
-    /// Plugin version (free text, e.g. `1.2.0`).
+    /// Plugin version: free text shown as is; [semver](https://semver.org) (`1.2.0`)
+    /// recommended.
     pub version: PeexStr,
-    /// Free text for messages (`rustc 1.85, peex-plugin-sdk 0.1.0`; `gcc 12`).
+    /// Free text for messages: compiler and SDK (`rustc 1.85, peex-plugin-sdk 0.1.0`;
+    /// `gcc 12.2`).
     pub built_with: PeexStr,
     /// Optional.
     pub init: Option<PeexInitFn>,
@@ -542,18 +633,20 @@ unsafe impl Sync for PeexHostApi {}
 #[allow(unsafe_code)]
 unsafe impl Send for PeexHostApi {}
 
-/// The keys under which the host passes [`peex_core::SiteParams`] to `connect`.
+/// The keys under which the host passes the site parameters to `connect`.
 ///
 /// | key | value |
 /// |---|---|
-/// | `host` | host name or address |
+/// | `host` | host name or address (empty when the site gives none: [`PEEX_TRANSPORT_NO_HOST`]) |
 /// | `port` | decimal port; absent when the site names none |
 /// | `user` | user name (may be empty) |
 /// | `password` | the password; absent when none |
-/// | `root` | the remote root (`dest`) |
+/// | `root` | the remote root (`dest`) exactly as written in the config: not resolved, not normalised; the transport resolves it (against the login directory, a base URL…) |
 /// | `timeout_ms` | connect/read timeout in milliseconds |
-/// | `option.NAME` | each transport option |
+/// | `option.NAME` | each transport option (only declared names reach the plugin) |
 /// | `secret.NAME` | each secret transport option |
+///
+/// Keys a plugin does not know must be ignored (a newer host may add some).
 pub mod site_keys {
     /// Host name.
     pub const HOST: &str = "host";
@@ -578,448 +671,46 @@ pub const FILTER_SOURCE_ROOT: &str = "source_root";
 
 /// Minimum `struct_size` of a [`PeexPluginDescriptor`] declaring ABI minor `minor`.
 pub const fn min_descriptor_size(minor: u32) -> usize {
-    let _ = minor; // ABI 1.0 is the only minor so far: every field is required.
+    let _ = minor; // unchanged since 2.0
     size_of::<PeexPluginDescriptor>()
 }
 
-/// Minimum `struct_size` of a [`PeexTransportVTable`] in a plugin of ABI minor `minor`.
+/// Minimum `struct_size` of a [`PeexTransportVTable`] in a plugin of ABI minor `minor`:
+/// 2.0 ends before `mkdir_batch`; 2.1 and later include it.
 pub const fn min_transport_size(minor: u32) -> usize {
-    let _ = minor;
-    size_of::<PeexTransportVTable>()
+    if minor == 0 {
+        offset_of!(PeexTransportVTable, mkdir_batch)
+    } else {
+        size_of::<PeexTransportVTable>()
+    }
 }
 
 /// Minimum `struct_size` of a [`PeexFilterVTable`] in a plugin of ABI minor `minor`.
 pub const fn min_filter_size(minor: u32) -> usize {
-    let _ = minor;
+    let _ = minor; // unchanged since 2.0
     size_of::<PeexFilterVTable>()
 }
 
-/// Maps a status to a core error kind; unknown values become `Unexpected`.
-pub fn status_to_kind(status: PeexStatus) -> ErrorKind {
-    match status {
-        PEEX_NOT_FOUND => ErrorKind::NotFound,
-        PEEX_PERMISSION_DENIED => ErrorKind::PermissionDenied,
-        PEEX_ALREADY_EXISTS => ErrorKind::AlreadyExists,
-        PEEX_NOT_A_DIR => ErrorKind::NotADirectory,
-        PEEX_DIR_NOT_EMPTY => ErrorKind::DirectoryNotEmpty,
-        PEEX_UNSUPPORTED => ErrorKind::Unsupported,
-        PEEX_CONFIG_INVALID => ErrorKind::ConfigInvalid,
-        PEEX_INVALID_NAME => ErrorKind::InvalidName,
-        PEEX_PROTOCOL => ErrorKind::Protocol,
-        PEEX_CONNECTION_FAILED => ErrorKind::ConnectionFailed,
-        PEEX_AUTH_FAILED => ErrorKind::AuthFailed,
-        PEEX_HOST_IDENTITY => ErrorKind::HostIdentity,
-        PEEX_RATE_LIMITED => ErrorKind::RateLimited,
-        PEEX_PANICKED => ErrorKind::Panicked,
-        _ => ErrorKind::Unexpected,
-    }
-}
+/// Minimum `struct_size` of a [`PeexCaps`] (every field of 2.0).
+pub const MIN_CAPS_SIZE: usize = size_of::<PeexCaps>();
 
-/// Maps a core error kind to a status.
-pub fn kind_to_status(kind: ErrorKind) -> PeexStatus {
-    match kind {
-        ErrorKind::NotFound => PEEX_NOT_FOUND,
-        ErrorKind::PermissionDenied => PEEX_PERMISSION_DENIED,
-        ErrorKind::AlreadyExists => PEEX_ALREADY_EXISTS,
-        ErrorKind::NotADirectory => PEEX_NOT_A_DIR,
-        ErrorKind::DirectoryNotEmpty => PEEX_DIR_NOT_EMPTY,
-        ErrorKind::Unsupported => PEEX_UNSUPPORTED,
-        ErrorKind::ConfigInvalid => PEEX_CONFIG_INVALID,
-        ErrorKind::InvalidName => PEEX_INVALID_NAME,
-        ErrorKind::Protocol => PEEX_PROTOCOL,
-        ErrorKind::ConnectionFailed => PEEX_CONNECTION_FAILED,
-        ErrorKind::AuthFailed => PEEX_AUTH_FAILED,
-        ErrorKind::HostIdentity => PEEX_HOST_IDENTITY,
-        ErrorKind::RateLimited => PEEX_RATE_LIMITED,
-        ErrorKind::Panicked => PEEX_PANICKED,
-        _ => PEEX_UNEXPECTED,
-    }
-}
-
-/// The version rule: `major` must equal [`PEEX_ABI_MAJOR`] and `minor` must not exceed
-/// [`PEEX_ABI_MINOR`]. The error says which way the mismatch goes.
-pub fn check_version(major: u32, minor: u32) -> Result<(), String> {
-    if major != PEEX_ABI_MAJOR {
-        let advice = if major > PEEX_ABI_MAJOR {
-            "upgrade peex"
-        } else {
-            "rebuild the plugin against this peex"
-        };
-        return Err(format!(
-            "built for plugin ABI {major}.{minor}, but this peex speaks ABI \
-             {PEEX_ABI_MAJOR}.{PEEX_ABI_MINOR} (major versions must be equal; {advice})"
-        ));
-    }
-    if minor > PEEX_ABI_MINOR {
-        return Err(format!(
-            "built for plugin ABI {major}.{minor}, newer than this peex's ABI \
-             {PEEX_ABI_MAJOR}.{PEEX_ABI_MINOR} (upgrade peex)"
-        ));
-    }
-    Ok(())
-}
-
-/// One option, as read from a validated descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionInfo {
-    /// Name.
-    pub name: String,
-    /// Help line.
-    pub help: String,
-    /// Must be given.
-    pub required: bool,
-    /// Holds a secret.
-    pub secret: bool,
-}
-
-/// One transport, as read from a validated descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportInfo {
-    /// URL scheme.
-    pub scheme: String,
-    /// One line.
-    pub description: String,
-    /// Default port.
-    pub default_port: Option<u16>,
-    /// Declared capabilities.
-    pub caps: PeexCaps,
-    /// Options.
-    pub options: Vec<OptionInfo>,
-}
-
-/// One filter, as read from a validated descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterInfo {
-    /// Name.
-    pub name: String,
-    /// One line.
-    pub description: String,
-    /// Options.
-    pub options: Vec<OptionInfo>,
-}
-
-/// A validated descriptor, copied into owned Rust data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    /// Plugin name.
-    pub name: String,
-    /// Plugin version.
-    pub version: String,
-    /// ABI major it was built for.
-    pub abi_major: u32,
-    /// ABI minor it was built for.
-    pub abi_minor: u32,
-    /// Free text about the toolchain.
-    pub built_with: String,
-    /// Transports, in descriptor order.
-    pub transports: Vec<TransportInfo>,
-    /// Filters, in descriptor order.
-    pub filters: Vec<FilterInfo>,
-}
-
-impl PluginInfo {
-    /// `"1.0"`.
-    pub fn abi(&self) -> String {
-        format!("{}.{}", self.abi_major, self.abi_minor)
-    }
-}
-
-const MAX_STR: usize = 64 * 1024;
-const MAX_ITEMS: usize = 1024;
-
-/// True for a valid transport scheme: a lowercase ASCII letter, then lowercase letters,
-/// digits, `+`, `-`, `.`.
-pub fn valid_scheme(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
-}
-
-/// True for a valid filter or option name: ASCII letters, digits, `_`, `-`, `.`, non-empty.
-pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-}
-
-#[allow(unsafe_code)]
-unsafe fn read_str(s: PeexStr, what: &str) -> Result<String, String> {
-    if s.len > MAX_STR {
-        return Err(format!("{what}: string of {} bytes is too long", s.len));
-    }
-    // SAFETY: the caller (check_descriptor's contract) guarantees the descriptor's strings
-    // point to readable static data; null/len is checked by to_str.
-    unsafe { s.to_str() }
-        .map(str::to_owned)
-        .map_err(|e| format!("{what}: {e}"))
-}
-
-#[allow(unsafe_code)]
-unsafe fn read_options(
-    ptr: *const PeexOptionSpec,
-    n: usize,
-    what: &str,
-) -> Result<Vec<OptionInfo>, String> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if ptr.is_null() || n > MAX_ITEMS {
-        return Err(format!("{what}: invalid option table ({n} options)"));
-    }
-    // SAFETY: non-null and, by the descriptor contract, an array of n option specs.
-    let specs = unsafe { std::slice::from_raw_parts(ptr, n) };
-    let mut out: Vec<OptionInfo> = Vec::with_capacity(n);
-    for (i, spec) in specs.iter().enumerate() {
-        // SAFETY: strings of a descriptor point to static data (contract).
-        let name = unsafe { read_str(spec.name, &format!("{what} option {i} name")) }?;
-        if !valid_name(&name) {
-            return Err(format!("{what}: invalid option name {name:?}"));
-        }
-        if out.iter().any(|o| o.name == name) {
-            return Err(format!("{what}: option {name:?} declared twice"));
-        }
-        // SAFETY: as above.
-        let help = unsafe { read_str(spec.help, &format!("{what} option {name} help")) }?;
-        out.push(OptionInfo {
-            name,
-            help,
-            required: spec.flags & PEEX_OPT_REQUIRED != 0,
-            secret: spec.flags & PEEX_OPT_SECRET != 0,
-        });
-    }
-    Ok(out)
-}
-
-/// Validates a descriptor returned by `peex_plugin_v1` and copies what it declares.
-///
-/// Checks, in order: non-null, magic, the version rule, `struct_size` of the descriptor and
-/// of every vtable against the minimum for the declared minor, UTF-8 and non-empty names,
-/// valid schemes and filter names, no duplicate within the plugin, every required function
-/// present. Clashes with other plugins or built-ins are the host's business.
+/// Copies a table the plugin declared with `struct_size` bytes into one of this crate's
+/// size: the bytes beyond `struct_size` stay zero (absent: NULL slots, zero fields), the
+/// plugin's bytes beyond this crate's size are ignored.
 ///
 /// # Safety
-/// `desc` must be null or point to memory readable for at least the header (magic, versions,
-/// flags, struct_size) and, if its `struct_size` is large enough, to a descriptor whose
-/// pointers reference readable data as the ABI describes, for as long as the library stays
-/// loaded.
+/// `T` must be one of this crate's tables, for which all-zero bytes are a valid value
+/// (integers, raw pointers, `Option` of function pointers, [`PeexStr`]); `src` must point
+/// to at least `min(struct_size, size_of::<T>())` readable bytes.
 #[allow(unsafe_code)]
-pub unsafe fn check_descriptor(desc: *const PeexPluginDescriptor) -> Result<PluginInfo, String> {
-    if desc.is_null() {
-        return Err("peex_plugin_v1 returned no descriptor (null)".to_owned());
-    }
-    // SAFETY: non-null; the header fields are readable per the contract above.
-    let (magic, major, minor, size) = unsafe {
-        (
-            std::ptr::addr_of!((*desc).magic).read(),
-            std::ptr::addr_of!((*desc).abi_major).read(),
-            std::ptr::addr_of!((*desc).abi_minor).read(),
-            std::ptr::addr_of!((*desc).struct_size).read(),
-        )
-    };
-    if magic != PEEX_MAGIC {
-        return Err(format!(
-            "bad magic 0x{magic:08x} (expected 0x{PEEX_MAGIC:08x}, \"PEEX\"): not a peex plugin \
-             descriptor"
-        ));
-    }
-    check_version(major, minor)?;
-    let min = min_descriptor_size(minor);
-    if size < min {
-        return Err(format!(
-            "truncated descriptor: struct_size {size} is smaller than {min}, the minimum for ABI \
-             {major}.{minor}"
-        ));
-    }
-    // SAFETY: struct_size covers every field of this struct, so all of it is readable.
-    let d = unsafe { &*desc };
-    // SAFETY: descriptor strings point to static data (contract).
-    let name = unsafe { read_str(d.name, "plugin name") }?;
-    if name.trim().is_empty() {
-        return Err("empty plugin name".to_owned());
-    }
-    // SAFETY: as above.
-    let version = unsafe { read_str(d.version, "plugin version") }?;
-    // SAFETY: as above.
-    let built_with = unsafe { read_str(d.built_with, "built_with") }?;
-    if d.n_transports > MAX_ITEMS || d.n_filters > MAX_ITEMS {
-        return Err("too many transports or filters".to_owned());
-    }
-    if (d.n_transports > 0 && d.transports.is_null()) || (d.n_filters > 0 && d.filters.is_null()) {
-        return Err("null transport or filter table".to_owned());
-    }
-    let mut transports: Vec<TransportInfo> = Vec::new();
-    for i in 0..d.n_transports {
-        // SAFETY: non-null array of n_transports pointers (contract).
-        let vt = unsafe { *d.transports.add(i) };
-        if vt.is_null() {
-            return Err(format!("transport {i}: null vtable"));
-        }
-        // SAFETY: non-null; struct_size is the first field and always present.
-        let vsize = unsafe { std::ptr::addr_of!((*vt).struct_size).read() };
-        let vmin = min_transport_size(minor);
-        if vsize < vmin {
-            return Err(format!(
-                "transport {i}: truncated table (struct_size {vsize} < {vmin}, the minimum for \
-                 ABI {major}.{minor})"
-            ));
-        }
-        // SAFETY: struct_size covers the whole struct.
-        let t = unsafe { &*vt };
-        // SAFETY: static strings (contract).
-        let scheme = unsafe { read_str(t.scheme, &format!("transport {i} scheme")) }?;
-        if scheme.is_empty() {
-            return Err(format!("transport {i}: empty scheme"));
-        }
-        if !valid_scheme(&scheme) {
-            return Err(format!("transport {i}: invalid scheme {scheme:?}"));
-        }
-        if transports.iter().any(|x| x.scheme == scheme) {
-            return Err(format!("transport scheme {scheme:?} declared twice"));
-        }
-        let missing = [
-            ("connect", t.connect.is_none()),
-            ("list", t.list.is_none()),
-            ("upload", t.upload.is_none()),
-            ("delete", t.delete.is_none()),
-            ("mkdir", t.mkdir.is_none()),
-            ("rmdir", t.rmdir.is_none()),
-            ("rename", t.rename.is_none()),
-            ("close", t.close.is_none()),
-        ];
-        if let Some((f, _)) = missing.iter().find(|(_, m)| *m) {
-            return Err(format!(
-                "transport {scheme:?}: required function {f} is null"
-            ));
-        }
-        // SAFETY: static strings and option array (contract).
-        let description = unsafe { read_str(t.description, &format!("transport {scheme}")) }?;
-        // SAFETY: as above.
-        let options =
-            unsafe { read_options(t.options, t.n_options, &format!("transport {scheme:?}")) }?;
-        let mut caps = t.caps;
-        if t.set_mtime.is_none() {
-            caps.set_mtime = 0;
-        }
-        if t.get_mtime.is_none() {
-            caps.get_mtime = 0;
-        }
-        transports.push(TransportInfo {
-            scheme,
-            description,
-            default_port: u16::try_from(t.default_port).ok().filter(|p| *p != 0),
-            caps,
-            options,
-        });
-    }
-    let mut filters: Vec<FilterInfo> = Vec::new();
-    for i in 0..d.n_filters {
-        // SAFETY: non-null array of n_filters pointers (contract).
-        let vf = unsafe { *d.filters.add(i) };
-        if vf.is_null() {
-            return Err(format!("filter {i}: null vtable"));
-        }
-        // SAFETY: non-null; struct_size is the first field.
-        let vsize = unsafe { std::ptr::addr_of!((*vf).struct_size).read() };
-        let vmin = min_filter_size(minor);
-        if vsize < vmin {
-            return Err(format!(
-                "filter {i}: truncated table (struct_size {vsize} < {vmin}, the minimum for ABI \
-                 {major}.{minor})"
-            ));
-        }
-        // SAFETY: struct_size covers the whole struct.
-        let f = unsafe { &*vf };
-        // SAFETY: static strings (contract).
-        let fname = unsafe { read_str(f.name, &format!("filter {i} name")) }?;
-        if fname.is_empty() {
-            return Err(format!("filter {i}: empty name"));
-        }
-        if !valid_name(&fname) {
-            return Err(format!("filter {i}: invalid name {fname:?}"));
-        }
-        if filters.iter().any(|x| x.name == fname) {
-            return Err(format!("filter {fname:?} declared twice"));
-        }
-        if f.create.is_none() || f.decide.is_none() || f.destroy.is_none() {
-            return Err(format!(
-                "filter {fname:?}: a required function (create, decide, destroy) is null"
-            ));
-        }
-        // SAFETY: static strings and option array (contract).
-        let description = unsafe { read_str(f.description, &format!("filter {fname}")) }?;
-        // SAFETY: as above.
-        let options =
-            unsafe { read_options(f.options, f.n_options, &format!("filter {fname:?}")) }?;
-        filters.push(FilterInfo {
-            name: fname,
-            description,
-            options,
-        });
-    }
-    if transports.is_empty() && filters.is_empty() {
-        return Err("provides no transport and no filter".to_owned());
-    }
-    Ok(PluginInfo {
-        name,
-        version,
-        abi_major: major,
-        abi_minor: minor,
-        built_with,
-        transports,
-        filters,
-    })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_rule() {
-        assert!(check_version(PEEX_ABI_MAJOR, PEEX_ABI_MINOR).is_ok());
-        assert!(check_version(PEEX_ABI_MAJOR, PEEX_ABI_MINOR + 1)
-            .unwrap_err()
-            .contains("newer"));
-        assert!(check_version(PEEX_ABI_MAJOR + 1, 0)
-            .unwrap_err()
-            .contains("major"));
-        assert!(check_version(0, 0).unwrap_err().contains("major"));
-    }
-
-    #[test]
-    fn unknown_status_is_unexpected() {
-        assert_eq!(status_to_kind(12345), ErrorKind::Unexpected);
-        assert_eq!(status_to_kind(-1), ErrorKind::Unexpected);
-        for k in [
-            ErrorKind::NotFound,
-            ErrorKind::Panicked,
-            ErrorKind::RateLimited,
-        ] {
-            assert_eq!(status_to_kind(kind_to_status(k)), k);
-        }
-    }
-
-    #[test]
-    fn layout_is_stable_on_64_bit() {
-        if size_of::<usize>() == 8 {
-            assert_eq!(size_of::<PeexStr>(), 16);
-            assert_eq!(size_of::<PeexEntry>(), 40);
-            assert_eq!(size_of::<PeexOptionSpec>(), 40);
-            assert_eq!(size_of::<PeexCaps>(), 12);
-            assert_eq!(size_of::<PeexTransportVTable>(), 72 + 10 * 8);
-            assert_eq!(size_of::<PeexFilterVTable>(), 56 + 3 * 8);
-            assert_eq!(size_of::<PeexPluginDescriptor>(), 24 + 48 + 8 + 32);
-        }
-    }
-
-    #[test]
-    fn null_and_bad_magic_are_refused() {
-        // SAFETY: null is allowed by the contract.
-        #[allow(unsafe_code)]
-        let e = unsafe { check_descriptor(std::ptr::null()) }.unwrap_err();
-        assert!(e.contains("null"));
-        assert!(valid_scheme("webdav") && valid_scheme("s3+http") && !valid_scheme("Web"));
-        assert!(!valid_scheme("") && !valid_scheme("1ftp"));
+pub unsafe fn read_table<T: Copy>(src: *const T, struct_size: usize) -> T {
+    let mut out = std::mem::MaybeUninit::<T>::zeroed();
+    let n = struct_size.min(size_of::<T>());
+    // SAFETY: src has n readable bytes (contract); out has size_of::<T>() >= n writable
+    // bytes; they do not overlap (out is a fresh local).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), n);
+        // SAFETY: zero bytes are a valid T (contract), the copied prefix came from a valid T.
+        out.assume_init()
     }
 }

@@ -111,4 +111,4 @@ static const PeexPluginDescriptor descriptor = {
     1,
 };
 
-PEEX_EXPORT const PeexPluginDescriptor *peex_plugin_v1(void) { return &descriptor; }
+PEEX_EXPORT const PeexPluginDescriptor *peex_plugin_v2(void) { return &descriptor; }

@@ -4,12 +4,15 @@
 //! |---|---|
 //! | connect | `PROPFIND` Depth 0 on the root (must be a collection) |
 //! | list | `PROPFIND` Depth 1: `resourcetype`, `getcontentlength`, `getlastmodified` |
+//! | list | `PROPFIND` Depth 1; with `depth_infinity`, the first listing of the root is one `PROPFIND` Depth infinity for the whole tree, served to every connection until anything changes ([`cache`]) |
 //! | upload | `PUT` with `Content-Length` |
+//! | upload_stream | up to `parallel` `PUT`s (then `MOVE`s) in flight at once on keep-alive connections |
+//! | mkdir_batch | `MKCOL`s of one depth level in parallel, level after level |
 //! | delete | `DELETE` (404 = success) |
 //! | mkdir | `MKCOL` (405 on an existing collection = success) |
 //! | rmdir | `PROPFIND` Depth 1 (refuses a non-empty collection), then `DELETE` |
 //! | rename | `MOVE` with `Destination` and `Overwrite: T` |
-//! | get_mtime | `PROPFIND` Depth 0, `getlastmodified` |
+//! | get_mtime | `PROPFIND` Depth 1 of the parent, `getlastmodified` of every file in it cached ([`cache`]) |
 //! | set_mtime | **not supported**: `getlastmodified` is a protected live property (RFC 4918),
 //! |  | and `rclone serve webdav` (tested) ignores `X-OC-Mtime` and refuses `PROPPATCH`. |
 //!
@@ -18,8 +21,16 @@
 //!
 //! Site parameters: `host`, `port`, `user`/`password` (HTTP Basic auth when `user` is not
 //! empty), `root` (the URL path of the remote root, e.g. `/dav/site`). Options: `tls`
-//! (default `true`: `https`, certificates verified against the Mozilla roots), `panic_in`
+//! (default `true`: `https`, certificates verified against the Mozilla roots), `parallel`
+//! (requests in flight per connection for uploads and directory creation, default 4),
+//! `depth_infinity` (default `false`; `true` lists the whole tree in one request: fewer round
+//! trips, but `rclone serve webdav` answers it slowly — 1.9 s for 1000 files on loopback,
+//! against 25 ms per directory), `panic_in`
 //! (testing aid: an operation name that panics).
+//!
+//! New directories are staged: `MOVE` of a collection moves it whole ([`CAPS`]
+//! `rename_dirs`), so the files of a new tree are written directly, without a temporary name
+//! and a `MOVE` each.
 #![deny(missing_docs)]
 
 use peex_core::{
@@ -30,6 +41,9 @@ use peex_plugin_sdk::{export_plugin, OptionSpec, TransportSpec};
 use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod cache;
+mod parallel;
+
 /// The WebDAV transport.
 pub struct WebDav;
 
@@ -39,8 +53,8 @@ pub const CAPS: Capabilities = Capabilities {
     get_mtime: true,
     // Overwrite: T makes the server delete the target, then move.
     rename_over: RenameOver::RemoveThenRename,
-    // The ABI has no way to say so yet: every file gets its own temporary name.
-    rename_dirs: false,
+    // MOVE of a collection moves it with its members (RFC 4918 §9.9).
+    rename_dirs: true,
 };
 
 impl Transport for WebDav {
@@ -70,13 +84,17 @@ pub struct DavFs {
     root: String,
     auth: Option<String>,
     panic_in: Option<String>,
+    /// Requests in flight at once in `upload_stream` and `mkdir_batch`.
+    parallel: usize,
+    /// List the whole tree with one `PROPFIND Depth: infinity`.
+    depth_infinity: bool,
 }
 
 const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>"#;
 
 /// One entry of a multistatus reply.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct DavEntry {
     /// Decoded URL path, without trailing slash.
     path: String,
@@ -101,7 +119,23 @@ impl DavFs {
         } else {
             site.timeout
         };
+        let parallel = match site.option("parallel") {
+            None => 4,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=32).contains(n))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::ConfigInvalid,
+                        format!("option parallel: expected 1 to 32, got {v:?}"),
+                    )
+                })?,
+        };
+        let depth_infinity = site.bool_option("depth_infinity", false)?;
         let agent = ureq::AgentBuilder::new()
+            .max_idle_connections_per_host(parallel.max(2))
             .timeout_connect(timeout)
             .timeout_read(timeout)
             .timeout_write(timeout)
@@ -130,6 +164,8 @@ impl DavFs {
             root,
             auth,
             panic_in: site.option("panic_in").map(str::to_owned),
+            parallel,
+            depth_infinity,
         };
         let top = fs.propfind(&RelPath::root(), "0")?;
         match top.first() {
@@ -210,48 +246,23 @@ impl RemoteFs for DavFs {
 
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         self.maybe_panic("list");
-        let base = decode_path(&self.url_path(dir, true))?;
-        let base = base.trim_end_matches('/');
-        let mut out = Vec::new();
-        for e in self.propfind(dir, "1")? {
-            if e.path == base {
-                continue; // the directory itself
-            }
-            let name = match e.path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
-                Some(n) => n,
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        format!("PROPFIND listed {:?}, which is not inside {base:?}", e.path),
-                    ))
-                }
-            };
-            peex_core::validate_name(name)?;
-            if e.is_dir {
-                out.push(Entry {
-                    name: name.to_owned(),
-                    kind: EntryKind::Dir,
-                    size: 0,
-                    mtime: e.mtime,
-                });
-            } else {
-                let (Some(size), Some(mtime)) = (e.size, e.mtime) else {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        format!(
-                            "PROPFIND: file {name:?} lacks getcontentlength or getlastmodified"
-                        ),
-                    ));
-                };
-                out.push(Entry {
-                    name: name.to_owned(),
-                    kind: EntryKind::File,
-                    size,
-                    mtime: Some(mtime),
-                });
-            }
+        let base = self.decoded(dir)?;
+        if let Some(l) = cache::listing(&self.origin, &base) {
+            return to_entries(l);
         }
-        Ok(out)
+        if dir.is_root() && self.depth_infinity {
+            let (epoch, when) = (cache::start(), std::time::Instant::now());
+            if let Ok(all) = self.propfind(dir, "infinity") {
+                let mut tree = group_by_parent(&base, all)?;
+                let mine = tree.remove(&base).unwrap_or_default();
+                cache::store_tree(&self.origin, epoch, when, tree);
+                return to_entries(mine);
+            }
+            // A server refusing Depth infinity is listed directory by directory.
+        }
+        let all = self.propfind(dir, "1")?;
+        let mut tree = group_by_parent(&base, all)?;
+        to_entries(tree.remove(&base).unwrap_or_default())
     }
 
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
@@ -265,6 +276,7 @@ impl RemoteFs for DavFs {
             .set("Content-Length", &size.to_string())
             .set("Content-Type", "application/octet-stream")
             .send(&mut body);
+        self.mutated(&[path]);
         match r {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(409, _)) => Err(Error::new(
@@ -277,15 +289,140 @@ impl RemoteFs for DavFs {
 
     fn delete(&mut self, path: &RelPath) -> Result<()> {
         self.maybe_panic("delete");
-        match self.expect_ok(self.request("DELETE", &self.url(path, false)).call()) {
+        let r = self.request("DELETE", &self.url(path, false)).call();
+        self.mutated(&[path]);
+        match self.expect_ok(r) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             r => r.map(|_| ()),
         }
     }
 
+    fn upload_stream<'a>(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<peex_core::ReplaceJob<'a>>,
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        parallel::upload_stream(self, next, done)
+    }
+
+    fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
+        parallel::mkdir_batch(self, paths)
+    }
+
     fn mkdir(&mut self, path: &RelPath) -> Result<()> {
         self.maybe_panic("mkdir");
-        match self.request("MKCOL", &self.url(path, true)).call() {
+        self.make_collection(path)
+    }
+
+    fn rmdir(&mut self, path: &RelPath) -> Result<()> {
+        self.rmdir_impl(path)
+    }
+
+    fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
+        self.maybe_panic("rename");
+        self.move_to(from, to)
+    }
+
+    fn set_mtime(&mut self, _path: &RelPath, _mtime: i64) -> Result<()> {
+        self.maybe_panic("set_mtime");
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "webdav cannot set modification times (getlastmodified is protected); use srcutime",
+        ))
+    }
+
+    fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
+        self.maybe_panic("get_mtime");
+        let key = self.decoded(path)?;
+        if let Some(t) = cache::mtime(&key) {
+            return Ok(t);
+        }
+        // One listing of the directory gives the times of every file in it (srcutime reads
+        // them back one after the other).
+        if let Some(parent) = path.parent() {
+            let (epoch, when) = (cache::start(), std::time::Instant::now());
+            if let Ok(all) = self.propfind(&parent, "1") {
+                cache::store_mtimes(
+                    epoch,
+                    when,
+                    all.into_iter()
+                        .filter(|e| !e.is_dir)
+                        .filter_map(|e| Some((e.path, e.mtime?))),
+                );
+                if let Some(t) = cache::mtime(&key) {
+                    return Ok(t);
+                }
+            }
+        }
+        self.mtime_of(path)
+    }
+}
+
+impl DavFs {
+    /// The decoded URL path of `p` without a trailing slash (the cache's key).
+    fn decoded(&self, p: &RelPath) -> Result<String> {
+        Ok(decode_path(&self.url_path(p, false))?
+            .trim_end_matches('/')
+            .to_owned())
+    }
+
+    /// Records a completed mutation of `paths` (see [`cache`]).
+    fn mutated(&self, paths: &[&RelPath]) {
+        let keys: Vec<String> = paths.iter().filter_map(|p| self.decoded(p).ok()).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        cache::mutated(&refs);
+    }
+
+    /// `PUT` of an in-memory body.
+    fn put_bytes(&self, path: &RelPath, data: &[u8]) -> Result<()> {
+        let r = self
+            .request("PUT", &self.url(path, false))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(data);
+        self.mutated(&[path]);
+        match r {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(409, _)) => Err(Error::new(
+                ErrorKind::NotFound,
+                "PUT: 409 Conflict (the parent collection is missing)",
+            )),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// `MOVE` with `Overwrite: T` (a file or a whole collection).
+    fn move_to(&self, from: &RelPath, to: &RelPath) -> Result<()> {
+        let r = self
+            .request("MOVE", &self.url(from, false))
+            .set("Destination", &self.url(to, false))
+            .set("Overwrite", "T")
+            .call();
+        self.mutated(&[from, to]);
+        self.expect_ok(r).map(|_| ())
+    }
+
+    fn mtime_of(&self, path: &RelPath) -> Result<i64> {
+        match self.propfind(path, "0")?.first() {
+            Some(DavEntry {
+                mtime: Some(t),
+                is_dir: false,
+                ..
+            }) => Ok(*t),
+            Some(e) if e.is_dir => Err(Error::new(
+                ErrorKind::Unsupported,
+                "get_mtime of a collection",
+            )),
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                "PROPFIND: no getlastmodified for the file",
+            )),
+        }
+    }
+
+    fn make_collection(&self, path: &RelPath) -> Result<()> {
+        let r = self.request("MKCOL", &self.url(path, true)).call();
+        self.mutated(&[path]);
+        match r {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(405, _)) => {
                 // Something exists there: fine if it is a collection.
@@ -305,7 +442,7 @@ impl RemoteFs for DavFs {
         }
     }
 
-    fn rmdir(&mut self, path: &RelPath) -> Result<()> {
+    fn rmdir_impl(&self, path: &RelPath) -> Result<()> {
         self.maybe_panic("rmdir");
         // DELETE on a collection is recursive in WebDAV: check emptiness first.
         let entries = match self.propfind(path, "1") {
@@ -318,48 +455,79 @@ impl RemoteFs for DavFs {
                 format!("collection has {} entries", entries.len() - 1),
             ));
         }
-        match self.expect_ok(self.request("DELETE", &self.url(path, true)).call()) {
+        let r = self.request("DELETE", &self.url(path, true)).call();
+        self.mutated(&[path]);
+        match self.expect_ok(r) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             r => r.map(|_| ()),
         }
     }
+}
 
-    fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
-        self.maybe_panic("rename");
-        let r = self
-            .request("MOVE", &self.url(from, false))
-            .set("Destination", &self.url(to, false))
-            .set("Overwrite", "T")
-            .call();
-        self.expect_ok(r).map(|_| ())
-    }
-
-    fn set_mtime(&mut self, _path: &RelPath, _mtime: i64) -> Result<()> {
-        self.maybe_panic("set_mtime");
-        Err(Error::new(
-            ErrorKind::Unsupported,
-            "webdav cannot set modification times (getlastmodified is protected); use srcutime",
-        ))
-    }
-
-    fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
-        self.maybe_panic("get_mtime");
-        match self.propfind(path, "0")?.first() {
-            Some(DavEntry {
-                mtime: Some(t),
-                is_dir: false,
-                ..
-            }) => Ok(*t),
-            Some(e) if e.is_dir => Err(Error::new(
-                ErrorKind::Unsupported,
-                "get_mtime of a collection",
-            )),
-            _ => Err(Error::new(
+/// Groups a multistatus reply by parent directory (decoded paths, no trailing slash);
+/// `base` (the listed directory) always has an entry.
+fn group_by_parent(
+    base: &str,
+    all: Vec<DavEntry>,
+) -> Result<std::collections::HashMap<String, cache::Listing>> {
+    let mut map: std::collections::HashMap<String, cache::Listing> =
+        std::collections::HashMap::new();
+    map.entry(base.to_owned()).or_default();
+    for e in all {
+        if e.path == base {
+            continue; // the directory itself
+        }
+        if !e.path.starts_with(base) || !e.path[base.len()..].starts_with('/') {
+            return Err(Error::new(
                 ErrorKind::Protocol,
-                "PROPFIND: no getlastmodified for the file",
-            )),
+                format!("PROPFIND listed {:?}, which is not inside {base:?}", e.path),
+            ));
+        }
+        let (parent, name) = match e.path.rsplit_once('/') {
+            Some(x) => x,
+            None => continue,
+        };
+        if e.is_dir {
+            map.entry(e.path.clone()).or_default();
+        }
+        map.entry(parent.to_owned()).or_default().push((
+            name.to_owned(),
+            e.is_dir,
+            e.size,
+            e.mtime,
+        ));
+    }
+    Ok(map)
+}
+
+/// The contract's entries of one listing.
+fn to_entries(l: cache::Listing) -> Result<Vec<Entry>> {
+    let mut out = Vec::with_capacity(l.len());
+    for (name, is_dir, size, mtime) in l {
+        peex_core::validate_name(&name)?;
+        if is_dir {
+            out.push(Entry {
+                name,
+                kind: EntryKind::Dir,
+                size: 0,
+                mtime: None,
+            });
+        } else {
+            let (Some(size), Some(mtime)) = (size, mtime) else {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("PROPFIND: file {name:?} lacks getcontentlength or getlastmodified"),
+                ));
+            };
+            out.push(Entry {
+                name,
+                kind: EntryKind::File,
+                size,
+                mtime: Some(mtime),
+            });
         }
     }
+    Ok(out)
 }
 
 /// Feeds exactly `remaining` bytes; fails if the source yields fewer or more (so that a
@@ -575,6 +743,8 @@ export_plugin! {
         TransportSpec::new(WebDav)
             .options(&[
                 OptionSpec::new("tls", "use https (default true; false = plain http)"),
+                OptionSpec::new("parallel", "requests in flight per connection for uploads and mkdir (1-32, default 4)"),
+                OptionSpec::new("depth_infinity", "list the whole tree in one PROPFIND (default false)"),
                 OptionSpec::new("panic_in", "testing aid: an operation name (list, upload, …) that panics"),
             ])
             .caps(CAPS),

@@ -9,13 +9,14 @@
 
 use peex_core::{Error, ErrorKind};
 use peex_plugin_abi::*;
+use peex_plugin_bridge::error_from_status;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-/// A validated plugin: its descriptor (static data of a library that is never unloaded) and
-/// what it declares.
+/// A validated plugin: its descriptor (static data of a library that is never unloaded),
+/// a copy of it read by its `struct_size`, and what it declares.
 pub(crate) struct Loaded {
-    pub desc: *const PeexPluginDescriptor,
+    pub desc: PeexPluginDescriptor,
     pub info: PluginInfo,
 }
 
@@ -26,21 +27,30 @@ unsafe impl Send for Loaded {}
 unsafe impl Sync for Loaded {}
 
 impl Loaded {
-    /// The vtable of transport number `i` (validated by `check_descriptor`).
-    pub fn transport_vtable(&self, i: usize) -> *const PeexTransportVTable {
+    /// The vtable of transport number `i` as the plugin published it, and a copy read by
+    /// its `struct_size` (slots the plugin lacks are NULL).
+    pub fn transport_vtable(&self, i: usize) -> (*const PeexTransportVTable, PeexTransportVTable) {
         // SAFETY: check_descriptor verified the array is non-null with n_transports entries
         // and i < n_transports (the caller indexes `info.transports`, of the same length).
-        unsafe { *(*self.desc).transports.add(i) }
+        let p = unsafe { *self.desc.transports.add(i) };
+        // SAFETY: validated non-null vtable whose struct_size bytes are readable; zeroed is a
+        // valid table.
+        let copy = unsafe { read_table(p, std::ptr::addr_of!((*p).struct_size).read()) };
+        (p, copy)
     }
 
-    /// The vtable of filter number `i`.
-    pub fn filter_vtable(&self, i: usize) -> *const PeexFilterVTable {
+    /// The vtable of filter number `i`, as for transports.
+    pub fn filter_vtable(&self, i: usize) -> (*const PeexFilterVTable, PeexFilterVTable) {
         // SAFETY: as above, for the filter array.
-        unsafe { *(*self.desc).filters.add(i) }
+        let p = unsafe { *self.desc.filters.add(i) };
+        // SAFETY: as above.
+        let copy = unsafe { read_table(p, std::ptr::addr_of!((*p).struct_size).read()) };
+        (p, copy)
     }
 }
 
-/// Loads `path`, finds `peex_plugin_v1`, validates the descriptor and runs `init`.
+/// Loads `path`, finds `peex_plugin_v2`, validates the descriptor and runs `init`. A library
+/// exporting only `peex_plugin_v1` (ABI 1.x) is refused with how to rebuild it.
 /// Every failure is a reason string; nothing here panics on bad plugin data.
 pub(crate) fn load(path: &Path) -> Result<Loaded, String> {
     // SAFETY: loading a library runs its initialisers. That is inherent to plugins: the user
@@ -54,9 +64,13 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, String> {
     let entry: Entry = match entry {
         Ok(sym) => *sym,
         Err(_) => {
-            return Err(format!(
-                "not a peex plugin (no {PEEX_PLUGIN_SYMBOL} symbol)"
-            ))
+            // SAFETY: only looked up, never called.
+            let v1: Result<libloading::Symbol<'_, Entry>, _> =
+                unsafe { lib.get(PEEX_PLUGIN_SYMBOL_V1.as_bytes()) };
+            return Err(match v1 {
+                Ok(_) => v1_refusal(),
+                Err(_) => format!("not a peex plugin (no {PEEX_PLUGIN_SYMBOL} symbol)"),
+            });
         }
     };
     // Never unload (see module docs): the function pointer stays valid forever.
@@ -66,8 +80,9 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, String> {
     // SAFETY: desc is null or the plugin's static descriptor (ABI contract); the validator
     // reads the header first and only reads the rest when struct_size covers it.
     let info = unsafe { check_descriptor(desc) }?;
-    // SAFETY: validated above: struct_size covers `init`.
-    if let Some(init) = unsafe { (*desc).init } {
+    // SAFETY: validated above: non-null, struct_size at least the minimum for its minor.
+    let desc = unsafe { read_table(desc, (*desc).struct_size) };
+    if let Some(init) = desc.init {
         let mut slot = ErrorSlot::default();
         // SAFETY: init takes the static host API and our live error slot.
         let status = unsafe { init(&HOST_API, slot.as_ptr()) };
@@ -79,7 +94,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, String> {
     Ok(Loaded { desc, info })
 }
 
-/// The host API every plugin receives.
+/// The host API every plugin receives (`host_version` is this crate's version).
 pub(crate) static HOST_API: PeexHostApi = PeexHostApi {
     struct_size: std::mem::size_of::<PeexHostApi>(),
     abi_major: PEEX_ABI_MAJOR,
@@ -149,6 +164,11 @@ impl ErrorSlot {
         (self as *mut ErrorSlot).cast()
     }
 
+    /// True if the plugin flagged the error as temporary.
+    pub fn temporary(&self) -> bool {
+        self.flags & PEEX_ERR_TEMPORARY != 0
+    }
+
     /// True if the plugin flagged the error as fatal.
     pub fn fatal(&self) -> bool {
         self.flags & PEEX_ERR_FATAL != 0
@@ -168,14 +188,13 @@ impl ErrorSlot {
                 format!("plugin {plugin:?} panicked in {op}: {msg}"),
             );
         }
-        let kind = status_to_kind(status);
         let msg = if msg.is_empty() {
             format!("plugin {plugin:?} failed in {op} with status {status} and no message")
         } else {
             msg
         };
         let _ = self.status; // the returned status is authoritative, not the slot's copy
-        Error::new(kind, msg).set_temporary(self.flags & PEEX_ERR_TEMPORARY != 0)
+        error_from_status(status, self.flags, msg)
     }
 }
 

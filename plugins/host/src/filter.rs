@@ -4,8 +4,9 @@
 
 use super::library::{pstr, ErrorSlot, Loaded, HOST_API};
 use super::transport::kv_views;
-use peex_core::{Entry, EntryKind, Error, ErrorKind, Filter, RelPath, Result, Side, Verdict};
+use peex_core::{Entry, Error, ErrorKind, Filter, RelPath, Result, Side, Verdict};
 use peex_plugin_abi::*;
+use peex_plugin_bridge::entry_to_c;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 /// A live filter instance created by a plugin.
 pub(crate) struct PluginFilter {
     lib: Arc<Loaded>,
-    vt: *const PeexFilterVTable,
+    vt: PeexFilterVTable,
     obj: *mut PeexFilter,
     name: String,
     dead: AtomicBool,
@@ -32,9 +33,7 @@ impl PluginFilter {
         index: usize,
         options: &BTreeMap<String, String>,
     ) -> Result<PluginFilter> {
-        let vt_ptr = lib.filter_vtable(index);
-        // SAFETY: validated vtable of a never-unloaded library.
-        let vt = unsafe { &*vt_ptr };
+        let (vt_ptr, vt) = lib.filter_vtable(index);
         let name = lib.info.filters[index].name.clone();
         let Some(create) = vt.create else {
             return Err(Error::new(
@@ -72,7 +71,7 @@ impl PluginFilter {
         }
         Ok(PluginFilter {
             lib,
-            vt: vt_ptr,
+            vt,
             obj,
             name,
             dead: AtomicBool::new(false),
@@ -95,25 +94,13 @@ impl Filter for PluginFilter {
                 ),
             ));
         }
-        // SAFETY: validated vtable of a never-unloaded library.
-        let vt = unsafe { &*self.vt };
-        let Some(decide) = vt.decide else {
+        let Some(decide) = self.vt.decide else {
             return Err(Error::new(
                 ErrorKind::Unexpected,
                 "plugin filter lacks decide",
             ));
         };
-        let pe = PeexEntry {
-            name: pstr(&entry.name),
-            kind: match entry.kind {
-                EntryKind::File => PEEX_KIND_FILE,
-                EntryKind::Dir => PEEX_KIND_DIR,
-                EntryKind::Other => PEEX_KIND_OTHER,
-            },
-            has_mtime: u32::from(entry.mtime.is_some()),
-            size: entry.size,
-            mtime: entry.mtime.unwrap_or(0),
-        };
+        let pe = entry_to_c(entry);
         let side = match side {
             Side::Local => PEEX_SIDE_LOCAL,
             Side::Remote => PEEX_SIDE_REMOTE,
@@ -152,9 +139,7 @@ impl Filter for PluginFilter {
 
 impl Drop for PluginFilter {
     fn drop(&mut self) {
-        // SAFETY: validated vtable of a never-unloaded library.
-        let vt = unsafe { &*self.vt };
-        if let Some(destroy) = vt.destroy {
+        if let Some(destroy) = self.vt.destroy {
             // SAFETY: obj came from create; Drop runs once and no decide is in flight (we
             // have &mut self).
             unsafe { destroy(self.obj) };

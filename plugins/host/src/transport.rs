@@ -3,11 +3,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::library::{pstr, ErrorSlot, Loaded, HOST_API};
+use super::stream;
 use peex_core::{
-    validate_name, Capabilities, Entry, EntryKind, Error, ErrorKind, RelPath, RemoteFs, Result,
-    SiteParams, Transport,
+    Capabilities, Entry, Error, ErrorKind, RelPath, RemoteFs, ReplaceJob, Result, SiteParams,
+    Transport,
 };
 use peex_plugin_abi::*;
+use peex_plugin_bridge::{caps_to_core, check_options, entry_from_c, site_to_kv};
 use std::ffi::c_void;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +18,10 @@ use std::sync::Arc;
 /// A transport provided by a plugin.
 pub(crate) struct PluginTransport {
     lib: Arc<Loaded>,
-    vt: *const PeexTransportVTable,
+    /// The vtable as published (passed back to `connect` as `this`).
+    vt_ptr: *const PeexTransportVTable,
+    /// A copy read by the plugin's `struct_size`: slots it lacks are NULL.
+    vt: PeexTransportVTable,
     info: TransportInfo,
 }
 
@@ -28,45 +33,47 @@ unsafe impl Sync for PluginTransport {}
 
 impl PluginTransport {
     pub(crate) fn new(lib: Arc<Loaded>, index: usize) -> Self {
-        let vt = lib.transport_vtable(index);
+        let (vt_ptr, vt) = lib.transport_vtable(index);
         let info = lib.info.transports[index].clone();
-        PluginTransport { lib, vt, info }
+        PluginTransport {
+            lib,
+            vt_ptr,
+            vt,
+            info,
+        }
     }
 
-    fn vt(&self) -> &PeexTransportVTable {
-        // SAFETY: validated by check_descriptor (non-null, struct_size covers the struct);
-        // the library is never unloaded.
-        unsafe { &*self.vt }
+    /// What the plugin declared for this transport.
+    pub(crate) fn info(&self) -> &TransportInfo {
+        &self.info
     }
-}
 
-/// The key/value pairs `connect` receives (keys documented in `peex_plugin_abi::site_keys`).
-pub(crate) fn site_to_kv(site: &SiteParams) -> Vec<(String, String)> {
-    let mut kv = vec![
-        (site_keys::HOST.to_owned(), site.host.clone()),
-        (site_keys::USER.to_owned(), site.user.clone()),
-        (site_keys::ROOT.to_owned(), site.root.clone()),
-        (
-            site_keys::TIMEOUT_MS.to_owned(),
-            site.timeout.as_millis().to_string(),
-        ),
-    ];
-    if let Some(p) = site.port {
-        kv.push((site_keys::PORT.to_owned(), p.to_string()));
+    /// Checks a site against what the transport declares, before connecting: only declared
+    /// options (naming the closest declared one otherwise), every required one, and a host
+    /// unless the transport says it needs none.
+    pub(crate) fn check_site(&self, site: &SiteParams) -> Result<()> {
+        let what = format!("transport {:?}", self.info.scheme);
+        check_options(
+            &what,
+            &self.info.options,
+            site.options
+                .keys()
+                .chain(site.secret_options.keys())
+                .map(String::as_str),
+            &[],
+        )
+        .map_err(|e| Error::new(ErrorKind::ConfigInvalid, e))?;
+        if site.host.trim().is_empty() && self.info.flags & PEEX_TRANSPORT_NO_HOST == 0 {
+            return Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                format!(
+                    "host is required ({what} of plugin {:?})",
+                    self.lib.info.name
+                ),
+            ));
+        }
+        Ok(())
     }
-    if let Some(pw) = &site.password {
-        kv.push((site_keys::PASSWORD.to_owned(), pw.expose().to_owned()));
-    }
-    for (k, v) in &site.options {
-        kv.push((format!("{}{k}", site_keys::OPTION_PREFIX), v.clone()));
-    }
-    for (k, v) in &site.secret_options {
-        kv.push((
-            format!("{}{k}", site_keys::SECRET_PREFIX),
-            v.expose().to_owned(),
-        ));
-    }
-    kv
 }
 
 /// Borrowed C views of owned pairs (valid while `kv` is).
@@ -97,20 +104,21 @@ impl Transport for PluginTransport {
     }
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
-        let vt = self.vt();
-        let Some(connect) = vt.connect else {
+        self.check_site(site)?;
+        let Some(connect) = self.vt.connect else {
             return Err(Error::new(ErrorKind::Unexpected, "plugin has no connect"));
         };
         let owned = site_to_kv(site);
         let views = kv_views(&owned);
         let mut caps = self.info.caps;
+        caps.struct_size = std::mem::size_of::<PeexCaps>();
         let mut conn: *mut PeexConn = std::ptr::null_mut();
         let mut slot = ErrorSlot::default();
         // SAFETY: connect is a validated vtable function; every pointer argument points to
         // live data owned by this frame (views borrow `owned`), valid for the call.
         let status = unsafe {
             connect(
-                self.vt,
+                self.vt_ptr,
                 &HOST_API,
                 views.as_ptr(),
                 views.len(),
@@ -131,18 +139,12 @@ impl Transport for PluginTransport {
                 ),
             ));
         }
-        // A plugin cannot claim what its vtable lacks.
-        if vt.set_mtime.is_none() {
-            caps.set_mtime = 0;
-        }
-        if vt.get_mtime.is_none() {
-            caps.get_mtime = 0;
-        }
+        caps.struct_size = std::mem::size_of::<PeexCaps>();
         Ok(Box::new(PluginConn {
             lib: Arc::clone(&self.lib),
             vt: self.vt,
             conn,
-            caps: caps.to_core(),
+            caps: caps_to_core(&effective_caps(&self.vt, caps)),
         }))
     }
 }
@@ -150,7 +152,7 @@ impl Transport for PluginTransport {
 /// One plugin connection. `conn` is null once closed (after `quit`, a panic or a fatal error).
 pub(crate) struct PluginConn {
     lib: Arc<Loaded>,
-    vt: *const PeexTransportVTable,
+    vt: PeexTransportVTable,
     conn: *mut PeexConn,
     caps: Capabilities,
 }
@@ -178,7 +180,7 @@ unsafe extern "C" fn sink_emit(ctx: *mut c_void, entry: *const PeexEntry) -> Pee
         }
         // SAFETY: non-null entry valid for this call.
         let e = unsafe { *entry };
-        // SAFETY: its name is valid for this call.
+        // SAFETY: its name is valid for this call; it is copied here.
         let name = match unsafe { e.name.to_str() } {
             Ok(n) => n.to_owned(),
             Err(why) => {
@@ -189,47 +191,27 @@ unsafe extern "C" fn sink_emit(ctx: *mut c_void, entry: *const PeexEntry) -> Pee
                 return PEEX_CANCELLED;
             }
         };
-        if let Err(err) = validate_name(&name) {
-            ctx.error = Some(err);
-            return PEEX_CANCELLED;
-        }
-        let kind = match e.kind {
-            PEEX_KIND_FILE => EntryKind::File,
-            PEEX_KIND_DIR => EntryKind::Dir,
-            PEEX_KIND_OTHER => EntryKind::Other,
-            k => {
-                ctx.error = Some(Error::new(
-                    ErrorKind::Protocol,
-                    format!("plugin listed {name:?} with unknown kind {k}"),
-                ));
-                return PEEX_CANCELLED;
+        match entry_from_c(&e, name) {
+            Ok(entry) => {
+                ctx.entries.push(entry);
+                PEEX_OK
             }
-        };
-        if kind == EntryKind::File && e.has_mtime == 0 {
-            ctx.error = Some(Error::new(
-                ErrorKind::Protocol,
-                format!("plugin listed file {name:?} without a modification time"),
-            ));
-            return PEEX_CANCELLED;
+            Err(err) => {
+                ctx.error = Some(err);
+                PEEX_CANCELLED
+            }
         }
-        ctx.entries.push(Entry {
-            name,
-            kind,
-            size: if kind == EntryKind::Dir { 0 } else { e.size },
-            mtime: (e.has_mtime != 0).then_some(e.mtime),
-        });
-        PEEX_OK
     }));
     r.unwrap_or(PEEX_CANCELLED)
 }
 
 /// What a reader callback reads from.
-struct ReadCtx<'a> {
-    src: &'a mut dyn Read,
-    error: Option<std::io::Error>,
+pub(crate) struct ReadCtx<'a> {
+    pub src: &'a mut dyn Read,
+    pub error: Option<std::io::Error>,
 }
 
-unsafe extern "C" fn reader_read(
+pub(crate) unsafe extern "C" fn reader_read(
     ctx: *mut c_void,
     buf: *mut u8,
     cap: usize,
@@ -238,40 +220,51 @@ unsafe extern "C" fn reader_read(
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: ctx is the &mut ReadCtx passed with this reader, live for the upload call.
         let ctx = unsafe { &mut *ctx.cast::<ReadCtx<'_>>() };
-        if out_len.is_null() || (buf.is_null() && cap > 0) {
-            ctx.error = Some(std::io::Error::other("plugin passed a null buffer"));
-            return PEEX_CANCELLED;
-        }
-        let slice: &mut [u8] = if cap == 0 {
-            &mut []
-        } else {
-            // SAFETY: the plugin provides a writable buffer of `cap` bytes for this call.
-            unsafe { std::slice::from_raw_parts_mut(buf, cap) }
-        };
-        loop {
-            match ctx.src.read(slice) {
-                Ok(n) => {
-                    // SAFETY: non-null out-parameter.
-                    unsafe { *out_len = n };
-                    return PEEX_OK;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    ctx.error = Some(e);
-                    return PEEX_CANCELLED;
-                }
-            }
-        }
+        // SAFETY: forwarded: buf/cap/out_len come from the plugin for this call.
+        unsafe { read_into(ctx.src, &mut ctx.error, buf, cap, out_len) }
     }));
     r.unwrap_or(PEEX_CANCELLED)
 }
 
-impl PluginConn {
-    fn vt(&self) -> &PeexTransportVTable {
-        // SAFETY: validated vtable of a never-unloaded library.
-        unsafe { &*self.vt }
+/// Fills the plugin's buffer from `src`; a failure is kept in `error` (the host's own error
+/// is the one reported) and returned as `PEEX_CANCELLED`.
+///
+/// # Safety
+/// `buf` must be null or writable for `cap` bytes, `out_len` null or writable, for this call.
+pub(crate) unsafe fn read_into(
+    src: &mut dyn Read,
+    error: &mut Option<std::io::Error>,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PeexStatus {
+    if out_len.is_null() || (buf.is_null() && cap > 0) {
+        *error = Some(std::io::Error::other("plugin passed a null buffer"));
+        return PEEX_CANCELLED;
     }
+    let slice: &mut [u8] = if cap == 0 {
+        &mut []
+    } else {
+        // SAFETY: the plugin provides a writable buffer of `cap` bytes for this call.
+        unsafe { std::slice::from_raw_parts_mut(buf, cap) }
+    };
+    loop {
+        match src.read(slice) {
+            Ok(n) => {
+                // SAFETY: non-null out-parameter.
+                unsafe { *out_len = n };
+                return PEEX_OK;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                *error = Some(e);
+                return PEEX_CANCELLED;
+            }
+        }
+    }
+}
 
+impl PluginConn {
     fn live(&self, op: &str) -> Result<*mut PeexConn> {
         if self.conn.is_null() {
             return Err(Error::new(
@@ -286,9 +279,14 @@ impl PluginConn {
         Ok(self.conn)
     }
 
+    /// The plugin's name (for messages).
+    pub(crate) fn plugin_name(&self) -> &str {
+        &self.lib.info.name
+    }
+
     /// Turns a call's outcome into a result; closes the connection after a panic or a
     /// fatal error. `host_error` (from a callback) explains a cancelled call best.
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         status: PeexStatus,
         slot: ErrorSlot,
@@ -314,7 +312,7 @@ impl PluginConn {
             return;
         }
         let conn = std::mem::replace(&mut self.conn, std::ptr::null_mut());
-        if let Some(close) = self.vt().close {
+        if let Some(close) = self.vt.close {
             // SAFETY: conn came from this vtable's connect and is closed exactly once (the
             // field is nulled first).
             unsafe { close(conn) };
@@ -344,7 +342,7 @@ impl RemoteFs for PluginConn {
 
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         let conn = self.live("list")?;
-        let Some(list) = self.vt().list else {
+        let Some(list) = self.vt.list else {
             return Err(Error::new(ErrorKind::Unsupported, "plugin lacks list"));
         };
         let mut ctx = ListCtx {
@@ -372,7 +370,7 @@ impl RemoteFs for PluginConn {
 
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
         let conn = self.live("upload")?;
-        let Some(upload) = self.vt().upload else {
+        let Some(upload) = self.vt.upload else {
             return Err(Error::new(ErrorKind::Unsupported, "plugin lacks upload"));
         };
         let mut ctx = ReadCtx { src, error: None };
@@ -388,24 +386,92 @@ impl RemoteFs for PluginConn {
         self.finish(status, slot, "upload", host_error)
     }
 
+    fn upload_stream<'a>(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        let Some(f) = self.vt.upload_stream else {
+            return peex_core::upload_stream_one_by_one(self, next, done);
+        };
+        let conn = self.live("upload_stream")?;
+        stream::run(self, f, conn, next, done)
+    }
+
     fn delete(&mut self, path: &RelPath) -> Result<()> {
-        let f = self.vt().delete;
+        let f = self.vt.delete;
         self.path_op("delete", f, path)
     }
 
     fn mkdir(&mut self, path: &RelPath) -> Result<()> {
-        let f = self.vt().mkdir;
+        let f = self.vt.mkdir;
         self.path_op("mkdir", f, path)
     }
 
+    fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
+        let Some(f) = self.vt.mkdir_batch else {
+            return peex_core::mkdir_one_by_one(self, paths);
+        };
+        let conn = match self.live("mkdir_batch") {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e)],
+        };
+        let views: Vec<PeexStr> = paths.iter().map(|p| pstr(p.as_str())).collect();
+        let mut results: Vec<PeexStatus> = vec![PEEX_UNEXPECTED; paths.len()];
+        let mut n_done: usize = 0;
+        let mut slot = ErrorSlot::default();
+        // SAFETY: validated optional function; conn live; views, results (n entries each),
+        // n_done and slot outlive the call.
+        let status = unsafe {
+            f(
+                conn,
+                views.as_ptr(),
+                views.len(),
+                results.as_mut_ptr(),
+                &mut n_done,
+                slot.as_ptr(),
+            )
+        };
+        let n_done = n_done.min(paths.len());
+        let flags_temporary = slot.temporary();
+        let mut first = Some(slot);
+        let mut out = Vec::with_capacity(n_done.max(1));
+        for st in &results[..n_done] {
+            if *st == PEEX_OK {
+                out.push(Ok(()));
+            } else {
+                let e = match first.take() {
+                    Some(s) => s.into_error(*st, self.plugin_name(), "mkdir_batch"),
+                    None => Error::new(
+                        peex_plugin_bridge::status_to_kind(*st),
+                        format!("mkdir failed with status {st}"),
+                    ),
+                };
+                out.push(Err(e));
+            }
+        }
+        if status != PEEX_OK && out.iter().all(Result::is_ok) && n_done < paths.len() {
+            // The call failed before or between directories: report it on the next one.
+            let slot = first.take().unwrap_or_default();
+            let e = slot.into_error(status, self.plugin_name(), "mkdir_batch");
+            out.push(Err(
+                e.set_temporary(flags_temporary || status == PEEX_PANICKED)
+            ));
+        }
+        if status == PEEX_PANICKED {
+            self.close();
+        }
+        out
+    }
+
     fn rmdir(&mut self, path: &RelPath) -> Result<()> {
-        let f = self.vt().rmdir;
+        let f = self.vt.rmdir;
         self.path_op("rmdir", f, path)
     }
 
     fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
         let conn = self.live("rename")?;
-        let Some(rename) = self.vt().rename else {
+        let Some(rename) = self.vt.rename else {
             return Err(Error::new(ErrorKind::Unsupported, "plugin lacks rename"));
         };
         let mut slot = ErrorSlot::default();
@@ -416,7 +482,7 @@ impl RemoteFs for PluginConn {
 
     fn set_mtime(&mut self, path: &RelPath, mtime: i64) -> Result<()> {
         let conn = self.live("set_mtime")?;
-        let Some(set) = self.vt().set_mtime else {
+        let Some(set) = self.vt.set_mtime else {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "this plugin transport cannot set modification times",
@@ -430,7 +496,7 @@ impl RemoteFs for PluginConn {
 
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
         let conn = self.live("get_mtime")?;
-        let Some(get) = self.vt().get_mtime else {
+        let Some(get) = self.vt.get_mtime else {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "this plugin transport cannot read modification times",

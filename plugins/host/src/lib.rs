@@ -1,34 +1,45 @@
-//! The plugin host: finds plugin libraries, validates them, and adapts what they provide to
-//! the core contract (`peex_core::Transport`, `RemoteFs`, `Filter`) (DESIGN §4).
+//! # peex-plugin-host: loads peex plugins and adapts them to the core contract
+//!
+//! Finds plugin libraries, validates them ([`peex_plugin_abi::check_descriptor`]), and
+//! adapts what they provide to `peex_core::Transport` / `RemoteFs` / `Filter`, so that a
+//! program embedding peex's engine (or any program speaking the `peex-core` contract) can use
+//! the same plugins as the `peex` command. This is the embedding API:
 //!
 //! ```ignore
-//! let host = PluginHost::discover(&cfg.plugins, &builtin_schemes, &builtin_filters);
-//! if let Some(t) = host.transport("webdav") { let conn = t.connect(&site)?; }
-//! let f = host.filter("gitignore", &options)?;   // options include "source_root"
-//! print!("{}", host.render_listing());           // `peex plugins`
+//! use peex_plugin_host::{DiscoveryEnv, PluginHost};
+//! // names already taken (built-in transports/filters) refuse a plugin claiming them
+//! let host = PluginHost::discover(&explicit_paths, &["ftp", "sftp"], &[]);
+//! for c in host.candidates() { /* c.path, c.result: Ok(PluginInfo) or Err(reason) */ }
+//! if let Some(t) = host.transport("webdav") {
+//!     host.check_site("webdav", &site)?;   // declared options, host requirement
+//!     let mut conn = t.connect(&site)?;    // Box<dyn RemoteFs>
+//! }
+//! let f = host.filter("gitignore", &options)?; // options include "source_root"
+//! print!("{}", host.render_listing());       // what `peex plugins` prints
 //! ```
 //!
-//! A refused candidate (not a plugin, wrong magic, ABI mismatch, truncated table, name
-//! clash, failing `init`) is listed with its reason and never used; nothing a plugin
-//! declares can crash the host. Loaded libraries are never unloaded.
+//! A refused candidate (not a plugin, an ABI 1.x plugin, wrong magic, another major,
+//! truncated table, name clash, failing `init`) is listed with its reason and never used;
+//! nothing a plugin declares can crash the host. Loaded libraries are never unloaded.
 //!
-//! `connect` receives the `SiteParams` as key/value pairs: `host`, `port` (absent if none),
-//! `user`, `password` (absent if none), `root`, `timeout_ms`, `option.NAME`, `secret.NAME`
-//! (see `peex_plugin_abi::site_keys`). Every filter's `create` receives the options the user
-//! gave it; the engine adds `source_root` (the local source directory).
+//! `connect` receives the `SiteParams` as key/value pairs (`peex_plugin_abi::site_keys`,
+//! converted by `peex-plugin-bridge`). Every filter's `create` receives the options the
+//! user gave it; the engine adds `source_root` (the local source directory).
 
 mod discover;
 #[allow(unsafe_code)]
 mod filter;
 #[allow(unsafe_code)]
 mod library;
+#[allow(unsafe_code)]
+mod stream;
 #[cfg(test)]
 mod tests;
 #[allow(unsafe_code)]
 mod transport;
 
 pub use discover::DiscoveryEnv;
-pub use peex_plugin_abi::{OptionInfo, PluginInfo};
+pub use peex_plugin_abi::{OptionInfo, PluginInfo, TransportInfo};
 
 use library::Loaded;
 use peex_core::{Error, ErrorKind};
@@ -179,9 +190,29 @@ impl PluginHost {
             .map(|t| Arc::clone(t) as Arc<dyn peex_core::Transport>)
     }
 
+    /// What the plugin providing `scheme` declares for it.
+    pub fn transport_info(&self, scheme: &str) -> Option<&TransportInfo> {
+        self.transports.get(scheme).map(|t| t.info())
+    }
+
+    /// Checks a site for the plugin transport `scheme` before connecting (`connect` checks
+    /// again): only declared options (an unknown one names the closest declared one), every
+    /// required option, and a host unless the transport declares `PEEX_TRANSPORT_NO_HOST`.
+    /// `ConfigInvalid` otherwise, or when no plugin provides `scheme`.
+    pub fn check_site(&self, scheme: &str, site: &peex_core::SiteParams) -> Result<(), Error> {
+        match self.transports.get(scheme) {
+            Some(t) => t.check_site(site),
+            None => Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                format!("no plugin provides transport {scheme:?}"),
+            )),
+        }
+    }
+
     /// Creates an instance of the plugin filter `name` with `options` (the engine adds
     /// `source_root`). Unknown filter, a missing required option or an undeclared option
-    /// (other than `source_root`) is a `ConfigInvalid` error.
+    /// (other than `source_root`; naming the closest declared one) is a `ConfigInvalid`
+    /// error.
     pub fn filter(
         &self,
         name: &str,
@@ -194,32 +225,13 @@ impl PluginHost {
             ));
         };
         let info = &lib.info.filters[*index];
-        for o in &info.options {
-            if o.required && !options.contains_key(&o.name) {
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!("filter {name:?}: missing required option {:?}", o.name),
-                ));
-            }
-        }
-        for k in options.keys() {
-            if k != peex_plugin_abi::FILTER_SOURCE_ROOT
-                && !info.options.iter().any(|o| &o.name == k)
-            {
-                let known: Vec<&str> = info.options.iter().map(|o| o.name.as_str()).collect();
-                return Err(Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!(
-                        "filter {name:?}: unknown option {k:?} (known: {})",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                ));
-            }
-        }
+        peex_plugin_bridge::check_options(
+            &format!("filter {name:?}"),
+            &info.options,
+            options.keys().map(String::as_str),
+            &[peex_plugin_abi::FILTER_SOURCE_ROOT],
+        )
+        .map_err(|e| Error::new(ErrorKind::ConfigInvalid, e))?;
         Ok(Box::new(filter::PluginFilter::create(
             Arc::clone(lib),
             *index,
@@ -254,17 +266,26 @@ impl PluginHost {
                         }
                     );
                     for t in &info.transports {
-                        let caps = t.caps.to_core();
+                        let caps = peex_plugin_bridge::caps_to_core(&t.caps);
+                        let yn = |b: bool| if b { "yes" } else { "no" };
                         let _ = writeln!(
                             out,
-                            "  transport {}: {} [set mtime: {}, get mtime: {}, rename over: {}]",
+                            "  transport {}: {} [set mtime: {}, get mtime: {}, rename over: {}, \
+                             staged dirs: {}, needs host: {}, optional: {}]",
                             t.scheme,
                             t.description,
-                            if t.caps.set_mtime != 0 { "yes" } else { "no" },
-                            if caps.get_mtime { "yes" } else { "no" },
+                            yn(caps.set_mtime != peex_core::MtimeMethod::Unsupported),
+                            yn(caps.get_mtime),
                             match caps.rename_over {
                                 peex_core::RenameOver::Atomic => "atomic",
                                 peex_core::RenameOver::RemoveThenRename => "remove then rename",
+                            },
+                            yn(caps.rename_dirs),
+                            yn(t.flags & peex_plugin_abi::PEEX_TRANSPORT_NO_HOST == 0),
+                            if t.optional.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                t.optional.join(", ")
                             }
                         );
                         render_options(&mut out, &t.options);

@@ -82,17 +82,19 @@ fn plugins_load_from_every_discovery_location() {
         .collect();
     assert_eq!(names, ["gitignore", "webdav", "size-filter", "ctest"]);
     let g = accepted(&host, "libgitignore.so");
-    assert_eq!((g.abi().as_str(), g.filters.len()), ("1.0", 1));
+    assert_eq!((g.abi().as_str(), g.filters.len()), ("2.1", 1));
     assert!(g.built_with.contains("peex-plugin-sdk"));
     for needle in [
         "libgitignore.so",
-        "plugin gitignore 0.1.0 (ABI 1.0, built with Rust, peex-plugin-sdk",
+        "plugin gitignore 0.1.0 (ABI 2.1, built with Rust, peex-plugin-sdk",
         "filter gitignore: ignores what the .gitignore/.peexignore files",
         "files     comma-separated ignore-file names",
         "transport webdav: WebDAV",
         "set mtime: no, get mtime: yes, rename over: remove then rename",
-        "tls       use https",
-        "plugin size-filter 1.0.0 (ABI 1.0, built with C)",
+        "  tls             use https",
+        "  parallel        requests in flight per connection",
+        "staged dirs: yes, needs host: yes",
+        "plugin size-filter 1.0.0 (ABI 2.1, built with C)",
         "max_bytes  local files larger than this many bytes are ignored (required)",
         "transport ctest: a C test transport",
         "lib/peex/plugins",
@@ -116,14 +118,16 @@ fn misbehaving_plugins_are_refused_with_their_reason() {
     let variants: &[(&str, &[&str], &str)] = &[
         ("libbad_magic.so", &["-DBAD_MAGIC"], "bad magic 0x12345678"),
         (
-            "libnewer_minor.so",
-            &["-DNEWER_MINOR"],
-            "newer than this peex's ABI 1.0 (upgrade peex)",
+            "libv1.so",
+            &["-DV1_PLUGIN"],
+            "built for plugin ABI 1.x (exports peex_plugin_v1, not peex_plugin_v2); this peex \
+             speaks ABI 2.1: rebuild the plugin against this peex: C, with \
+             plugins/include/peex_plugin.h",
         ),
         (
             "libolder_major.so",
             &["-DOLDER_MAJOR"],
-            "built for plugin ABI 0.9, but this peex speaks ABI 1.0",
+            "built for plugin ABI 0.9, but this peex speaks ABI 2.1",
         ),
         (
             "libtruncated.so",
@@ -139,7 +143,7 @@ fn misbehaving_plugins_are_refused_with_their_reason() {
         (
             "libno_symbol.so",
             &["-DNO_SYMBOL"],
-            "not a peex plugin (no peex_plugin_v1 symbol)",
+            "not a peex plugin (no peex_plugin_v2 symbol)",
         ),
         (
             "libftp.so",
@@ -186,14 +190,52 @@ fn plugin_status_codes_map_to_error_kinds() {
     cc("plugins/tests/bad_plugin.c", &lib, &[]);
     let host = PluginHost::discover_with(&[lib], &DiscoveryEnv::default(), &[], &[]);
     let tr = host.transport("ctest").unwrap();
+    // ctest does not declare PEEX_TRANSPORT_NO_HOST: a site without a host never reaches it
     let e = tr.connect(&SiteParams::default()).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+    assert!(e.message().contains("host is required"), "{e}");
+    let site = SiteParams {
+        host: "h".to_owned(),
+        ..SiteParams::default()
+    };
+    let e = tr.connect(&site).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::ConnectionFailed);
     assert!(e.is_temporary());
     assert_eq!(e.message(), "ctest cannot connect");
+    // it declares no options: any is refused before connecting
+    let mut opt = site.clone();
+    opt.options.insert("tls".to_owned(), "no".to_owned());
+    let e = tr.connect(&opt).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+    assert!(e.message().contains("unknown option \"tls\""), "{e}");
+}
+
+#[test]
+fn a_plugin_built_for_a_newer_minor_loads_and_its_unknown_slot_is_ignored() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("libnewer.so");
+    cc("plugins/tests/bad_plugin.c", &lib, &["-DNEWER_MINOR"]);
+    let host = PluginHost::discover_with(&[lib], &DiscoveryEnv::default(), &[], &[]);
+    let info = accepted(&host, "libnewer.so");
     assert_eq!(
-        peex_plugin_abi::status_to_kind(12345),
-        ErrorKind::Unexpected
+        info.abi(),
+        format!(
+            "{}.{}",
+            peex_plugin_abi::PEEX_ABI_MAJOR,
+            peex_plugin_abi::PEEX_ABI_MINOR + 1
+        )
     );
+    let site = SiteParams {
+        host: "h".to_owned(),
+        ..SiteParams::default()
+    };
+    let e = host
+        .transport("ctest")
+        .unwrap()
+        .connect(&site)
+        .err()
+        .unwrap();
+    assert_eq!(e.message(), "ctest cannot connect");
 }
 
 fn entry(name: &str, kind: EntryKind, size: u64) -> peex_core::Entry {

@@ -1,5 +1,8 @@
-//! The [`RemoteFs`] contract suite: the same checks for every transport (local, ftp, ftps,
-//! sftp, plugins), so that a third party can check their own transport the same way.
+//! # peex-conformance: the [`RemoteFs`] contract suite
+//!
+//! The same checks for every transport (local, ftp, ftps, sftp, plugins), so that a third
+//! party can check their own transport the same way: from Rust with [`run_all`] /
+//! [`run_each`], or without writing any Rust with `peex plugins test PLUGIN --scheme S`.
 //!
 //! ```ignore
 //! let server = peex_tests::ftpd::Proftpd::start();
@@ -21,12 +24,16 @@ use peex_core::{
     validate_name, Entry, EntryKind, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob,
 };
 
+/// Reads the bytes stored at a relative path, bypassing the transport (`None`: no such file).
+pub type ReadBack<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+
 /// What the checks get: a way to connect and a way to read stored bytes back.
 pub struct Ctx<'a> {
     /// Opens a new connection to the root under test.
     pub connect: &'a dyn Fn() -> Box<dyn RemoteFs>,
-    /// Reads the bytes stored at a relative path, bypassing the transport.
-    pub read_back: &'a dyn Fn(&str) -> Option<Vec<u8>>,
+    /// Reads the bytes stored at a relative path, bypassing the transport; `None`: stored
+    /// contents are not compared (sizes and listings still are).
+    pub read_back: Option<ReadBack<'a>>,
 }
 
 /// A named check.
@@ -56,11 +63,45 @@ pub fn run_all(
     connect: &dyn Fn() -> Box<dyn RemoteFs>,
     read_back: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) {
-    let ctx = Ctx { connect, read_back };
+    let ctx = Ctx {
+        connect,
+        read_back: Some(read_back),
+    };
     for (name, check) in CHECKS {
         eprintln!("conformance: {name}");
         check(&ctx);
     }
+}
+
+/// Runs every check of [`CHECKS`], each to its end: a failed check (a panic inside it) is
+/// caught and reported with its message, and the next one runs. Returns each check's name
+/// and outcome, in order. `read_back` as in [`Ctx`]. While it runs, the panic hook is
+/// silenced (messages are returned instead).
+pub fn run_each(
+    connect: &dyn Fn() -> Box<dyn RemoteFs>,
+    read_back: Option<ReadBack<'_>>,
+) -> Vec<(&'static str, Result<(), String>)> {
+    let ctx = Ctx { connect, read_back };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut out = Vec::with_capacity(CHECKS.len());
+    for (name, check) in CHECKS {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&ctx)));
+        out.push((
+            *name,
+            r.map_err(|payload| {
+                if let Some(s) = payload.downcast_ref::<&str>() {
+                    (*s).to_owned()
+                } else if let Some(s) = payload.downcast_ref::<String>() {
+                    s.clone()
+                } else {
+                    "the check failed".to_owned()
+                }
+            }),
+        ));
+    }
+    std::panic::set_hook(hook);
+    out
 }
 
 fn p(s: &str) -> RelPath {
@@ -116,7 +157,10 @@ fn mkdir(fs: &mut dyn RemoteFs, path: &str) {
 }
 
 fn assert_content(ctx: &Ctx, path: &str, want: &[u8]) {
-    let got = (ctx.read_back)(path);
+    let Some(read_back) = ctx.read_back else {
+        return;
+    };
+    let got = read_back(path);
     assert!(
         got.as_deref() == Some(want),
         "content of {path:?}: expected {} bytes {:?}…, found {:?}",
