@@ -374,18 +374,7 @@ fn resolve(
                 ));
             }
             match host.as_ref().and_then(|h| h.transport(&cfg.transport)) {
-                Some(t) => {
-                    if let Some(h) = host.as_ref() {
-                        h.check_site(&cfg.transport, &cfg.to_site_params())
-                            .map_err(|e| {
-                                Stop::new(
-                                    Status::Usage,
-                                    format!("{}: {}", cfg.file.display(), e.message()),
-                                )
-                            })?;
-                    }
-                    t
-                }
+                Some(t) => t,
                 None => {
                     return Err(Stop::new(
                         Status::Usage,
@@ -401,6 +390,29 @@ fn resolve(
             }
         }
     };
+
+    let params = cfg.to_site_params();
+    // Every option is checked against what the transport declares, before it connects
+    // (built-in or plugin alike, with the line and column where the file sets it).
+    peex_core::options::validate(transport.scheme(), &transport.options(), &params).map_err(
+        |e| {
+            Stop::new(
+                Status::Usage,
+                cfg.option_error(&e.key, e.message).to_string(),
+            )
+        },
+    )?;
+    if registry::builtin(&cfg.transport).is_none() {
+        // What else a plugin transport declares about sites (whether it needs a host).
+        if let Some(h) = host.as_ref() {
+            h.check_site(&cfg.transport, &params).map_err(|e| {
+                Stop::new(
+                    Status::Usage,
+                    format!("{}: {}", cfg.file.display(), e.message()),
+                )
+            })?;
+        }
+    }
 
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     for spec in &cfg.filters {
@@ -418,16 +430,6 @@ fn resolve(
         filters.push(f);
     }
 
-    let params = cfg.to_site_params();
-    // Every option is checked against what the transport declares, before it connects.
-    peex_core::options::validate(transport.scheme(), &transport.options(), &params).map_err(
-        |e| {
-            Stop::new(
-                Status::Usage,
-                cfg.option_error(&e.key, e.message).to_string(),
-            )
-        },
-    )?;
     if params.option("host_key_check") == Some("false") {
         out.warn("SSH host key checking is OFF for this site (host_key_check: false)");
     }
