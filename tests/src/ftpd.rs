@@ -393,7 +393,7 @@ fn greets(port: u16) -> bool {
 }
 
 /// Kills the process group led by `child` (TERM, then KILL after 3 s) and reaps it.
-fn kill_group(child: &mut Option<Child>) {
+pub(crate) fn kill_group(child: &mut Option<Child>) {
     let Some(mut child) = child.take() else {
         return;
     };
@@ -587,7 +587,7 @@ fn make_certs(d: &Path) -> PathBuf {
 }
 
 /// Runs `openssl ARGS` in `dir`, returning its stdout; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     let bin = require_program("openssl", "openssl");
     let out = Command::new(bin)
         .args(args)

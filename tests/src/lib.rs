@@ -5,6 +5,7 @@
 //! - [`ftpd`]: a real proftpd (virtual user, private root, passive ports, SITE UTIME,
 //!   optional TLS, command log) started for one test and killed on drop.
 //! - [`sshd`]: a real OpenSSH server, the same way.
+//! - [`modsftp`]: a real ProFTPD speaking SFTP (`mod_sftp`), the second SFTP server.
 //! - [`conformance`]: the `RemoteFs` contract suite, run against every transport.
 //! - [`util`]: free ports, finding the programs a test needs (failing with the install
 //!   command, never skipping).
@@ -17,6 +18,7 @@ pub mod conformance;
 pub mod fakeftp;
 pub mod faultproxy;
 pub mod ftpd;
+pub mod modsftp;
 pub mod plugins;
 pub mod sshd;
 pub mod util;
