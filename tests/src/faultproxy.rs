@@ -1,5 +1,7 @@
 //! A fault-injecting TCP proxy for FTP: put it between peex and a real proftpd to cut (or
-//! stall) control and data connections at random, reproducible points.
+//! stall) control and data connections at random, reproducible points. With
+//! [`FaultConfig::raw`] it forwards any byte stream as it comes (SSH: peex's SFTP against a
+//! real sshd), every connection a "control" connection cut at any byte.
 //!
 //! ```ignore
 //! let ftpd = peex_tests::ftpd::Proftpd::start();
@@ -129,6 +131,9 @@ pub struct FaultConfig {
     pub control_delay: Duration,
     /// Added to every chunk forwarded on a data connection, each way.
     pub data_delay: Duration,
+    /// Not FTP: bytes are forwarded as they come (no line splitting, no passive-reply
+    /// rewriting) and cut anywhere. For SSH.
+    pub raw: bool,
 }
 
 impl FaultConfig {
@@ -143,6 +148,7 @@ impl FaultConfig {
             fault: Fault::Cut,
             control_delay: Duration::ZERO,
             data_delay: Duration::ZERO,
+            raw: false,
         }
     }
 
@@ -169,6 +175,17 @@ impl FaultConfig {
             fault: Fault::Cut,
             control_delay: Duration::ZERO,
             data_delay: Duration::ZERO,
+            raw: false,
+        }
+    }
+
+    /// A byte-stream proxy (SSH) that cuts a connection with probability `p`, within its
+    /// first `max_bytes` bytes either way.
+    pub fn raw(seed: u64, p: f64, max_bytes: u64) -> Self {
+        FaultConfig {
+            raw: true,
+            control_max_bytes: max_bytes,
+            ..FaultConfig::cutting(seed, p, 0.0)
         }
     }
 
@@ -494,8 +511,8 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
         .plan
         .filter(|p| p.upstream == upstream)
         .map(|p| (p.after, p.fault));
-    // Control connections are forwarded line by line (server replies are rewritten).
-    let lines = conn.kind == Kind::Control;
+    // FTP control connections are forwarded line by line (server replies are rewritten).
+    let lines = conn.kind == Kind::Control && !sh.cfg.raw;
     let rewrite = lines && !upstream;
     let mut sent: u64 = 0;
     let mut pending: Vec<u8> = Vec::new();
