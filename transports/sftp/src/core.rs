@@ -201,6 +201,8 @@ pub struct SftpFs {
     pub(crate) posix_rename: bool,
     /// True once the advertised `posix-rename@openssh.com` was checked to work.
     pub(crate) rename_checked: bool,
+    /// The check sent ahead, its reply not read yet.
+    pub(crate) probe: Option<u32>,
     pub(crate) session: Session,
     /// The absolute (or login-relative, as the server understands it) root directory.
     pub(crate) root: String,
@@ -245,7 +247,10 @@ impl SftpFs {
         authenticate(&session, cfg)?;
 
         let mut pipe = Pipe::open(&session)?;
+        // The limits travel with the root's STAT: one round trip for both.
+        let limits = pipe.ask_limits()?;
         let root = resolve_root(&mut pipe, &cfg.root)?;
+        pipe.take_limits(limits)?;
 
         // posix-rename@openssh.com replaces a target atomically; plain SFTP v3 rename
         // refuses an existing target (OpenSSH), so without it we remove first.
@@ -267,6 +272,7 @@ impl SftpFs {
             pipe,
             posix_rename,
             rename_checked: false,
+            probe: None,
             session,
             root,
             caps,

@@ -57,6 +57,8 @@ pub(crate) struct Pipe {
     stash: HashMap<u32, Reply>,
     /// Ids whose reply nobody will wait for (a directory's CLOSE, say): dropped on arrival.
     forgotten: HashSet<u32>,
+    /// Ids whose reply is for a later [`Pipe::wait`], never handed out by [`Pipe::recv`].
+    reserved: HashSet<u32>,
     /// Set once the channel failed: the error every request gets from then on.
     broken: Option<Error>,
     /// The extensions the server offered (name, version data).
@@ -77,6 +79,7 @@ impl Pipe {
             in_flight: HashSet::new(),
             stash: HashMap::new(),
             forgotten: HashSet::new(),
+            reserved: HashSet::new(),
             broken: None,
             extensions: Vec::new(),
             limits: Limits {
@@ -106,10 +109,27 @@ impl Pipe {
             ));
         }
         pipe.extensions = extensions;
-        if pipe.offers(EXT_LIMITS, "1") {
-            pipe.limits = pipe.read_limits()?;
-        }
         Ok(pipe)
+    }
+
+    /// Asks for the server's limits when it offers `limits@openssh.com`, without waiting:
+    /// [`Pipe::take_limits`] reads the answer (so it can share a round trip with others).
+    pub(crate) fn ask_limits(&mut self) -> Result<Option<u32>> {
+        if !self.offers(EXT_LIMITS, "1") {
+            return Ok(None);
+        }
+        let id = self.send(Request::new(FXP_EXTENDED).string(EXT_LIMITS.as_bytes()))?;
+        self.reserve(id);
+        Ok(Some(id))
+    }
+
+    /// Reads the answer to [`Pipe::ask_limits`] and uses the limits from now on.
+    pub(crate) fn take_limits(&mut self, id: Option<u32>) -> Result<()> {
+        if let Some(id) = id {
+            let reply = self.wait(id)?;
+            self.limits = parse_limits(reply)?;
+        }
+        Ok(())
     }
 
     /// True when the server offered extension `name` in version `version`.
@@ -117,43 +137,6 @@ impl Pipe {
         self.extensions
             .iter()
             .any(|(n, v)| n == name && v == version)
-    }
-
-    /// `limits@openssh.com`: max packet, read, write lengths and open handles (0 = no limit).
-    fn read_limits(&mut self) -> Result<Limits> {
-        let reply = self.call(Request::new(FXP_EXTENDED).string(EXT_LIMITS.as_bytes()))?;
-        let Reply::Extended(data) = reply else {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "unexpected reply to limits@openssh.com",
-            ));
-        };
-        let mut r = Reader(&data);
-        let (Some(packet), Some(_read), Some(write), Some(handles)) =
-            (r.u64(), r.u64(), r.u64(), r.u64())
-        else {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "short reply to limits@openssh.com",
-            ));
-        };
-        // A write request is its data plus at most a few hundred bytes of header and handle.
-        let by_packet = packet.saturating_sub(1024);
-        let mut write_len = u64::from(MAX_WRITE);
-        for limit in [write, by_packet] {
-            if limit > 0 {
-                write_len = write_len.min(limit);
-            }
-        }
-        Ok(Limits {
-            write: u32::try_from(write_len.max(1024)).unwrap_or(DEFAULT_WRITE),
-            handles: if handles == 0 {
-                DEFAULT_HANDLES
-            } else {
-                handles
-            },
-            told: true,
-        })
     }
 
     /// Queues `req` and returns its id. Fails (temporary) only when the channel is broken.
@@ -206,8 +189,14 @@ impl Pipe {
         })
     }
 
+    /// The reply to `id` is for [`Pipe::wait`] only: [`Pipe::recv`] keeps it aside.
+    pub(crate) fn reserve(&mut self, id: u32) {
+        self.reserved.insert(id);
+    }
+
     /// Waits for the reply to `id`.
     pub(crate) fn wait(&mut self, id: u32) -> Result<Reply> {
+        self.reserved.remove(&id);
         loop {
             if let Some(r) = self.stash.remove(&id) {
                 return Ok(r);
@@ -227,18 +216,29 @@ impl Pipe {
 
     /// The next reply to come (or one read earlier that nobody waited for).
     pub(crate) fn recv(&mut self) -> Result<(u32, Reply)> {
-        if let Some(&id) = self.stash.keys().next() {
+        let early = self
+            .stash
+            .keys()
+            .copied()
+            .find(|id| !self.reserved.contains(id));
+        if let Some(id) = early {
             if let Some(r) = self.stash.remove(&id) {
                 return Ok((id, r));
             }
         }
-        if self.in_flight.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Unexpected,
-                "waiting for an SFTP reply with no request in flight",
-            ));
+        loop {
+            if self.in_flight.iter().all(|id| self.reserved.contains(id)) {
+                return Err(Error::new(
+                    ErrorKind::Unexpected,
+                    "waiting for an SFTP reply with no request in flight",
+                ));
+            }
+            let (id, reply) = self.read_reply()?;
+            if !self.reserved.contains(&id) {
+                return Ok((id, reply));
+            }
+            self.stash.insert(id, reply);
         }
-        self.read_reply()
     }
 
     /// Reads replies until one for a request someone waits for comes.
@@ -303,7 +303,6 @@ impl Pipe {
         )
         .temporary();
         self.in_flight.clear();
-        self.stash.clear();
         self.forgotten.clear();
         self.out.clear();
         let copy_e = copy(&e);
@@ -322,6 +321,43 @@ impl Drop for Pipe {
     fn drop(&mut self) {
         let _ = self.channel.close();
     }
+}
+
+/// The reply to `limits@openssh.com`: max packet, read, write lengths and open handles
+/// (0 = no limit).
+fn parse_limits(reply: Reply) -> Result<Limits> {
+    let Reply::Extended(data) = reply else {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            "unexpected reply to limits@openssh.com",
+        ));
+    };
+    let mut r = Reader(&data);
+    let (Some(packet), Some(_read), Some(write), Some(handles)) =
+        (r.u64(), r.u64(), r.u64(), r.u64())
+    else {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            "short reply to limits@openssh.com",
+        ));
+    };
+    // A write request is its data plus at most a few hundred bytes of header and handle.
+    let by_packet = packet.saturating_sub(1024);
+    let mut write_len = u64::from(MAX_WRITE);
+    for limit in [write, by_packet] {
+        if limit > 0 {
+            write_len = write_len.min(limit);
+        }
+    }
+    Ok(Limits {
+        write: u32::try_from(write_len.max(1024)).unwrap_or(DEFAULT_WRITE),
+        handles: if handles == 0 {
+            DEFAULT_HANDLES
+        } else {
+            handles
+        },
+        told: true,
+    })
 }
 
 /// A copy of an error (kind, message, temporary) for the next one who needs it.

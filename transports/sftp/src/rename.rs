@@ -30,20 +30,11 @@ impl SftpFs {
         if self.rename_checked || !self.posix_rename {
             return Ok(());
         }
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let base = format!(
-            "{}/.peex-probe-{}-{nonce}",
-            self.root.trim_end_matches('/'),
-            std::process::id()
-        );
-        let req = Request::new(FXP_EXTENDED)
-            .string(EXT_POSIX_RENAME.as_bytes())
-            .string(format!("{base}.missing").as_bytes())
-            .string(format!("{base}.never").as_bytes());
-        let works = match status_ok(self.pipe.call(req)?) {
+        let reply = match self.probe.take() {
+            Some(id) => self.pipe.wait(id)?,
+            None => self.pipe.call(self.probe_request())?,
+        };
+        let works = match status_ok(reply) {
             Err(e) => e.kind() == ErrorKind::NotFound,
             // Cannot happen unless someone created that very name; the rename worked.
             Ok(()) => true,
@@ -54,6 +45,35 @@ impl SftpFs {
             self.caps.rename_over = RenameOver::RemoveThenRename;
         }
         Ok(())
+    }
+
+    /// Sends the check of [`SftpFs::check_posix_rename`] ahead, without waiting: an upload
+    /// stream does it with its first file, so the answer is there when the file is renamed.
+    pub(crate) fn send_rename_probe(&mut self) -> Result<()> {
+        if self.rename_checked || !self.posix_rename || self.probe.is_some() {
+            return Ok(());
+        }
+        let id = self.pipe.send(self.probe_request())?;
+        self.pipe.reserve(id);
+        self.probe = Some(id);
+        Ok(())
+    }
+
+    /// A posix-rename of a name that does not exist onto one that never will.
+    fn probe_request(&self) -> Request {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let base = format!(
+            "{}/.peex-probe-{}-{nonce}",
+            self.root.trim_end_matches('/'),
+            std::process::id()
+        );
+        Request::new(FXP_EXTENDED)
+            .string(EXT_POSIX_RENAME.as_bytes())
+            .string(format!("{base}.missing").as_bytes())
+            .string(format!("{base}.never").as_bytes())
     }
 
     /// True when renames replace their target atomically (known after the first rename).

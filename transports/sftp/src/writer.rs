@@ -180,6 +180,12 @@ impl SftpFs {
                 return Ok(());
             }
         }
+        if job.tmp.is_some() {
+            if let Err(e) = self.send_rename_probe() {
+                done(job.id, Err(lost(&e)));
+                return Err(e);
+            }
+        }
         let req = Request::new(FXP_OPEN)
             .string(&self.path(job.write_path()))
             .u32(OPEN_WRITE_CREATE_TRUNCATE)
