@@ -12,9 +12,9 @@ use crate::pool::{OwnedConnector, Pool, Queue, RetryPolicy};
 use crate::readonly::ReadOnly;
 use crate::staging::{temp_path, Staging};
 use peex_core::{
-    Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
+    Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -57,8 +57,20 @@ pub enum Outcome {
 
 #[derive(Debug, Clone)]
 enum Scan {
-    Dir { path: RelPath, remote_exists: bool },
-    Removal { path: RelPath, why: Removal },
+    Dir {
+        path: RelPath,
+        remote_exists: bool,
+    },
+    /// A directory whose remote side was listed already, with its parent
+    /// ([`RemoteFs::list_batch`]).
+    Listed {
+        path: RelPath,
+        remote: Vec<Entry>,
+    },
+    Removal {
+        path: RelPath,
+        why: Removal,
+    },
 }
 
 /// Why a remote tree is scanned for removal.
@@ -373,131 +385,189 @@ fn scan(
     acc: &Mutex<Acc>,
     skipped: &Mutex<Vec<String>>,
 ) -> peex_core::Result<()> {
-    match task {
+    let listed;
+    let (path, remote) = match task {
         Scan::Dir {
             path,
             remote_exists,
         } => {
-            let mut skip = Vec::new();
-            let local = local::read_dir(&job.source, path, &mut skip)?;
-            let remote = if *remote_exists {
+            listed = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {
                 Vec::new()
             };
-            let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
-                .map_err(|e| e.with_op("plan", path))?;
-            out.traverse(path);
-            for (p, k) in &p.ignored {
-                out.ignored(p, *k);
-            }
-            for (p, k) in &p.protected {
-                out.protected(p, *k);
-            }
-            for p in &p.left_alone {
-                out.left_alone(p);
-            }
-            out.unchanged(p.up_to_date);
-            lock(skipped).extend(skip);
-            for d in &p.descend {
-                queue.push(Scan::Dir {
-                    path: d.path.clone(),
-                    remote_exists: d.remote_exists,
-                });
-            }
-            let conflict_trees: BTreeSet<&RelPath> = p
-                .uploads
-                .iter()
-                .filter(|u| u.reason == UploadReason::ReplacesDir)
-                .map(|u| &u.path)
-                .collect();
-            for t in &p.remove_trees {
-                queue.push(Scan::Removal {
-                    path: t.clone(),
-                    why: if conflict_trees.contains(t) {
-                        Removal::Conflict
-                    } else {
-                        Removal::Alien
-                    },
-                });
-            }
-            for t in &p.stale_temp_dirs {
-                queue.push(Scan::Removal {
-                    path: t.clone(),
-                    why: Removal::Stale,
-                });
-            }
-            let mut a = lock(acc);
-            for f in p.delete_files {
-                if p.mkdirs.contains(&f) {
-                    a.conflict_files.push(f);
-                } else {
-                    a.delete_files.push(f);
-                }
-            }
-            for t in &p.remove_trees {
-                if conflict_trees.contains(t) {
-                    a.conflict_roots.push(t.clone());
-                }
-            }
-            a.uploads.extend(p.uploads);
-            a.mkdirs.extend(p.mkdirs);
-            a.stale_temps.extend(p.stale_temps);
-            Ok(())
+            (path, &listed)
         }
+        Scan::Listed { path, remote } => (path, remote),
         Scan::Removal { path, why } => {
-            let remote = match fs.list(path) {
-                Ok(r) => r,
-                // A stale temporary tree that cannot be listed is left for a later run; it
-                // must not hold up this run's deletes.
-                Err(e) if *why == Removal::Stale && !e.is_temporary() => {
-                    lock(skipped).push(format!(
-                        "{} (a stale temporary directory; left for a later run)",
-                        e.with_op("list", path)
-                    ));
-                    return Ok(());
-                }
-                Err(e) => return Err(e.with_op("list", path)),
-            };
-            let rules: &dyn Decide = if *why == Removal::Stale {
-                &NoRules
+            return scan_removal(job, out, fs, path, *why, queue, acc, skipped)
+        }
+    };
+    let mut skip = Vec::new();
+    let local = local::read_dir(&job.source, path, &mut skip)?;
+    let p: DirPlan =
+        plan::plan_dir(path, &local, remote, job.decide).map_err(|e| e.with_op("plan", path))?;
+    // Before anything is reported: a temporary error here retries this task whole.
+    let mut sub = prelist(fs, &p.descend)?;
+    out.traverse(path);
+    for (p, k) in &p.ignored {
+        out.ignored(p, *k);
+    }
+    for (p, k) in &p.protected {
+        out.protected(p, *k);
+    }
+    for p in &p.left_alone {
+        out.left_alone(p);
+    }
+    out.unchanged(p.up_to_date);
+    lock(skipped).extend(skip);
+    for d in &p.descend {
+        queue.push(match sub.remove(&d.path) {
+            Some(remote) => Scan::Listed {
+                path: d.path.clone(),
+                remote,
+            },
+            None => Scan::Dir {
+                path: d.path.clone(),
+                remote_exists: d.remote_exists,
+            },
+        });
+    }
+    let conflict_trees: BTreeSet<&RelPath> = p
+        .uploads
+        .iter()
+        .filter(|u| u.reason == UploadReason::ReplacesDir)
+        .map(|u| &u.path)
+        .collect();
+    for t in &p.remove_trees {
+        queue.push(Scan::Removal {
+            path: t.clone(),
+            why: if conflict_trees.contains(t) {
+                Removal::Conflict
             } else {
-                job.decide
-            };
-            let p =
-                plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
-            for (p, k) in &p.protected {
-                out.protected(p, *k);
-            }
-            for p in &p.left_alone {
-                out.left_alone(p);
-            }
-            for d in &p.subdirs {
-                queue.push(Scan::Removal {
-                    path: d.clone(),
-                    why: *why,
-                });
-            }
-            let mut a = lock(acc);
-            a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
-            a.kept.extend(p.left_alone);
-            match why {
-                Removal::Conflict => {
-                    a.conflict_files.extend(p.delete_files);
-                    a.conflict_rmdirs.push(path.clone());
-                }
-                Removal::Alien => {
-                    a.delete_files.extend(p.delete_files);
-                    a.rmdirs.push(path.clone());
-                }
-                Removal::Stale => {
-                    a.stale_temps.extend(p.delete_files);
-                    a.stale_rmdirs.push(path.clone());
-                }
-            }
-            Ok(())
+                Removal::Alien
+            },
+        });
+    }
+    for t in &p.stale_temp_dirs {
+        queue.push(Scan::Removal {
+            path: t.clone(),
+            why: Removal::Stale,
+        });
+    }
+    let mut a = lock(acc);
+    for f in p.delete_files {
+        if p.mkdirs.contains(&f) {
+            a.conflict_files.push(f);
+        } else {
+            a.delete_files.push(f);
         }
     }
+    for t in &p.remove_trees {
+        if conflict_trees.contains(t) {
+            a.conflict_roots.push(t.clone());
+        }
+    }
+    a.uploads.extend(p.uploads);
+    a.mkdirs.extend(p.mkdirs);
+    a.stale_temps.extend(p.stale_temps);
+    Ok(())
+}
+
+/// Lists, together, the subdirectories of a planned directory that exist remotely, when the
+/// connection reads several at once ([`RemoteFs::list_batch`]): they are then planned from
+/// these listings wherever their tasks run. A temporary error is returned (the task is
+/// retried whole); a directory whose listing failed otherwise is left out, and its own task
+/// lists it again and reports the error.
+fn prelist(
+    fs: &mut dyn RemoteFs,
+    descend: &[plan::Descend],
+) -> peex_core::Result<HashMap<RelPath, Vec<Entry>>> {
+    let mut out = HashMap::new();
+    let batch = fs.list_batch();
+    if batch <= 1 {
+        return Ok(out);
+    }
+    let want: Vec<RelPath> = descend
+        .iter()
+        .filter(|d| d.remote_exists)
+        .map(|d| d.path.clone())
+        .collect();
+    for chunk in want.chunks(batch) {
+        for (dir, r) in chunk.iter().zip(fs.list_many(chunk)) {
+            match r {
+                Ok(entries) => {
+                    out.insert(dir.clone(), entries);
+                }
+                Err(e) if e.is_temporary() => return Err(e.with_op("list", dir)),
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A remote tree to remove: lists one directory of it and plans what goes.
+#[allow(clippy::too_many_arguments)]
+fn scan_removal(
+    job: &SyncJob<'_>,
+    out: &Reporter,
+    fs: &mut dyn RemoteFs,
+    path: &RelPath,
+    why: Removal,
+    queue: &Queue<Scan>,
+    acc: &Mutex<Acc>,
+    skipped: &Mutex<Vec<String>>,
+) -> peex_core::Result<()> {
+    let remote = match fs.list(path) {
+        Ok(r) => r,
+        // A stale temporary tree that cannot be listed is left for a later run; it
+        // must not hold up this run's deletes.
+        Err(e) if why == Removal::Stale && !e.is_temporary() => {
+            lock(skipped).push(format!(
+                "{} (a stale temporary directory; left for a later run)",
+                e.with_op("list", path)
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e.with_op("list", path)),
+    };
+    let rules: &dyn Decide = if why == Removal::Stale {
+        &NoRules
+    } else {
+        job.decide
+    };
+    let p = plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
+    for (p, k) in &p.protected {
+        out.protected(p, *k);
+    }
+    for p in &p.left_alone {
+        out.left_alone(p);
+    }
+    for d in &p.subdirs {
+        queue.push(Scan::Removal {
+            path: d.clone(),
+            why,
+        });
+    }
+    let mut a = lock(acc);
+    a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
+    a.kept.extend(p.left_alone);
+    match why {
+        Removal::Conflict => {
+            a.conflict_files.extend(p.delete_files);
+            a.conflict_rmdirs.push(path.clone());
+        }
+        Removal::Alien => {
+            a.delete_files.extend(p.delete_files);
+            a.rmdirs.push(path.clone());
+        }
+        Removal::Stale => {
+            a.stale_temps.extend(p.delete_files);
+            a.stale_rmdirs.push(path.clone());
+        }
+    }
+    Ok(())
 }
 
 fn report_deletes(out: &Reporter, files: &[RelPath], dirs: &[RelPath], detail: &str) {

@@ -89,6 +89,14 @@ impl RemoteFs for SftpFs {
         SftpFs::list(self, dir)
     }
 
+    fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        SftpFs::list_many(self, dirs)
+    }
+
+    fn list_batch(&self) -> usize {
+        lister::DIR_WINDOW
+    }
+
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
         SftpFs::upload(self, path, src, size)
     }

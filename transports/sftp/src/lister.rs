@@ -11,7 +11,7 @@ use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, RelPath, Resu
 use std::collections::HashMap;
 
 /// Directories open at once in one [`SftpFs::list_many`].
-const DIR_WINDOW: usize = 16;
+pub(crate) const DIR_WINDOW: usize = 16;
 /// READDIRs in flight per directory.
 const READ_AHEAD: usize = 2;
 
