@@ -61,11 +61,12 @@ enum Scan {
         path: RelPath,
         remote_exists: bool,
     },
-    /// A directory whose remote side was listed already, with its parent
-    /// ([`RemoteFs::list_batch`]).
+    /// A directory whose remote side was listed already, by a task above it
+    /// ([`RemoteFs::list_batch`]), with the listings made of directories below it.
     Listed {
         path: RelPath,
         remote: Vec<Entry>,
+        below: HashMap<RelPath, Vec<Entry>>,
     },
     Removal {
         path: RelPath,
@@ -386,7 +387,7 @@ fn scan(
     skipped: &Mutex<Vec<String>>,
 ) -> peex_core::Result<()> {
     let listed;
-    let (path, remote) = match task {
+    let (path, remote, mut below) = match task {
         Scan::Dir {
             path,
             remote_exists,
@@ -396,9 +397,13 @@ fn scan(
             } else {
                 Vec::new()
             };
-            (path, &listed)
+            (path, &listed, HashMap::new())
         }
-        Scan::Listed { path, remote } => (path, remote),
+        Scan::Listed {
+            path,
+            remote,
+            below,
+        } => (path, remote, below.clone()),
         Scan::Removal { path, why } => {
             return scan_removal(job, out, fs, path, *why, queue, acc, skipped)
         }
@@ -408,7 +413,7 @@ fn scan(
     let p: DirPlan =
         plan::plan_dir(path, &local, remote, job.decide).map_err(|e| e.with_op("plan", path))?;
     // Before anything is reported: a temporary error here retries this task whole.
-    let mut sub = prelist(fs, &p.descend)?;
+    prelist(fs, job, &p.descend, &mut below)?;
     out.traverse(path);
     for (p, k) in &p.ignored {
         out.ignored(p, *k);
@@ -422,10 +427,11 @@ fn scan(
     out.unchanged(p.up_to_date);
     lock(skipped).extend(skip);
     for d in &p.descend {
-        queue.push(match sub.remove(&d.path) {
+        queue.push(match below.remove(&d.path) {
             Some(remote) => Scan::Listed {
                 path: d.path.clone(),
                 remote,
+                below: take_below(&mut below, &d.path),
             },
             None => Scan::Dir {
                 path: d.path.clone(),
@@ -474,37 +480,69 @@ fn scan(
     Ok(())
 }
 
-/// Lists, together, the subdirectories of a planned directory that exist remotely, when the
-/// connection reads several at once ([`RemoteFs::list_batch`]): they are then planned from
-/// these listings wherever their tasks run. A temporary error is returned (the task is
-/// retried whole); a directory whose listing failed otherwise is left out, and its own task
-/// lists it again and reports the error.
+/// Directories one scan task lists ahead ([`prelist`]), at most.
+const PRELIST_DIRS: usize = 64;
+
+/// When the connection reads several directories at once ([`RemoteFs::list_batch`]):
+/// lists the remote subdirectories of a planned directory together, then theirs, level by
+/// level, up to [`PRELIST_DIRS`] listings in `below` (a subdirectory whose local
+/// counterpart is not a directory is not gone into). The tasks below plan from these
+/// listings wherever they run, and go on from where they end. A temporary error is
+/// returned (the task is retried whole, nothing of it reported yet); a directory whose
+/// listing failed otherwise is left out, and its own task lists it again and reports it.
 fn prelist(
     fs: &mut dyn RemoteFs,
+    job: &SyncJob<'_>,
     descend: &[plan::Descend],
-) -> peex_core::Result<HashMap<RelPath, Vec<Entry>>> {
-    let mut out = HashMap::new();
+    below: &mut HashMap<RelPath, Vec<Entry>>,
+) -> peex_core::Result<()> {
     let batch = fs.list_batch();
     if batch <= 1 {
-        return Ok(out);
+        return Ok(());
     }
-    let want: Vec<RelPath> = descend
+    let mut frontier: Vec<RelPath> = descend
         .iter()
-        .filter(|d| d.remote_exists)
+        .filter(|d| d.remote_exists && !below.contains_key(&d.path))
         .map(|d| d.path.clone())
         .collect();
-    for chunk in want.chunks(batch) {
-        for (dir, r) in chunk.iter().zip(fs.list_many(chunk)) {
+    // The first level always (its tasks would list it anyway), deeper ones within budget.
+    let mut budget = PRELIST_DIRS.max(frontier.len());
+    while !frontier.is_empty() && budget > 0 {
+        let n = frontier.len().min(budget);
+        budget -= n;
+        let mut next = Vec::new();
+        for (dir, r) in frontier[..n].iter().zip(fs.list_many(&frontier[..n])) {
             match r {
                 Ok(entries) => {
-                    out.insert(dir.clone(), entries);
+                    for e in &entries {
+                        if e.kind != peex_core::EntryKind::Dir {
+                            continue;
+                        }
+                        let Ok(sub) = dir.join(&e.name) else { continue };
+                        if job.source.join(sub.as_str()).is_dir() && !below.contains_key(&sub) {
+                            next.push(sub);
+                        }
+                    }
+                    below.insert(dir.clone(), entries);
                 }
                 Err(e) if e.is_temporary() => return Err(e.with_op("list", dir)),
                 Err(_) => {}
             }
         }
+        frontier = next;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The listings of `below` that lie below `dir`, taken out of it.
+fn take_below(
+    below: &mut HashMap<RelPath, Vec<Entry>>,
+    dir: &RelPath,
+) -> HashMap<RelPath, Vec<Entry>> {
+    let keys: Vec<RelPath> = below.keys().filter(|k| k.is_within(dir)).cloned().collect();
+    keys.into_iter()
+        .filter_map(|k| below.remove(&k).map(|v| (k, v)))
+        .collect()
 }
 
 /// A remote tree to remove: lists one directory of it and plans what goes.
