@@ -204,6 +204,8 @@ pub struct SftpFs {
     /// The check sent ahead, its reply not read yet.
     pub(crate) probe: Option<u32>,
     pub(crate) session: Session,
+    /// A second handle on the TCP socket, to shut it down at the end (see [`SftpFs::quit`]).
+    pub(crate) tcp: Option<TcpStream>,
     /// The absolute (or login-relative, as the server understands it) root directory.
     pub(crate) root: String,
     pub(crate) caps: Capabilities,
@@ -224,6 +226,7 @@ impl SftpFs {
     /// [`peex_core::Transport::connect`] for the errors).
     pub fn connect(cfg: &SftpConfig) -> Result<SftpFs> {
         let tcp = tcp_connect(cfg)?;
+        let tcp_handle = tcp.try_clone().ok();
         let mut session = Session::new().map_err(|e| map_err(&e))?;
         session.set_tcp_stream(tcp);
         session.set_timeout(u32::try_from(cfg.timeout.as_millis()).unwrap_or(u32::MAX));
@@ -274,6 +277,7 @@ impl SftpFs {
             rename_checked: false,
             probe: None,
             session,
+            tcp: tcp_handle,
             root,
             caps,
         })
@@ -344,9 +348,16 @@ impl SftpFs {
         }
     }
 
+    /// Ends the session without waiting for the server: libssh2's channel close waits for
+    /// the server's own close (a round trip per connection, and the pool quits them one
+    /// after the other), so the queued requests are written, the SSH disconnect sent, and
+    /// the socket shut down; freeing the channel then finds it closed.
     pub(crate) fn quit(&mut self) -> Result<()> {
-        self.pipe.close();
+        let _ = self.pipe.flush();
         let _ = self.session.disconnect(None, "peex done", None);
+        if let Some(tcp) = self.tcp.take() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! A listing costs two round trips: OPENDIR, then two READDIRs at once (the second one
 //! usually answers end-of-directory; more are sent while entries keep coming) with the
 //! CLOSE sent behind the last one, its reply not waited for. Several directories are read
-//! at once ([`SftpFs::list_many`]), their requests interleaved on the channel.
+//! at once ([`SftpFs::list_many`], up to [`DIR_WINDOW`]), their requests interleaved on the channel.
 
 use crate::core::{reply_error, SftpFs, FX_EOF};
 use crate::packet::{Attrs, Reply, Request, FXP_CLOSE, FXP_OPENDIR, FXP_READDIR};
@@ -11,7 +11,7 @@ use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, RelPath, Resu
 use std::collections::HashMap;
 
 /// Directories open at once in one [`SftpFs::list_many`].
-pub(crate) const DIR_WINDOW: usize = 16;
+pub(crate) const DIR_WINDOW: usize = 64;
 /// READDIRs in flight per directory.
 const READ_AHEAD: usize = 2;
 
@@ -41,8 +41,12 @@ impl SftpFs {
         // request id -> directory index
         let mut waiting: HashMap<u32, usize> = HashMap::new();
         let mut next = 0;
+        // Half the server's handles at most: an upload stream may hold the others.
+        let window = usize::try_from(self.pipe.limits.handles / 2)
+            .unwrap_or(DIR_WINDOW)
+            .clamp(1, DIR_WINDOW);
         loop {
-            while open.len() < DIR_WINDOW && next < dirs.len() {
+            while open.len() < window && next < dirs.len() {
                 let i = next;
                 next += 1;
                 let path = self.path(&dirs[i]);

@@ -309,18 +309,6 @@ impl Pipe {
         self.broken = Some(e);
         copy_e
     }
-
-    /// Closes the channel (best effort).
-    pub(crate) fn close(&mut self) {
-        let _ = self.flush();
-        let _ = self.channel.close();
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        let _ = self.channel.close();
-    }
 }
 
 /// The reply to `limits@openssh.com`: max packet, read, write lengths and open handles
