@@ -215,6 +215,12 @@ def bench_mode(a):
     # run a private copy: a `cargo build` elsewhere must not swap the binary mid-benchmark
     peex_fp = sysinfo.fingerprint(a.peex_bin)
     machine = sysinfo.collect(REPO, a.peex_bin)      # git rev as of the copy, not the end
+    if a.proto == "sftp":
+        # the server of this mode (the report's "versions" line names it where proftpd was)
+        ssh_v = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+        rsync_v = subprocess.run(["rsync", "--version"], capture_output=True,
+                                 text=True).stdout.split("\n")[0].strip()
+        machine["proftpd"] = f"{ssh_v} (sshd + sftp-server); {rsync_v}"
     peex_copy = os.path.join(run_dir, "peex")
     if os.path.exists(a.peex_bin):
         shutil.copy2(a.peex_bin, peex_copy)
