@@ -2,7 +2,7 @@
 //!
 //! SFTP over SSH: libssh2 (the `ssh2` crate) does the SSH part — handshake, host key,
 //! authentication, the channel; this crate speaks the SFTP version 3 packets itself on that
-//! channel ([`pipe`](crate::pipe), [`packet`](crate::packet)), so that many requests are in
+//! channel (modules `pipe` and `packet`), so that many requests are in
 //! flight at once: many files' opens, writes, times, closes and renames
 //! ([`RemoteFs::upload_stream`]), many directories' listings, batches of MKDIR. What it
 //! does, in order, on connect:
