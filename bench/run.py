@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """peex benchmark: peex vs lftp `mirror -R --delete` vs `rclone sync`, pushing a local tree
 to a private proftpd, on loopback (mode lo) or behind a simulated-latency link (mode ns).
+With --proto sftp the server is a private OpenSSH sshd (sftp-server) instead, in the same
+place, and `rsync -a --delete` over ssh (tool rsync-c1) joins the contenders.
 
 For every tool in --tools and every run (runs are interleaved across tools):
   (a) initial upload of a fresh copy of the tree into an empty /dst,
@@ -17,6 +19,7 @@ examples:
   python3 bench/run.py --mode ns --rtt 20 --tools peex-j8,lftp-p8,rclone-t8
   python3 bench/run.py --scale --runs 1 --tools peex-j8,lftp-p8,rclone-t8,peex-j1
   python3 bench/run.py --scale --mode ns --rtt 20 --runs 1 --tools peex-j8,lftp-p8,rclone-t8
+  python3 bench/run.py --proto sftp --mode ns --rtt 20 --tools peex-j8,lftp-p8,rclone-t8,rsync-c1
 
 Needs root (server dir ownership, network namespace), proftpd (proftpd-basic), lftp,
 rclone, cc (for the latency relay when the kernel has no netem) and cargo (to build peex
@@ -36,10 +39,11 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 
-from peexbench import cmdlog, report, sysinfo, tree, verify  # noqa: E402
+from peexbench import cmdlog, report, sftplog, sysinfo, tree, verify  # noqa: E402
 from peexbench.ftpd import FTP_PASS, FTP_USER, ProFtpd, port_free  # noqa: E402
 from peexbench.kitftpd import SERVERS as KIT_SERVERS  # noqa: E402
 from peexbench.link import NS, NS_ADDR, LatencyLink  # noqa: E402
+from peexbench.sshd import BENCH_USER, Sshd  # noqa: E402
 from peexbench.tools import TOOL_NAMES, Tool, measure  # noqa: E402
 
 DEFAULT_TOOLS = "peex-j8,lftp-p8,rclone-t8,peex-j1,lftp-p1,rclone-t1"
@@ -60,6 +64,8 @@ def parse_args(argv):
     ap.add_argument("--mode", choices=("lo", "ns"), default="lo",
                     help="lo: server on 127.0.0.1; ns: server in network namespace "
                          f"'{NS}' behind a link with --rtt round trip (default lo)")
+    ap.add_argument("--proto", choices=("ftp", "sftp"), default="ftp",
+                    help="ftp: proftpd (default); sftp: OpenSSH sshd + sftp-server, key login")
     ap.add_argument("--rtt", type=float, default=20.0, metavar="MS",
                     help="round-trip time of the ns link in ms (default 20)")
     ap.add_argument("--tools", default=DEFAULT_TOOLS,
@@ -128,7 +134,9 @@ def ensure_prereqs(a):
         sys.exit("run.py: /usr/lib/proftpd/mod_site_misc.so missing (SITE UTIME); "
                  "install proftpd-basic >= 1.3.6 (Debian/Ubuntu) or build proftpd with it")
     families = {t.split("-")[0] for t in a.tools}
-    for fam in ("lftp", "rclone"):
+    if "rsync" in families and a.proto != "sftp":
+        sys.exit("run.py: rsync-c1 runs over ssh: use it with --proto sftp")
+    for fam in ("lftp", "rclone", "rsync"):
         if fam in families and not shutil.which(fam):
             missing_pkgs.append(fam)
     if not os.path.exists("/usr/bin/time"):
@@ -192,7 +200,7 @@ def caches_note():
 
 
 def bench_mode(a):
-    label = "smoke" if a.smoke else a.mode
+    label = ("smoke" if a.smoke else a.mode) + ("-sftp" if a.proto == "sftp" else "")
     # scratch per mode and tag, so a second run with another --tag keeps the first's logs
     scratch = label + (f"-{a.tag}" if a.tag and not a.smoke else "")
     if a.server != "proftpd":
@@ -225,6 +233,12 @@ def bench_mode(a):
     # run a private copy: a `cargo build` elsewhere must not swap the binary mid-benchmark
     peex_fp = sysinfo.fingerprint(a.peex_bin)
     machine = sysinfo.collect(REPO, a.peex_bin)      # git rev as of the copy, not the end
+    if a.proto == "sftp":
+        # the server of this mode (the report's "versions" line names it where proftpd was)
+        ssh_v = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+        rsync_v = subprocess.run(["rsync", "--version"], capture_output=True,
+                                 text=True).stdout.split("\n")[0].strip()
+        machine["proftpd"] = f"{ssh_v} (sshd + sftp-server); {rsync_v}"
     peex_copy = os.path.join(run_dir, "peex")
     if os.path.exists(a.peex_bin):
         shutil.copy2(a.peex_bin, peex_copy)
@@ -238,26 +252,41 @@ def bench_mode(a):
         else:
             host = "127.0.0.1"
             link_desc = "loopback 127.0.0.1 (no added latency)"
-        port = a.port or next(p for p in range(2321, 2421)
+        first_port = 2322 if a.proto == "sftp" else 2321
+        port = a.port or next(p for p in range(first_port, first_port + 100)
                               if a.mode == "ns" or port_free(host, p))
-        kind = ProFtpd if a.server == "proftpd" else KIT_SERVERS[a.server]
-        server = kind(os.path.join(run_dir, "ftpd"), served, host, port, uid=SERVER_UID,
-                      netns=NS if a.mode == "ns" else None).start()
-        user, password = getattr(server, "user", FTP_USER), getattr(server, "password", FTP_PASS)
-        log(f"{a.server} pid {server.proc.pid} on {host}:{port}, serving {served}")
-
+        netns = NS if a.mode == "ns" else None
         peex_cfg = os.path.join(run_dir, "site.peex")
-        with open(peex_cfg, "w") as f:
-            f.write(f"[site]\nhost={host}\nport={port}\nuser={user}\npass={password}\n"
-                    f"source={work}/\ndest=/dst/\n")
+        if a.proto == "sftp":
+            server = Sshd(os.path.join(run_dir, "sshd"), served, host, port, netns=netns).start()
+            server_uid, user, password, remote_dest = server.uid, BENCH_USER, FTP_PASS, dest
+            log(f"sshd pid {server.proc.pid} on {host}:{port}, serving {served}")
+            with open(peex_cfg, "w") as f:
+                f.write(f"[site]\ntransport=sftp\nhost={host}\nport={port}\nuser={user}\n"
+                        f"key_file={server.key}\nknown_hosts={server.known_hosts}\n"
+                        f"source={work}/\ndest={dest}/\n")
+        else:
+            kind = ProFtpd if a.server == "proftpd" else KIT_SERVERS[a.server]
+            server = kind(os.path.join(run_dir, "ftpd"), served, host, port, uid=SERVER_UID,
+                          netns=netns).start()
+            user = getattr(server, "user", FTP_USER)
+            password = getattr(server, "password", FTP_PASS)
+            server_uid, remote_dest = SERVER_UID, "/dst"
+            log(f"{a.server} pid {server.proc.pid} on {host}:{port}, serving {served}")
+            with open(peex_cfg, "w") as f:
+                f.write(f"[site]\nhost={host}\nport={port}\nuser={user}\npass={password}\n"
+                        f"source={work}/\ndest=/dst/\n")
         os.chmod(peex_cfg, 0o600)
+        parse_log = sftplog.parse if a.proto == "sftp" else cmdlog.parse
         rclone_pass = ""
         if any(t.startswith("rclone") for t in a.tools):
             rclone_pass = subprocess.run(["rclone", "obscure", password], capture_output=True,
                                          text=True, env=env, check=True).stdout.strip()
-        ctx = {"host": host, "port": port, "user": user, "password": password,
-               "src": work + "/", "dest": "/dst", "peex_bin": peex_copy,
-               "peex_cfg": peex_cfg, "rclone_pass": rclone_pass or "\0"}
+        ctx = {"proto": a.proto, "host": host, "port": port, "user": user,
+               "password": password, "src": work + "/", "dest": remote_dest,
+               "peex_bin": peex_copy, "peex_cfg": peex_cfg, "rclone_pass": rclone_pass or "\0"}
+        if a.proto == "sftp":
+            ctx.update(key=server.key, known_hosts=server.known_hosts)
         tools = [Tool(t) for t in a.tools]
 
         for run in range(1, a.runs + 1):
@@ -265,7 +294,7 @@ def bench_mode(a):
                 reset_dir(os.path.dirname(work))
                 subprocess.run(["cp", "-a", base["path"], work], check=True)
                 server.wait_idle()
-                reset_dir(dest, SERVER_UID)
+                reset_dir(dest, server_uid)
                 for phase in PHASES:
                     change = None
                     if phase == "change":
@@ -280,7 +309,7 @@ def bench_mode(a):
                     text = server.read_log(start)
                     with open(stem + ".cmds", "w") as f:
                         f.write(text)
-                    cmds = cmdlog.parse(text)
+                    cmds = parse_log(text)
                     ver = verify.compare_trees(work, dest)
                     ver["summary"] = verify.describe(ver)
                     rec = {"mode": label, "tool": tool.name, "run": run, "phase": phase,
@@ -316,7 +345,9 @@ def bench_mode(a):
     now = datetime.datetime.now(datetime.timezone.utc)
     mode_title = ("smoke test (loopback, tiny tree)" if a.smoke else
                   "loopback" if a.mode == "lo" else f"{a.rtt:g} ms RTT (network namespace)")
-    meta = {"mode": label, "mode_title": mode_title,
+    if a.proto == "sftp":
+        mode_title += ", SFTP (OpenSSH sshd)"
+    meta = {"mode": label, "mode_title": mode_title, "proto": a.proto,
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.argv[0]) if
                                                          sys.argv[0] else "run.py"] + sys.argv[1:]),

@@ -57,7 +57,8 @@ def ratios(records, tools):
         if not t.startswith("peex-"):
             continue
         n = t.split("-")[1][1:]
-        peers = [p for p in (f"lftp-p{n}", f"rclone-t{n}") if p in tools]
+        # rsync has one connection whatever peex's count: it is everyone's peer
+        peers = [p for p in (f"lftp-p{n}", f"rclone-t{n}", "rsync-c1") if p in tools]
         for ph in PHASES:
             mine = g.get((t, ph))
             if not mine or not peers:
@@ -126,6 +127,9 @@ def markdown(meta, records, tools):
                 f"{best:.2f} | {rt} |" if best is not None else
                 f"| {t} | {PHASE_TITLE[ph]} | {mine:.2f} | – | – | {rt} |")
         add("")
+    if meta.get("proto") == "sftp":
+        _sftp_sections(add, g, tools, rows)
+        return "\n".join(w) + "\n"
     add("## FTP commands per phase (from the server's command log)\n")
     add("Run 1's counts by verb; `total` is the median over runs when runs differ. `sessions` = "
         "logins (control connections); `4xx/5xx` = replies that were errors.\n")
@@ -170,3 +174,44 @@ def markdown(meta, records, tools):
                 f"{lst} | {tm} | {v['DELE'] + v['RMD'] + v['XRMD']} |")
     add("")
     return "\n".join(w) + "\n"
+
+
+def _sftp_sections(add, g, tools, rows):
+    """SFTP mode: each peex ÷ each peer, and the requests sftp-server logged."""
+    if rows:
+        add("## peex ÷ each peer (SFTP)\n")
+        add("Ratio of medians; **< 1 means peex is faster**.\n")
+        add("| peex | phase | peex s | peer | peer s | ratio |")
+        add("|---|---|---:|---|---:|---:|")
+        for t in tools:
+            if not t.startswith("peex-"):
+                continue
+            for ph in PHASES:
+                mine = g.get((t, ph))
+                if not mine:
+                    continue
+                for p in tools:
+                    if p.startswith("peex-") or not g.get((p, ph)):
+                        continue
+                    theirs = _med(g[(p, ph)])
+                    ok = "" if _good(g[(p, ph)]) else " (peer did not verify)"
+                    add(f"| {t} | {PHASE_TITLE[ph]} | {_med(mine):.2f} | {p} | {theirs:.2f} | "
+                        f"**{_med(mine) / theirs:.2f}**{ok} |" if theirs else "")
+        add("")
+    add("## SFTP requests per phase (sftp-server's INFO log)\n")
+    add("Run 1's counts. sftp-server logs open, close, opendir, closedir, set (setstat and "
+        "fsetstat), mkdir, rmdir, remove, rename and posix-rename, not WRITE, READDIR, STAT or "
+        "REALPATH; rsync runs its own server over ssh and makes no SFTP requests.\n")
+    add("| tool | phase | logged | sessions | by request |")
+    add("|---|---|---:|---:|---|")
+    for t in tools:
+        for p in PHASES:
+            rs = sorted(g.get((t, p), []), key=lambda r: r["run"])
+            if not rs:
+                continue
+            first = rs[0]
+            verbs = ", ".join(f"{k} {v}" for k, v in sorted(first["verbs"].items(),
+                                                            key=lambda kv: (-kv[1], kv[0])))
+            add(f"| {t} | {PHASE_TITLE[p]} | {first['cmds_total']} | {first['sessions']} | "
+                f"{verbs} |")
+    add("")

@@ -14,7 +14,7 @@ import threading
 import time
 
 TIME_BIN = "/usr/bin/time"
-TOOL_NAMES = ("peex-j8", "lftp-p8", "rclone-t8", "peex-j1", "lftp-p1", "rclone-t1")
+TOOL_NAMES = ("peex-j8", "lftp-p8", "rclone-t8", "peex-j1", "lftp-p1", "rclone-t1", "rsync-c1")
 
 
 class Tool:
@@ -26,9 +26,14 @@ class Tool:
         self.conns = int(n[1:])
 
     def argv(self, ctx):
-        """ctx: host, port, user, password, src (ends with /), dest (/dst), peex_bin,
-        peex_cfg, rclone_pass (obscured)."""
+        """ctx: proto (ftp or sftp), host, port, user, password, src (ends with /), dest
+        (/dst, or the absolute served path for sftp), peex_bin, peex_cfg, rclone_pass
+        (obscured); for sftp also key (private key file) and known_hosts."""
         c = ctx
+        if c.get("proto") == "sftp":
+            return self.sftp_argv(c)
+        if self.family == "rsync":
+            raise ValueError("rsync-c1 needs --proto sftp (it runs over ssh)")
         if self.family == "peex":
             return [c["peex_bin"], "-q", "-j", str(self.conns), c["peex_cfg"]]
         if self.family == "lftp":
@@ -41,6 +46,27 @@ class Tool:
                 "--ftp-user", c["user"], "--ftp-pass", c["rclone_pass"],
                 "--transfers", str(self.conns), "--checkers", str(self.conns)]
 
+    def sftp_argv(self, c):
+        # lftp gives the port to its connect-program itself
+        ssh_opts = (f"-a -x -i {c['key']} -o UserKnownHostsFile={c['known_hosts']} "
+                    "-o StrictHostKeyChecking=yes -o BatchMode=yes")
+        if self.family == "peex":
+            return [c["peex_bin"], "-q", "-j", str(self.conns), c["peex_cfg"]]
+        if self.family == "lftp":
+            script = (f"set sftp:connect-program {shlex.quote('ssh ' + ssh_opts)}; "
+                      f"open -u {c['user']}, sftp://{c['host']}:{c['port']}; "
+                      f"mirror -R --delete --parallel={self.conns} "
+                      f"{shlex.quote(c['src'])} {shlex.quote(c['dest'])}")
+            return ["lftp", "-c", script]
+        if self.family == "rsync":
+            return ["rsync", "-a", "--delete", "-e", f"ssh -p {c['port']} {ssh_opts}", c["src"],
+                    f"{c['user']}@{c['host']}:{c['dest']}/"]
+        return ["rclone", "sync", c["src"], f":sftp:{c['dest']}",
+                "--sftp-host", c["host"], "--sftp-port", str(c["port"]),
+                "--sftp-user", c["user"], "--sftp-key-file", c["key"],
+                "--sftp-known-hosts-file", c["known_hosts"],
+                "--transfers", str(self.conns), "--checkers", str(self.conns)]
+
     def display(self, ctx):
         """The command line as printed in reports (password placeholders, generic paths)."""
         shown = []
@@ -48,6 +74,10 @@ class Tool:
             a = a.replace(ctx["rclone_pass"], "$(rclone obscure peex)")
             a = a.replace(ctx["src"], "SRC/").replace(ctx["peex_cfg"], "SITE.peex")
             a = a.replace(ctx["peex_bin"], "peex")
+            for k, shown_as in (("key", "KEY"), ("known_hosts", "KNOWN_HOSTS"),
+                                ("dest", "DEST")):
+                if ctx.get(k) and ctx.get("proto") == "sftp":
+                    a = a.replace(ctx[k], shown_as)
             shown.append(a)
         return " ".join(shlex.quote(a) for a in shown)
 

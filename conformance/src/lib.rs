@@ -56,6 +56,7 @@ pub const CHECKS: &[Check] = &[
     ("upload_stream", check_upload_stream),
     ("rename_dir", check_rename_dir),
     ("mkdir_batch", check_mkdir_batch),
+    ("list_many", check_list_many),
 ];
 
 /// Runs every check of [`CHECKS`] against an empty root.
@@ -577,5 +578,50 @@ pub fn check_mkdir_batch(ctx: &Ctx) {
         must_find(&list(fs.as_mut(), "mb"), "c", "mb").kind,
         EntryKind::Dir
     );
+    quit(fs);
+}
+
+/// `list_many` gives, in order, what `list` gives for each directory, NotFound for a missing
+/// one, and goes on after it; `list_batch` is at least 1.
+pub fn check_list_many(ctx: &Ctx) {
+    let mut fs = (ctx.connect)();
+    mkdir(fs.as_mut(), "lm");
+    let dirs = ["lm/a", "lm/b", "lm/c"];
+    for (i, d) in dirs.iter().enumerate() {
+        mkdir(fs.as_mut(), d);
+        for k in 0..=i {
+            upload(fs.as_mut(), &format!("{d}/f{k}"), b"x");
+        }
+    }
+    assert!(fs.list_batch() >= 1, "list_batch must be at least 1");
+    let asked = [p("lm/a"), p("lm/missing"), p("lm/b"), p("lm/c"), p("lm")];
+    let results = fs.list_many(&asked);
+    assert_eq!(results.len(), asked.len(), "one result per directory");
+    let names = |r: &peex_core::Result<Vec<Entry>>, what: &str| -> Vec<String> {
+        let mut n: Vec<String> = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("list_many {what}: {e}"))
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&results[0], "lm/a"), ["f0"]);
+    match &results[1] {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "lm/missing: {e}"),
+        Ok(v) => panic!("list_many of a missing directory gave {v:?}"),
+    }
+    assert_eq!(names(&results[2], "lm/b"), ["f0", "f1"]);
+    assert_eq!(names(&results[3], "lm/c"), ["f0", "f1", "f2"]);
+    assert_eq!(names(&results[4], "lm"), ["a", "b", "c"]);
+    for (r, d) in results.iter().zip(&asked) {
+        let Ok(many) = r else { continue };
+        let mut many = many.clone();
+        let mut one = list(fs.as_mut(), d.as_str());
+        one.sort_by(|x, y| x.name.cmp(&y.name));
+        many.sort_by(|x, y| x.name.cmp(&y.name));
+        assert_eq!(one, many, "list_many and list differ for {d}");
+    }
     quit(fs);
 }

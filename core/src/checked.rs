@@ -60,6 +60,17 @@ impl RemoteFs for Checked {
         let entries = self.0.list(dir)?;
         check_listing(dir, entries)
     }
+    fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        let results = self.0.list_many(dirs);
+        results
+            .into_iter()
+            .zip(dirs)
+            .map(|(r, dir)| r.and_then(|entries| check_listing(dir, entries)))
+            .collect()
+    }
+    fn list_batch(&self) -> usize {
+        self.0.list_batch()
+    }
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
         self.0.upload(path, src, size)
     }
@@ -136,6 +147,12 @@ mod tests {
         }
         fn list(&mut self, _dir: &RelPath) -> Result<Vec<Entry>> {
             Ok(self.entries.clone())
+        }
+        fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+            dirs.iter().map(|_| Ok(self.entries.clone())).collect()
+        }
+        fn list_batch(&self) -> usize {
+            64
         }
         fn upload(&mut self, _: &RelPath, _: &mut dyn Read, _: u64) -> Result<()> {
             Ok(())
@@ -243,6 +260,23 @@ mod tests {
         let e = list_through_wrapper(vec![dir("d"), file("f", None)]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol);
         assert!(e.to_string().contains("no modification time"), "{e}");
+    }
+
+    #[test]
+    fn every_listing_of_a_batch_is_held_to_the_contract() {
+        let mut fs = Checked(Box::new(Lists {
+            entries: vec![file("a", Some(1)), file("a", Some(2))],
+            mkdirs: Default::default(),
+        }));
+        assert_eq!(fs.list_batch(), 64, "the backend's batching is kept");
+        let dirs = [RelPath::parse("x").unwrap(), RelPath::parse("y").unwrap()];
+        let r = fs.list_many(&dirs);
+        assert_eq!(r.len(), 2);
+        for (res, d) in r.iter().zip(&dirs) {
+            let e = res.as_ref().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol);
+            assert_eq!(e.path(), Some(d.as_str()), "{e}");
+        }
     }
 
     #[test]

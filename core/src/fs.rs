@@ -264,6 +264,33 @@ pub trait RemoteFs: Send {
     /// could delete what it did not see).
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>>;
 
+    /// Lists the directories `dirs` as [`RemoteFs::list`] would, one result per directory
+    /// attempted, in order. The list is shorter than `dirs` only after a temporary error
+    /// (the connection may be unusable, so the transport stops there). A transport may read
+    /// them all at once (SFTP has many directories' OPENDIR and READDIR in flight).
+    ///
+    /// The default calls [`RemoteFs::list`] for each in turn.
+    fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        let mut results = Vec::with_capacity(dirs.len());
+        for d in dirs {
+            let r = self.list(d);
+            let stop = matches!(&r, Err(e) if e.is_temporary());
+            results.push(r);
+            if stop {
+                break;
+            }
+        }
+        results
+    }
+
+    /// How many directories [`RemoteFs::list_many`] reads for about the time of one
+    /// listing; 1 (the default) when it lists one after the other. Above 1, the engine lists
+    /// a directory's subdirectories together on the connection that listed it instead of
+    /// spreading them over the pool. No I/O.
+    fn list_batch(&self) -> usize {
+        1
+    }
+
     /// Writes `size` bytes read from `src` to the file `path`, creating it or truncating an
     /// existing one. The parent directory exists (the engine creates it first). Data is
     /// stored byte for byte (FTP: binary mode). If `src` yields fewer or more bytes than

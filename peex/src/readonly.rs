@@ -7,7 +7,7 @@
 use peex_core::{Capabilities, Entry, Error, ErrorKind, HashAlgo, RelPath, RemoteFs, Result};
 use std::io::Read;
 
-/// Wraps a connection; only `list`, `get_mtime`, `hash` and `quit` reach it.
+/// Wraps a connection; only `list`, `list_many`, `get_mtime`, `hash` and `quit` reach it.
 pub struct ReadOnly(pub Box<dyn RemoteFs>);
 
 fn refuse(op: &'static str, path: &RelPath) -> Error {
@@ -24,6 +24,12 @@ impl RemoteFs for ReadOnly {
     }
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         self.0.list(dir)
+    }
+    fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        self.0.list_many(dirs)
+    }
+    fn list_batch(&self) -> usize {
+        self.0.list_batch()
     }
     fn upload(&mut self, path: &RelPath, _src: &mut dyn Read, _size: u64) -> Result<()> {
         Err(refuse("upload", path))

@@ -12,7 +12,7 @@ use crate::report::Reporter;
 use crate::staging::{temp_path, Staging};
 use crate::uploads::UploadList;
 use peex_core::{
-    Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
+    Entry, Error, ErrorKind, MtimeMethod, RelPath, RemoteFs, ReplaceJob, SiteParams, Transport,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -64,8 +64,21 @@ pub enum Outcome {
 
 #[derive(Debug, Clone)]
 enum Scan {
-    Dir { path: RelPath, remote_exists: bool },
-    Removal { path: RelPath, why: Removal },
+    Dir {
+        path: RelPath,
+        remote_exists: bool,
+    },
+    /// A directory whose remote side was listed already, by a task above it
+    /// ([`RemoteFs::list_batch`]), with the listings made of directories below it.
+    Listed {
+        path: RelPath,
+        remote: Vec<Entry>,
+        below: HashMap<RelPath, Vec<Entry>>,
+    },
+    Removal {
+        path: RelPath,
+        why: Removal,
+    },
 }
 
 /// Why a remote tree is scanned for removal.
@@ -467,169 +480,270 @@ fn scan(
     acc: &Mutex<Acc>,
     skipped: &Mutex<Vec<String>>,
 ) -> peex_core::Result<()> {
-    match task {
+    let listed;
+    let (path, remote, mut below) = match task {
         Scan::Dir {
             path,
             remote_exists,
         } => {
-            let local::LocalDir {
-                entries: mut local,
-                notes,
-            } = tree.read_dir(path)?;
-            if let Some(t) = job.git_times {
-                t.apply(path, &mut local);
-            }
-            let remote = if *remote_exists {
+            listed = if *remote_exists {
                 fs.list(path).map_err(|e| e.with_op("list", path))?
             } else {
                 Vec::new()
             };
-            let aligned = crate::names::align(&mut local, &remote);
-            for (remote_name, local_name) in &aligned {
-                tree.alias(path.join(remote_name)?, local_name.clone());
-            }
-            out.listed(path, &local, remote_exists.then_some(&remote[..]));
-            let p: DirPlan = plan::plan_dir(path, &local, &remote, job.decide)
-                .map_err(|e| e.with_op("plan", path))?;
-            // What a rule ignores is neither warned about nor an error.
-            let is_ignored = |n: &str| {
-                let n = aligned
-                    .iter()
-                    .find(|(_, l)| l == n)
-                    .map_or(n, |(r, _)| r.as_str());
-                p.ignored.iter().any(|(ip, _)| ip.name() == n)
-            };
-            let (skip, local_failed) = sort_notes(out, notes, &is_ignored);
-            // Local names differing only by case (an ignored entry is not uploaded: it cannot
-            // collide); a remote directory holding such a pair shows the server keeps case.
-            let mut case_pairs = crate::names::case_pairs(&local);
-            case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
-            let remote_keeps_case =
-                !case_pairs.is_empty() && !crate::names::case_pairs(&remote).is_empty();
-            if !case_pairs.is_empty() || !local_failed.is_empty() {
-                let mut a = lock(acc);
-                a.local_failed.extend(local_failed);
-                a.remote_keeps_case |= remote_keeps_case;
-                for (x, y) in case_pairs {
-                    a.case_pairs.push((path.join(&x)?, path.join(&y)?));
-                }
-            }
-            out.traverse(path);
-            for (p, k) in &p.ignored {
-                out.ignored(p, *k);
-            }
-            for (p, k) in &p.protected {
-                out.protected(p, *k);
-            }
-            for p in &p.left_alone {
-                out.left_alone(p);
-            }
-            out.unchanged(p.up_to_date);
-            lock(skipped).extend(skip);
-            for d in &p.descend {
-                queue.push(Scan::Dir {
-                    path: d.path.clone(),
-                    remote_exists: d.remote_exists,
-                });
-            }
-            let conflict_trees: BTreeSet<RelPath> = p
-                .uploads
-                .iter()
-                .filter(|u| u.reason == UploadReason::ReplacesDir)
-                .map(|u| u.path.clone())
-                .collect();
-            for t in &p.remove_trees {
-                queue.push(Scan::Removal {
-                    path: t.clone(),
-                    why: if conflict_trees.contains(t) {
-                        Removal::Conflict
-                    } else {
-                        Removal::Alien
-                    },
-                });
-            }
-            for t in &p.stale_temp_dirs {
-                queue.push(Scan::Removal {
-                    path: t.clone(),
-                    why: Removal::Stale,
-                });
-            }
-            let mut a = lock(acc);
-            for f in p.delete_files {
-                // In the way of a new directory, or of a file (a remote link or other entry
-                // where the local side has a file): removed before the upload, never after.
-                if p.mkdirs.contains(&f) || conflict_trees.contains(&f) {
-                    a.conflict_files.push(f);
-                } else {
-                    a.delete_files.push(f);
-                }
-            }
-            for t in &p.remove_trees {
-                if conflict_trees.contains(t) {
-                    a.conflict_roots.push(t.clone());
-                }
-            }
-            a.uploads
-                .push_dir(path, p.uploads)
-                .map_err(|e| e.with_op("plan", path))?;
-            a.mkdirs.extend(p.mkdirs);
-            a.stale_temps.extend(p.stale_temps);
-            Ok(())
+            (path, &listed, HashMap::new())
         }
+        Scan::Listed {
+            path,
+            remote,
+            below,
+        } => (path, remote, below.clone()),
         Scan::Removal { path, why } => {
-            let remote = match fs.list(path) {
-                Ok(r) => r,
-                // A stale temporary tree that cannot be listed is left for a later run; it
-                // must not hold up this run's deletes.
-                Err(e) if *why == Removal::Stale && !e.is_temporary() => {
-                    lock(skipped).push(format!(
-                        "{} (a stale temporary directory; left for a later run)",
-                        e.with_op("list", path)
-                    ));
-                    return Ok(());
-                }
-                Err(e) => return Err(e.with_op("list", path)),
-            };
-            let rules: &dyn Decide = if *why == Removal::Stale {
-                &NoRules
-            } else {
-                job.decide
-            };
-            out.listed(path, &[], Some(&remote));
-            let p =
-                plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
-            for (p, k) in &p.protected {
-                out.protected(p, *k);
-            }
-            for p in &p.left_alone {
-                out.left_alone(p);
-            }
-            for d in &p.subdirs {
-                queue.push(Scan::Removal {
-                    path: d.clone(),
-                    why: *why,
-                });
-            }
-            let mut a = lock(acc);
-            a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
-            a.kept.extend(p.left_alone);
-            match why {
-                Removal::Conflict => {
-                    a.conflict_files.extend(p.delete_files);
-                    a.conflict_rmdirs.push(path.clone());
-                }
-                Removal::Alien => {
-                    a.delete_files.extend(p.delete_files);
-                    a.rmdirs.push(path.clone());
-                }
-                Removal::Stale => {
-                    a.stale_temps.extend(p.delete_files);
-                    a.stale_rmdirs.push(path.clone());
-                }
-            }
-            Ok(())
+            return scan_removal(job, out, fs, path, *why, queue, acc, skipped)
+        }
+    };
+    let local::LocalDir {
+        entries: mut local,
+        notes,
+    } = tree.read_dir(path)?;
+    if let Some(t) = job.git_times {
+        t.apply(path, &mut local);
+    }
+    let aligned = crate::names::align(&mut local, remote);
+    let p: DirPlan =
+        plan::plan_dir(path, &local, remote, job.decide).map_err(|e| e.with_op("plan", path))?;
+    // Before anything is reported: a temporary error here retries this task whole.
+    prelist(fs, job, &p.descend, &mut below)?;
+    for (remote_name, local_name) in &aligned {
+        tree.alias(path.join(remote_name)?, local_name.clone());
+    }
+    let remote_listed = !matches!(
+        task,
+        Scan::Dir {
+            remote_exists: false,
+            ..
+        }
+    );
+    out.listed(path, &local, remote_listed.then_some(&remote[..]));
+    // What a rule ignores is neither warned about nor an error.
+    let is_ignored = |n: &str| {
+        let n = aligned
+            .iter()
+            .find(|(_, l)| l == n)
+            .map_or(n, |(r, _)| r.as_str());
+        p.ignored.iter().any(|(ip, _)| ip.name() == n)
+    };
+    let (skip, local_failed) = sort_notes(out, notes, &is_ignored);
+    // Local names differing only by case (an ignored entry is not uploaded: it cannot
+    // collide); a remote directory holding such a pair shows the server keeps case.
+    let mut case_pairs = crate::names::case_pairs(&local);
+    case_pairs.retain(|(a, b)| !is_ignored(a) && !is_ignored(b));
+    let remote_keeps_case = !case_pairs.is_empty() && !crate::names::case_pairs(remote).is_empty();
+    if !case_pairs.is_empty() || !local_failed.is_empty() {
+        let mut a = lock(acc);
+        a.local_failed.extend(local_failed);
+        a.remote_keeps_case |= remote_keeps_case;
+        for (x, y) in case_pairs {
+            a.case_pairs.push((path.join(&x)?, path.join(&y)?));
         }
     }
+    out.traverse(path);
+    for (p, k) in &p.ignored {
+        out.ignored(p, *k);
+    }
+    for (p, k) in &p.protected {
+        out.protected(p, *k);
+    }
+    for p in &p.left_alone {
+        out.left_alone(p);
+    }
+    out.unchanged(p.up_to_date);
+    lock(skipped).extend(skip);
+    for d in &p.descend {
+        queue.push(match below.remove(&d.path) {
+            Some(remote) => Scan::Listed {
+                path: d.path.clone(),
+                remote,
+                below: take_below(&mut below, &d.path),
+            },
+            None => Scan::Dir {
+                path: d.path.clone(),
+                remote_exists: d.remote_exists,
+            },
+        });
+    }
+    let conflict_trees: BTreeSet<RelPath> = p
+        .uploads
+        .iter()
+        .filter(|u| u.reason == UploadReason::ReplacesDir)
+        .map(|u| u.path.clone())
+        .collect();
+    for t in &p.remove_trees {
+        queue.push(Scan::Removal {
+            path: t.clone(),
+            why: if conflict_trees.contains(t) {
+                Removal::Conflict
+            } else {
+                Removal::Alien
+            },
+        });
+    }
+    for t in &p.stale_temp_dirs {
+        queue.push(Scan::Removal {
+            path: t.clone(),
+            why: Removal::Stale,
+        });
+    }
+    let mut a = lock(acc);
+    for f in p.delete_files {
+        // In the way of a new directory, or of a file (a remote link or other entry where
+        // the local side has a file): removed before the upload, never after.
+        if p.mkdirs.contains(&f) || conflict_trees.contains(&f) {
+            a.conflict_files.push(f);
+        } else {
+            a.delete_files.push(f);
+        }
+    }
+    for t in &p.remove_trees {
+        if conflict_trees.contains(t) {
+            a.conflict_roots.push(t.clone());
+        }
+    }
+    a.uploads
+        .push_dir(path, p.uploads)
+        .map_err(|e| e.with_op("plan", path))?;
+    a.mkdirs.extend(p.mkdirs);
+    a.stale_temps.extend(p.stale_temps);
+    Ok(())
+}
+
+/// Directories one scan task lists ahead ([`prelist`]), at most.
+const PRELIST_DIRS: usize = 64;
+
+/// When the connection reads several directories at once ([`RemoteFs::list_batch`]):
+/// lists the remote subdirectories of a planned directory together, then theirs, level by
+/// level, up to [`PRELIST_DIRS`] listings in `below` (a subdirectory whose local
+/// counterpart is not a directory is not gone into). The tasks below plan from these
+/// listings wherever they run, and go on from where they end. A temporary error is
+/// returned (the task is retried whole, nothing of it reported yet); a directory whose
+/// listing failed otherwise is left out, and its own task lists it again and reports it.
+fn prelist(
+    fs: &mut dyn RemoteFs,
+    job: &SyncJob<'_>,
+    descend: &[plan::Descend],
+    below: &mut HashMap<RelPath, Vec<Entry>>,
+) -> peex_core::Result<()> {
+    let batch = fs.list_batch();
+    if batch <= 1 {
+        return Ok(());
+    }
+    let mut frontier: Vec<RelPath> = descend
+        .iter()
+        .filter(|d| d.remote_exists && !below.contains_key(&d.path))
+        .map(|d| d.path.clone())
+        .collect();
+    // The first level always (its tasks would list it anyway), deeper ones within budget.
+    let mut budget = PRELIST_DIRS.max(frontier.len());
+    while !frontier.is_empty() && budget > 0 {
+        let n = frontier.len().min(budget);
+        budget -= n;
+        let mut next = Vec::new();
+        for (dir, r) in frontier[..n].iter().zip(fs.list_many(&frontier[..n])) {
+            match r {
+                Ok(entries) => {
+                    for e in &entries {
+                        if e.kind != peex_core::EntryKind::Dir {
+                            continue;
+                        }
+                        let Ok(sub) = dir.join(&e.name) else { continue };
+                        if job.source.join(sub.as_str()).is_dir() && !below.contains_key(&sub) {
+                            next.push(sub);
+                        }
+                    }
+                    below.insert(dir.clone(), entries);
+                }
+                Err(e) if e.is_temporary() => return Err(e.with_op("list", dir)),
+                Err(_) => {}
+            }
+        }
+        frontier = next;
+    }
+    Ok(())
+}
+
+/// The listings of `below` that lie below `dir`, taken out of it.
+fn take_below(
+    below: &mut HashMap<RelPath, Vec<Entry>>,
+    dir: &RelPath,
+) -> HashMap<RelPath, Vec<Entry>> {
+    let keys: Vec<RelPath> = below.keys().filter(|k| k.is_within(dir)).cloned().collect();
+    keys.into_iter()
+        .filter_map(|k| below.remove(&k).map(|v| (k, v)))
+        .collect()
+}
+
+/// A remote tree to remove: lists one directory of it and plans what goes.
+#[allow(clippy::too_many_arguments)]
+fn scan_removal(
+    job: &SyncJob<'_>,
+    out: &Reporter,
+    fs: &mut dyn RemoteFs,
+    path: &RelPath,
+    why: Removal,
+    queue: &Queue<Scan>,
+    acc: &Mutex<Acc>,
+    skipped: &Mutex<Vec<String>>,
+) -> peex_core::Result<()> {
+    let remote = match fs.list(path) {
+        Ok(r) => r,
+        // A stale temporary tree that cannot be listed is left for a later run; it
+        // must not hold up this run's deletes.
+        Err(e) if why == Removal::Stale && !e.is_temporary() => {
+            lock(skipped).push(format!(
+                "{} (a stale temporary directory; left for a later run)",
+                e.with_op("list", path)
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e.with_op("list", path)),
+    };
+    let rules: &dyn Decide = if why == Removal::Stale {
+        &NoRules
+    } else {
+        job.decide
+    };
+    out.listed(path, &[], Some(&remote));
+    let p = plan::plan_removal(path, &remote, rules).map_err(|e| e.with_op("plan", path))?;
+    for (p, k) in &p.protected {
+        out.protected(p, *k);
+    }
+    for p in &p.left_alone {
+        out.left_alone(p);
+    }
+    for d in &p.subdirs {
+        queue.push(Scan::Removal {
+            path: d.clone(),
+            why,
+        });
+    }
+    let mut a = lock(acc);
+    a.kept.extend(p.protected.into_iter().map(|(p, _)| p));
+    a.kept.extend(p.left_alone);
+    match why {
+        Removal::Conflict => {
+            a.conflict_files.extend(p.delete_files);
+            a.conflict_rmdirs.push(path.clone());
+        }
+        Removal::Alien => {
+            a.delete_files.extend(p.delete_files);
+            a.rmdirs.push(path.clone());
+        }
+        Removal::Stale => {
+            a.stale_temps.extend(p.delete_files);
+            a.stale_rmdirs.push(path.clone());
+        }
+    }
+    Ok(())
 }
 
 /// The walk's notes on one directory, minus those about entries a rule ignores: warnings

@@ -9,8 +9,12 @@
 //!   did not delete (and nothing at all when the run reported errors before the deletes),
 //!   protected files never vanish; then one clean run (no proxy) makes the tree equal to the
 //!   source (names, bytes, mtimes; no temporary files left).
-//! - `soak`: the same with `PEEX_SOAK_RUNS` rounds (e.g. 200), printing the figures; it does
-//!   nothing unless that variable is set.
+//! - `sftp_random_cuts_never_break_the_invariants`: the same over SFTP against a real
+//!   OpenSSH sshd, the proxy forwarding the SSH byte stream and cutting it anywhere within a
+//!   connection's first 40 KiB.
+//! - `soak`: the same with `PEEX_SOAK_RUNS` rounds (e.g. 200), printing the figures, over
+//!   FTP and then over SFTP (`PEEX_SOAK_PROTO=ftp` or `sftp` for one); it does nothing unless
+//!   that variable is set.
 //! - `stall_*`: the server stops answering (the proxy freezes without closing); with
 //!   `timeout=2` peex must exit non-zero within a bounded time, delete nothing, and a re-run
 //!   must converge.
@@ -22,8 +26,10 @@ mod common;
 use common::*;
 use peex_tests::faultproxy::{FaultConfig, FaultProxy, XorShift};
 use peex_tests::ftpd::{chown_tree, Proftpd};
+use peex_tests::sshd::Sshd;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,9 +84,63 @@ fn peex_deadline(args: &[&str], deadline: Duration) -> Timed {
     }
 }
 
+/// The server a world syncs to.
+enum Server {
+    Ftp(Proftpd),
+    /// OpenSSH, with a known_hosts file that trusts it.
+    Sftp(Sshd, PathBuf),
+}
+
+impl Server {
+    fn host(&self) -> &str {
+        match self {
+            Server::Ftp(s) => s.host(),
+            Server::Sftp(s, _) => s.host(),
+        }
+    }
+    fn port(&self) -> u16 {
+        match self {
+            Server::Ftp(s) => s.port(),
+            Server::Sftp(s, _) => s.port(),
+        }
+    }
+    fn root(&self) -> &Path {
+        match self {
+            Server::Ftp(s) => s.root(),
+            Server::Sftp(s, _) => s.root(),
+        }
+    }
+    /// Gives `path` and everything below it to the user the server writes as.
+    fn give(&self, path: &Path) {
+        match self {
+            Server::Ftp(_) => chown_tree(path),
+            Server::Sftp(s, _) => {
+                use std::os::unix::fs::MetadataExt;
+                let m = fs::metadata(s.root()).unwrap();
+                fn walk(p: &Path, uid: u32, gid: u32) {
+                    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+                    if p.is_dir() && !p.is_symlink() {
+                        for e in fs::read_dir(p).unwrap() {
+                            walk(&e.unwrap().path(), uid, gid);
+                        }
+                    }
+                }
+                walk(path, m.uid(), m.gid());
+            }
+        }
+    }
+}
+
+/// Which protocol a world uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Ftp,
+    Sftp,
+}
+
 /// A server, a source tree, and everything the source ever held.
 struct World {
-    srv: Proftpd,
+    srv: Server,
     tmp: tempfile::TempDir,
     src: PathBuf,
     /// Current source files: path -> (content, mtime).
@@ -95,8 +155,20 @@ struct World {
 
 impl World {
     fn new(seed: u64) -> World {
-        let srv = Proftpd::start();
+        World::with(Proto::Ftp, seed)
+    }
+
+    fn with(proto: Proto, seed: u64) -> World {
         let tmp = tempfile::tempdir().unwrap();
+        let srv = match proto {
+            Proto::Ftp => Server::Ftp(Proftpd::start()),
+            Proto::Sftp => {
+                let s = Sshd::start();
+                let kh = tmp.path().join("known_hosts");
+                fs::write(&kh, s.known_hosts_line() + "\n").unwrap();
+                Server::Sftp(s, kh)
+            }
+        };
         let src = tmp.path().join("src");
         fs::create_dir_all(&src).unwrap();
         let dest = srv.root().join("www");
@@ -129,7 +201,7 @@ impl World {
             put(&dest, p, &content, 1_500_000_000);
             w.protected.insert(p.to_owned(), content);
         }
-        chown_tree(&dest);
+        w.srv.give(&dest);
         w
     }
 
@@ -231,10 +303,24 @@ impl World {
 
     /// A PEEX config for `port`, with `extra` `[site]` lines.
     fn config(&self, name: &str, port: u16, extra: &str) -> PathBuf {
+        let site = match &self.srv {
+            Server::Ftp(s) => format!("user={}\npass={}\ndest=/www/", s.user(), s.password()),
+            Server::Sftp(s, kh) => {
+                // The host key, under the port the client connects to (the proxy's).
+                let line = format!("[127.0.0.1]:{port} {}\n", s.host_public_key());
+                let kh = kh.with_extension(port.to_string());
+                fs::write(&kh, line).unwrap();
+                format!(
+                    "transport=sftp\nuser={}\npass={}\ndest={}/\nknown_hosts={}",
+                    s.user(),
+                    s.password(),
+                    self.dest().display(),
+                    kh.display()
+                )
+            }
+        };
         let text = format!(
-            "[site]\nhost=127.0.0.1\nport={port}\nuser={}\npass={}\nsource={}/\ndest=/www/\n{extra}\n\n[exceptions]\n\\{PROTECT_SUFFIX}$=protect\n",
-            self.srv.user(),
-            self.srv.password(),
+            "[site]\nhost=127.0.0.1\nport={port}\n{site}\nsource={}/\n{extra}\n\n[exceptions]\n\\{PROTECT_SUFFIX}$=protect\n",
             self.src.display(),
         );
         write_config(self.tmp.path(), name, &text)
@@ -373,8 +459,8 @@ fn retries_in(stderr: &str) -> u64 {
 }
 
 /// Runs `rounds` rounds of mutate → faulty run(s) → checks → clean run → equal trees.
-fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
-    let mut w = World::new(seed);
+fn random_rounds(proto: Proto, seed: u64, rounds: u64, verbose: bool) -> Figures {
+    let mut w = World::with(proto, seed);
     let mut fig = Figures::default();
     let clean_cfg = w.config("clean.peex", w.srv.port(), "timeout=10");
     // A first clean upload, so that later rounds also update and delete.
@@ -394,17 +480,22 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
             // 2 ms or more puts the FTP uploads in their slow-link mode (the next EPSV sent
             // right after the data, before the 226), which must hold up under cuts too.
             let delay = Duration::from_millis(2 * (proxy_seed % 2));
-            let proxy = FaultProxy::start(
-                w.srv.host(),
-                w.srv.port(),
-                FaultConfig {
+            let faults = match proto {
+                Proto::Ftp => FaultConfig {
                     control_max_bytes: 2048,
                     data_max_bytes: 16 * 1024,
                     control_delay: delay,
                     data_delay: delay,
                     ..FaultConfig::cutting(proxy_seed, 0.35, 0.15)
                 },
-            );
+                // One SSH connection carries everything: the handshake and login take
+                // about 5 KiB, a round's listings and uploads some tens of KiB more.
+                Proto::Sftp => FaultConfig {
+                    control_delay: delay,
+                    ..FaultConfig::raw(proxy_seed, 0.5, 40 * 1024)
+                },
+            };
+            let proxy = FaultProxy::start(w.srv.host(), w.srv.port(), faults);
             let cfg = w.config("faulty.peex", proxy.port(), "timeout=10");
             // 0 to 2 retries: with none, a cut usually fails the run, which must then
             // delete nothing.
@@ -461,7 +552,15 @@ fn random_rounds(seed: u64, rounds: u64, verbose: bool) -> Figures {
 
 #[test]
 fn random_cuts_never_break_the_invariants() {
-    let fig = random_rounds(20_260_001, 18, false);
+    let fig = random_rounds(Proto::Ftp, 20_260_001, 18, false);
+    eprintln!("{fig:#?}");
+    assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
+    assert!(fig.cuts > 0, "the proxy never cut anything: {fig:?}");
+}
+
+#[test]
+fn sftp_random_cuts_never_break_the_invariants() {
+    let fig = random_rounds(Proto::Sftp, 20_260_016, 12, false);
     eprintln!("{fig:#?}");
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
     assert!(fig.cuts > 0, "the proxy never cut anything: {fig:?}");
@@ -479,10 +578,26 @@ fn soak() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(77);
+    let protos: &[Proto] = match std::env::var("PEEX_SOAK_PROTO").as_deref() {
+        Ok("ftp") => &[Proto::Ftp],
+        Ok("sftp") => &[Proto::Sftp],
+        _ => &[Proto::Ftp, Proto::Sftp],
+    };
+    for &proto in protos {
+        soak_one(proto, seed, n);
+    }
+}
+
+fn soak_one(proto: Proto, seed: u64, n: u64) {
     let started = Instant::now();
-    let fig = random_rounds(seed, n, std::env::var_os("PEEX_SOAK_VERBOSE").is_some());
+    let fig = random_rounds(
+        proto,
+        seed,
+        n,
+        std::env::var_os("PEEX_SOAK_VERBOSE").is_some(),
+    );
     println!(
-        "SOAK seed {seed}: {} rounds, {} faulty runs, {} proxied connections, {} faulty, {} cuts, \
+        "SOAK {proto:?} seed {seed}: {} rounds, {} faulty runs, {} proxied connections, {} faulty, {} cuts, \
          {} non-zero exits (exit code: runs {:?}), {} retries seen, {} temp files left by faulty runs, \
          {} invariant violations, slowest run {:?}, total {:?}",
         fig.rounds,
@@ -526,7 +641,7 @@ fn stall_world(seed: u64) -> World {
         .entry("obsolete.txt".to_owned())
         .or_default()
         .push(b"old\n".to_vec());
-    chown_tree(&w.dest());
+    w.srv.give(&w.dest());
     w
 }
 

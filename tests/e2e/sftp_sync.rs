@@ -279,3 +279,85 @@ fn sftp_key_with_passphrase_from_config_and_environment() {
     );
     assert_eq!(r.code, 3, "{}", r.all());
 }
+
+/// The same first sync, no-op and change against the second SFTP server implementation,
+/// ProFTPD's mod_sftp (chrooted virtual user: dest is `/`).
+#[test]
+fn mod_sftp_first_sync_noop_and_change_converge() {
+    let srv = peex_tests::modsftp::ModSftp::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let kh = tmp.path().join("known_hosts");
+    fs::write(&kh, srv.known_hosts_line() + "\n").unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        "site.peex",
+        &format!(
+            "[site]\ntransport=sftp\nhost=127.0.0.1\nport={}\nuser={}\npass={}\nsource={}\n\
+             dest=/\nknown_hosts={}\n",
+            srv.port(),
+            srv.user(),
+            srv.password(),
+            src.display(),
+            kh.display(),
+        ),
+    );
+    tree(&src);
+    for i in 0..60 {
+        put(
+            &src,
+            &format!("many/d{}/f{i}.txt", i % 7),
+            &vec![b'x'; i * 700],
+            1_600_000_000 + i as i64,
+        );
+    }
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&src, srv.root(), &none);
+
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("0 files created"), "{}", r.all());
+
+    put(&src, "index.html", b"<h1>changed</h1>\n", 1_700_000_000);
+    put(&src, "new/n.txt", b"n", 1_700_000_000);
+    fs::remove_dir_all(src.join("deep")).unwrap();
+    fs::remove_file(src.join("many/d3/f3.txt")).unwrap();
+    let r = peex(&[cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&src, srv.root(), &none);
+}
+
+/// Directories are listed ahead by the task above them: one the server refuses to list,
+/// deep in the tree, is still reported once, naming it, and holds up the deletes only.
+#[test]
+fn sftp_an_unlistable_directory_deep_down_is_one_error_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Site::new(Sshd::start());
+    for d in ["a/b/c/locked", "a/b/c/open", "x/y"] {
+        put(&s.src, &format!("{d}/f.txt"), b"local", 1_600_000_000);
+    }
+    let cfg = s.password_config("");
+    let r = peex(&["-j", "4", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    s.remote_put("x/y/gone.txt", b"remote only", 1_500_000_000);
+    put(&s.src, "a/b/c/open/new.txt", b"new", 1_600_000_000);
+    let locked = s.dest().join("a/b/c/locked");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    let r = peex(&["-j", "4", cfg.to_str().unwrap()]);
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.stderr.matches("a/b/c/locked").count(),
+        1,
+        "one error naming the directory:\n{}",
+        r.all()
+    );
+    // the rest was done; the delete waits for a clean run
+    assert_eq!(
+        fs::read(s.dest().join("a/b/c/open/new.txt")).unwrap(),
+        b"new"
+    );
+    assert!(s.dest().join("x/y/gone.txt").exists(), "{}", r.all());
+}

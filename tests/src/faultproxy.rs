@@ -1,5 +1,7 @@
 //! A fault-injecting TCP proxy for FTP: put it between peex and a real proftpd to cut (or
-//! stall) control and data connections at random, reproducible points.
+//! stall) control and data connections at random, reproducible points. With
+//! [`FaultConfig::raw`] it forwards any byte stream as it comes (SSH: peex's SFTP against a
+//! real sshd), every connection a "control" connection cut at any byte.
 //!
 //! ```ignore
 //! let ftpd = peex_tests::ftpd::Proftpd::start();
@@ -144,6 +146,9 @@ pub struct FaultConfig {
     /// the line (the server runs it) and then cuts both sockets before anything else goes
     /// either way, so its reply is lost (and the rest of a pipelined batch never arrives).
     pub reset_after: Vec<(String, f64)>,
+    /// Not FTP: bytes are forwarded as they come (no line splitting, no passive-reply
+    /// rewriting) and cut anywhere. For SSH.
+    pub raw: bool,
 }
 
 impl FaultConfig {
@@ -160,6 +165,7 @@ impl FaultConfig {
             data_delay: Duration::ZERO,
             refuse_passive: 0.0,
             reset_after: Vec::new(),
+            raw: false,
         }
     }
 
@@ -188,6 +194,17 @@ impl FaultConfig {
             data_delay: Duration::ZERO,
             refuse_passive: 0.0,
             reset_after: Vec::new(),
+            raw: false,
+        }
+    }
+
+    /// A byte-stream proxy (SSH) that cuts a connection with probability `p`, within its
+    /// first `max_bytes` bytes either way.
+    pub fn raw(seed: u64, p: f64, max_bytes: u64) -> Self {
+        FaultConfig {
+            raw: true,
+            control_max_bytes: max_bytes,
+            ..FaultConfig::cutting(seed, p, 0.0)
         }
     }
 
@@ -538,8 +555,8 @@ fn pump(sh: &Arc<Shared>, conn: &Conn, mut from: TcpStream, upstream: bool) {
         .plan
         .filter(|p| p.upstream == upstream)
         .map(|p| (p.after, p.fault));
-    // Control connections are forwarded line by line (server replies are rewritten).
-    let lines = conn.kind == Kind::Control;
+    // FTP control connections are forwarded line by line (server replies are rewritten).
+    let lines = conn.kind == Kind::Control && !sh.cfg.raw;
     let rewrite = lines && !upstream;
     let mut sent: u64 = 0;
     let mut pending: Vec<u8> = Vec::new();

@@ -7,6 +7,7 @@
 //! - [`pureftpd`], [`vsftpd`]: real Pure-FTPd and vsftpd, unpacked from Debian's packages
 //!   into the test kit's directory ([`testkit`], `scripts/testkit`), started the same way.
 //! - [`sshd`]: a real OpenSSH server, the same way.
+//! - [`modsftp`]: a real ProFTPD speaking SFTP (`mod_sftp`), the second SFTP server.
 //! - [`conformance`]: the `RemoteFs` contract suite, run against every transport.
 //! - [`util`]: free ports, finding the programs a test needs (failing with the install
 //!   command, never skipping).
@@ -19,6 +20,7 @@ pub use peex_conformance as conformance;
 pub mod fakeftp;
 pub mod faultproxy;
 pub mod ftpd;
+pub mod modsftp;
 pub mod plugins;
 pub mod pureftpd;
 pub mod sshd;

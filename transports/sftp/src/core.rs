@@ -1,15 +1,16 @@
-//! The connection: TCP + SSH handshake, host key check, authentication, the SFTP session
-//! rooted at the site's root, and THE one function that maps libssh2 / SFTP errors to
-//! [`peex_core::ErrorKind`].
+//! The connection: TCP + SSH handshake, host key check, authentication (ssh2), the SFTP
+//! channel ([`Pipe`]) rooted at the site's root, and THE one function that maps SFTP status
+//! codes to [`peex_core::ErrorKind`] ([`status_error`]; libssh2's own errors go through
+//! [`map_err`]).
 
 use crate::config::SftpConfig;
 use crate::known_hosts;
-use crate::rename::PosixRename;
+use crate::packet::{Attrs, Reply, Request, EXT_POSIX_RENAME, FXP_REALPATH, FXP_STAT};
+use crate::pipe::Pipe;
 use peex_core::{Capabilities, Error, ErrorKind, MtimeMethod, RelPath, RenameOver, Result};
-use ssh2::{ErrorCode, FileStat, Session, Sftp};
+use ssh2::{ErrorCode, Session};
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 
 // libssh2 session error codes (LIBSSH2_ERROR_*), as in libssh2.h.
 const E_BANNER_RECV: i32 = -2;
@@ -41,45 +42,109 @@ const E_BAD_SOCKET: i32 = -45;
 const E_KEYFILE_AUTH_FAILED: i32 = -48;
 const E_ALGO_UNSUPPORTED: i32 = -51;
 
-// SFTP status codes (SSH_FX_*).
-/// `SSH_FX_OK`.
+// SFTP status codes (SSH_FX_*; 0-8 are version 3, the rest are sent by newer servers).
 pub(crate) const FX_OK: u32 = 0;
-const FX_EOF: i32 = 1;
-pub(crate) const FX_NO_SUCH_FILE: i32 = 2;
-const FX_PERMISSION_DENIED: i32 = 3;
-pub(crate) const FX_FAILURE: i32 = 4;
-const FX_BAD_MESSAGE: i32 = 5;
-const FX_NO_CONNECTION: i32 = 6;
-const FX_CONNECTION_LOST: i32 = 7;
-const FX_OP_UNSUPPORTED: i32 = 8;
-const FX_NO_SUCH_PATH: i32 = 10;
-const FX_FILE_ALREADY_EXISTS: i32 = 11;
-const FX_WRITE_PROTECT: i32 = 12;
-const FX_LOCK_CONFLICT: i32 = 17;
-const FX_DIR_NOT_EMPTY: i32 = 18;
-const FX_NOT_A_DIRECTORY: i32 = 19;
-const FX_LINK_LOOP: i32 = 21;
+pub(crate) const FX_EOF: u32 = 1;
+pub(crate) const FX_NO_SUCH_FILE: u32 = 2;
+const FX_PERMISSION_DENIED: u32 = 3;
+pub(crate) const FX_FAILURE: u32 = 4;
+const FX_BAD_MESSAGE: u32 = 5;
+const FX_NO_CONNECTION: u32 = 6;
+const FX_CONNECTION_LOST: u32 = 7;
+const FX_OP_UNSUPPORTED: u32 = 8;
+const FX_NO_SUCH_PATH: u32 = 10;
+const FX_FILE_ALREADY_EXISTS: u32 = 11;
+const FX_WRITE_PROTECT: u32 = 12;
+const FX_NO_SPACE_ON_FILESYSTEM: u32 = 14;
+const FX_QUOTA_EXCEEDED: u32 = 15;
+const FX_LOCK_CONFLICT: u32 = 17;
+const FX_DIR_NOT_EMPTY: u32 = 18;
+const FX_NOT_A_DIRECTORY: u32 = 19;
+const FX_LINK_LOOP: u32 = 21;
 
-/// Maps a libssh2 or SFTP error to the contract's error: THE one mapping function of this
-/// backend. Lost connections, socket errors and timeouts are temporary.
+/// Maps an SFTP status code (and the server's message) to the contract's error: THE one
+/// mapping of SFTP statuses in this backend. `FX_OK` is not an error and never reaches it.
+pub(crate) fn status_error(code: u32, server_msg: &str) -> Error {
+    let (kind, temporary, what) = match code {
+        FX_NO_SUCH_FILE | FX_NO_SUCH_PATH => (ErrorKind::NotFound, false, "no such file"),
+        FX_PERMISSION_DENIED | FX_WRITE_PROTECT => {
+            (ErrorKind::PermissionDenied, false, "permission denied")
+        }
+        FX_FILE_ALREADY_EXISTS => (ErrorKind::AlreadyExists, false, "already exists"),
+        FX_DIR_NOT_EMPTY => (ErrorKind::DirectoryNotEmpty, false, "directory not empty"),
+        FX_NOT_A_DIRECTORY => (ErrorKind::NotADirectory, false, "not a directory"),
+        FX_OP_UNSUPPORTED => (ErrorKind::Unsupported, false, "operation unsupported"),
+        FX_BAD_MESSAGE => (ErrorKind::Protocol, false, "bad message"),
+        FX_NO_CONNECTION | FX_CONNECTION_LOST => (ErrorKind::Unexpected, true, "connection lost"),
+        FX_LOCK_CONFLICT => (ErrorKind::Unexpected, true, "lock conflict"),
+        FX_NO_SPACE_ON_FILESYSTEM | FX_QUOTA_EXCEEDED => {
+            (ErrorKind::Unexpected, false, "no space left")
+        }
+        FX_EOF => (ErrorKind::Unexpected, false, "end of file"),
+        FX_FAILURE => (ErrorKind::Unexpected, false, "failure"),
+        FX_LINK_LOOP => (ErrorKind::Unexpected, false, "too many symbolic links"),
+        _ => (ErrorKind::Unexpected, false, "error"),
+    };
+    let msg = if server_msg.trim().is_empty() {
+        format!("{what} (SFTP status {code})")
+    } else {
+        format!("{} (SFTP status {code})", server_msg.trim())
+    };
+    Error::new(kind, msg).set_temporary(temporary)
+}
+
+/// A reply that is a plain status: `Ok` for `FX_OK`, the mapped error otherwise, a protocol
+/// error for anything else.
+pub(crate) fn status_ok(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Status { code: FX_OK, .. } => Ok(()),
+        Reply::Status { code, msg } => Err(status_error(code, &msg)),
+        other => Err(unexpected(&other, "a status")),
+    }
+}
+
+/// True for the statuses that mean "no such file".
+pub(crate) fn is_missing(e: &Reply) -> bool {
+    matches!(
+        e,
+        Reply::Status {
+            code: FX_NO_SUCH_FILE | FX_NO_SUCH_PATH,
+            ..
+        }
+    )
+}
+
+/// The error a reply stands for when it is not the `wanted` kind: a status's error, or a
+/// protocol error (also for an `FX_OK` where data was due).
+pub(crate) fn reply_error(reply: Reply, wanted: &str) -> Error {
+    match reply {
+        Reply::Status { code, msg } if code != FX_OK => status_error(code, &msg),
+        other => unexpected(&other, wanted),
+    }
+}
+
+/// The protocol error for a reply of the wrong type.
+pub(crate) fn unexpected(reply: &Reply, wanted: &str) -> Error {
+    let got = match reply {
+        Reply::Status { .. } => "a status",
+        Reply::Handle(_) => "a handle",
+        Reply::Data => "data",
+        Reply::Name(_) => "names",
+        Reply::Attrs(_) => "attributes",
+        Reply::Extended(_) => "an extended reply",
+    };
+    Error::new(
+        ErrorKind::Protocol,
+        format!("the server sent {got} where {wanted} was due"),
+    )
+}
+
+/// Maps a libssh2 error to the contract's error (an SFTP status inside one goes to
+/// [`status_error`]). Lost connections, socket errors and timeouts are temporary.
 pub(crate) fn map_err(e: &ssh2::Error) -> Error {
     let (kind, temporary, what) = match e.code() {
         ErrorCode::SFTP(c) => {
-            let (k, t) = match c {
-                FX_NO_SUCH_FILE | FX_NO_SUCH_PATH => (ErrorKind::NotFound, false),
-                FX_PERMISSION_DENIED | FX_WRITE_PROTECT => (ErrorKind::PermissionDenied, false),
-                FX_FILE_ALREADY_EXISTS => (ErrorKind::AlreadyExists, false),
-                FX_DIR_NOT_EMPTY => (ErrorKind::DirectoryNotEmpty, false),
-                FX_NOT_A_DIRECTORY => (ErrorKind::NotADirectory, false),
-                FX_OP_UNSUPPORTED => (ErrorKind::Unsupported, false),
-                FX_BAD_MESSAGE => (ErrorKind::Protocol, false),
-                FX_NO_CONNECTION | FX_CONNECTION_LOST | FX_LOCK_CONFLICT => {
-                    (ErrorKind::Unexpected, true)
-                }
-                FX_EOF | FX_FAILURE | FX_LINK_LOOP => (ErrorKind::Unexpected, false),
-                _ => (ErrorKind::Unexpected, false),
-            };
-            (k, t, format!("SFTP status {c}"))
+            return status_error(u32::try_from(c).unwrap_or(u32::MAX), e.message());
         }
         ErrorCode::Session(c) => {
             let (k, t) = match c {
@@ -108,21 +173,14 @@ pub(crate) fn map_err(e: &ssh2::Error) -> Error {
     Error::new(kind, format!("{} ({what})", e.message())).set_temporary(temporary)
 }
 
-/// Maps an `io::Error` that ssh2 produced while reading or writing a remote file or channel.
-/// ssh2 keeps only the message in it, so the code is recovered from the session's last error
-/// (or, for SFTP statuses, from the message) and handed to [`map_err`].
+/// Maps an `io::Error` that ssh2 produced while reading or writing the channel. ssh2 keeps
+/// only the message in it, so the code is recovered from the session's last error and
+/// handed to [`map_err`].
 pub(crate) fn map_io(e: &io::Error, session: &Session) -> Error {
     if e.kind() == io::ErrorKind::TimedOut {
         return map_err(&ssh2::Error::from_errno(ErrorCode::Session(E_TIMEOUT)));
     }
     let msg = e.to_string();
-    // An SFTP status is reported with the fixed message of its code.
-    for c in 1..=21 {
-        let candidate = ssh2::Error::from_errno(ErrorCode::SFTP(c));
-        if candidate.message() == msg {
-            return map_err(&candidate);
-        }
-    }
     if let Some(last) = ssh2::Error::last_session_error(session) {
         if !matches!(last.code(), ErrorCode::Session(E_SFTP_PROTOCOL)) {
             let mut mapped = map_err(&last);
@@ -137,12 +195,17 @@ pub(crate) fn map_io(e: &io::Error, session: &Session) -> Error {
 
 /// One authenticated SFTP connection rooted at the site's root.
 pub struct SftpFs {
-    // Field order matters for drop: the SFTP handles go before the session.
-    pub(crate) sftp: Sftp,
-    pub(crate) rename: Option<PosixRename>,
+    // Field order matters for drop: the channel goes before the session.
+    pub(crate) pipe: Pipe,
+    /// True while `posix-rename@openssh.com` is offered (and not yet found refused).
+    pub(crate) posix_rename: bool,
     /// True once the advertised `posix-rename@openssh.com` was checked to work.
     pub(crate) rename_checked: bool,
+    /// The check sent ahead, its reply not read yet.
+    pub(crate) probe: Option<u32>,
     pub(crate) session: Session,
+    /// A second handle on the TCP socket, to shut it down at the end (see [`SftpFs::quit`]).
+    pub(crate) tcp: Option<TcpStream>,
     /// The absolute (or login-relative, as the server understands it) root directory.
     pub(crate) root: String,
     pub(crate) caps: Capabilities,
@@ -153,6 +216,7 @@ impl std::fmt::Debug for SftpFs {
         f.debug_struct("SftpFs")
             .field("root", &self.root)
             .field("caps", &self.caps)
+            .field("limits", &self.pipe.limits)
             .finish()
     }
 }
@@ -162,6 +226,7 @@ impl SftpFs {
     /// [`peex_core::Transport::connect`] for the errors).
     pub fn connect(cfg: &SftpConfig) -> Result<SftpFs> {
         let tcp = tcp_connect(cfg)?;
+        let tcp_handle = tcp.try_clone().ok();
         let mut session = Session::new().map_err(|e| map_err(&e))?;
         session.set_tcp_stream(tcp);
         session.set_timeout(u32::try_from(cfg.timeout.as_millis()).unwrap_or(u32::MAX));
@@ -184,26 +249,22 @@ impl SftpFs {
         known_hosts::verify(&session, cfg)?;
         authenticate(&session, cfg)?;
 
-        let sftp = session.sftp().map_err(|e| {
-            let m = map_err(&e);
-            Error::new(
-                m.kind(),
-                format!("cannot start the SFTP subsystem: {}", m.message()),
-            )
-            .set_temporary(m.is_temporary())
-        })?;
-        let root = resolve_root(&sftp, &cfg.root)?;
+        let mut pipe = Pipe::open(&session)?;
+        // The limits travel with the root's STAT: one round trip for both.
+        let limits = pipe.ask_limits()?;
+        let root = resolve_root(&mut pipe, &cfg.root)?;
+        pipe.take_limits(limits)?;
 
         // posix-rename@openssh.com replaces a target atomically; plain SFTP v3 rename
         // refuses an existing target (OpenSSH), so without it we remove first.
         // Whether the server really performs it is checked on the first rename, not here:
         // a dry run or a no-op run must not send the server anything that looks like a
         // change, not even a harmless probe.
-        let rename = PosixRename::open(&session);
+        let posix_rename = pipe.offers(EXT_POSIX_RENAME, "1");
         let caps = Capabilities {
             set_mtime: MtimeMethod::Native,
             get_mtime: true,
-            rename_over: if rename.is_some() {
+            rename_over: if posix_rename {
                 RenameOver::Atomic
             } else {
                 RenameOver::RemoveThenRename
@@ -211,18 +272,20 @@ impl SftpFs {
             rename_dirs: true,
         };
         Ok(SftpFs {
-            sftp,
-            rename,
+            pipe,
+            posix_rename,
             rename_checked: false,
+            probe: None,
             session,
+            tcp: tcp_handle,
             root,
             caps,
         })
     }
 
-    /// The full remote path of `p`.
-    pub(crate) fn path(&self, p: &RelPath) -> PathBuf {
-        PathBuf::from(p.under(&self.root))
+    /// The full remote path of `p`, as bytes for a request.
+    pub(crate) fn path(&self, p: &RelPath) -> Vec<u8> {
+        p.under(&self.root).into_bytes()
     }
 
     /// The resolved remote root directory.
@@ -230,143 +293,73 @@ impl SftpFs {
         &self.root
     }
 
-    /// `stat` that returns `Ok(None)` for a missing path.
-    pub(crate) fn stat_opt(&self, path: &Path) -> Result<Option<FileStat>> {
-        match self.sftp.stat(path) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(map_err(&e)),
-        }
-    }
-
-    pub(crate) fn delete(&mut self, p: &RelPath) -> Result<()> {
-        let path = self.path(p);
-        match self.sftp.unlink(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if is_missing(&e) => Ok(()),
-            Err(e) => Err(map_err(&e)),
-        }
-    }
-
-    pub(crate) fn mkdir(&mut self, p: &RelPath) -> Result<()> {
-        let path = self.path(p);
-        match self.sftp.mkdir(&path, 0o755) {
-            Ok(()) => Ok(()),
-            Err(e) => match self.sftp.lstat(&path) {
-                Ok(st) if st.is_dir() => Ok(()),
-                Ok(_) => Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    "exists and is not a directory",
-                )),
-                Err(_) => Err(map_err(&e)),
-            },
-        }
-    }
-
-    pub(crate) fn rmdir(&mut self, p: &RelPath) -> Result<()> {
-        let path = self.path(p);
-        match self.sftp.rmdir(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if is_missing(&e) => Ok(()),
-            Err(e) => {
-                // OpenSSH reports ENOTEMPTY as the generic SSH_FX_FAILURE: look.
-                if matches!(e.code(), ErrorCode::SFTP(FX_FAILURE)) && self.has_entries(&path) {
-                    Err(Error::new(
-                        ErrorKind::DirectoryNotEmpty,
-                        "directory not empty",
-                    ))
-                } else {
-                    Err(map_err(&e))
-                }
+    /// The write size and open-handle limits in use (from `limits@openssh.com` when the
+    /// server offers it), for `peex check`.
+    pub(crate) fn limits_line(&self) -> String {
+        let l = self.pipe.limits;
+        format!(
+            "{} KiB per write, up to {} handles ({})",
+            l.write / 1024,
+            l.handles,
+            if l.told {
+                "limits@openssh.com"
+            } else {
+                "defaults; the server tells no limits"
             }
+        )
+    }
+
+    /// The extensions the server offered, for `peex check`.
+    pub(crate) fn extensions_line(&self) -> String {
+        let names: Vec<String> = self
+            .pipe
+            .extensions
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
         }
     }
 
-    /// True if `path` is a directory with at least one entry besides `.` and `..`.
-    fn has_entries(&self, path: &Path) -> bool {
-        let Ok(mut dir) = self.sftp.opendir(path) else {
-            return false;
+    /// `stat` (`lstat` when `!follow`) that returns `Ok(None)` for a missing path.
+    pub(crate) fn stat_opt(&mut self, path: &[u8], follow: bool) -> Result<Option<Attrs>> {
+        let kind = if follow {
+            FXP_STAT
+        } else {
+            crate::packet::FXP_LSTAT
         };
-        while let Ok((name, _)) = dir.readdir() {
-            if name.as_os_str() != "." && name.as_os_str() != ".." {
-                return true;
-            }
+        match self.pipe.call(Request::path(kind, path))? {
+            Reply::Attrs(a) => Ok(Some(a)),
+            r if is_missing(&r) => Ok(None),
+            r => Err(reply_error(r, "attributes")),
         }
-        false
-    }
-
-    pub(crate) fn rename(&mut self, from: &RelPath, to: &RelPath) -> Result<()> {
-        let src = self.path(from);
-        let dst = self.path(to);
-        if !self.rename_checked {
-            self.rename_checked = true;
-            let dir = self.root.clone();
-            if let Some(r) = self.rename.as_mut() {
-                if !r.works(&self.session, &dir) {
-                    self.rename = None;
-                    self.caps.rename_over = RenameOver::RemoveThenRename;
-                }
-            }
-        }
-        if let Some(r) = self.rename.as_mut() {
-            return r.rename(&self.session, &src, &dst);
-        }
-        // Plain SFTP v3 rename: refused by OpenSSH when the target exists.
-        match self.sftp.rename(&src, &dst, None) {
-            Ok(()) => Ok(()),
-            Err(first) => {
-                match self.sftp.lstat(&dst) {
-                    Ok(st) if !st.is_dir() => {}
-                    _ => return Err(map_err(&first)),
-                }
-                self.sftp.unlink(&dst).map_err(|e| map_err(&e))?;
-                self.sftp.rename(&src, &dst, None).map_err(|e| map_err(&e))
-            }
-        }
-    }
-
-    pub(crate) fn set_mtime(&mut self, p: &RelPath, mtime: i64) -> Result<()> {
-        // SFTP v3 carries times as unsigned 32-bit seconds.
-        let t = u32::try_from(mtime).map_err(|_| {
-            Error::new(
-                ErrorKind::Unsupported,
-                format!("SFTP cannot set the time {mtime} (outside 1970..2106)"),
-            )
-        })?;
-        let path = self.path(p);
-        // libssh2 sets access and modification time together: give both.
-        let stat = FileStat {
-            size: None,
-            uid: None,
-            gid: None,
-            perm: None,
-            atime: Some(u64::from(t)),
-            mtime: Some(u64::from(t)),
-        };
-        self.sftp.setstat(&path, stat).map_err(|e| map_err(&e))
     }
 
     pub(crate) fn get_mtime(&mut self, p: &RelPath) -> Result<i64> {
         let path = self.path(p);
-        let st = self.sftp.stat(&path).map_err(|e| map_err(&e))?;
-        st.mtime
-            .and_then(|m| i64::try_from(m).ok())
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no modification time"))
+        match self.pipe.call(Request::path(FXP_STAT, &path))? {
+            Reply::Attrs(a) => a.mtime.map(i64::from).ok_or_else(|| {
+                Error::new(ErrorKind::Protocol, "the server sent no modification time")
+            }),
+            r => Err(reply_error(r, "attributes")),
+        }
     }
 
+    /// Ends the session without waiting for the server: libssh2's channel close waits for
+    /// the server's own close (a round trip per connection, and the pool quits them one
+    /// after the other), so the queued requests are written, the SSH disconnect sent, and
+    /// the socket shut down; freeing the channel then finds it closed.
     pub(crate) fn quit(&mut self) -> Result<()> {
-        self.rename = None;
+        let _ = self.pipe.flush();
         let _ = self.session.disconnect(None, "peex done", None);
+        if let Some(tcp) = self.tcp.take() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
         Ok(())
     }
-}
-
-/// True for the SFTP statuses that mean "no such file".
-pub(crate) fn is_missing(e: &ssh2::Error) -> bool {
-    matches!(
-        e.code(),
-        ErrorCode::SFTP(FX_NO_SUCH_FILE) | ErrorCode::SFTP(FX_NO_SUCH_PATH)
-    )
 }
 
 /// Resolves every address of the host and connects to the first that answers.
@@ -530,7 +523,7 @@ fn auth_error(e: &ssh2::Error, msg: String) -> Error {
 
 /// Resolves the configured root (relative roots are relative to the login directory) and
 /// checks that it is a directory.
-fn resolve_root(sftp: &Sftp, root: &str) -> Result<String> {
+fn resolve_root(pipe: &mut Pipe, root: &str) -> Result<String> {
     let root_trimmed = if root.len() > 1 {
         root.trim_end_matches('/')
     } else {
@@ -539,17 +532,22 @@ fn resolve_root(sftp: &Sftp, root: &str) -> Result<String> {
     let full = if root_trimmed.starts_with('/') {
         root_trimmed.to_owned()
     } else {
-        let login = sftp.realpath(Path::new(".")).map_err(|e| {
-            let m = map_err(&e);
+        let context = |m: Error| {
             Error::new(
                 m.kind(),
                 format!("cannot resolve the login directory: {}", m.message()),
             )
             .set_temporary(m.is_temporary())
-        })?;
-        let login = login
-            .to_str()
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the login directory is not UTF-8"))?;
+        };
+        let login = match pipe
+            .call(Request::path(FXP_REALPATH, b"."))
+            .map_err(context)?
+        {
+            Reply::Name(mut n) if n.len() == 1 => n.remove(0).name,
+            r => return Err(context(reply_error(r, "one name"))),
+        };
+        let login = String::from_utf8(login)
+            .map_err(|_| Error::new(ErrorKind::Protocol, "the login directory is not UTF-8"))?;
         let login = login.trim_end_matches('/');
         if root_trimmed.is_empty() || root_trimmed == "." {
             if login.is_empty() {
@@ -561,14 +559,15 @@ fn resolve_root(sftp: &Sftp, root: &str) -> Result<String> {
             format!("{login}/{root_trimmed}")
         }
     };
-    match sftp.stat(Path::new(&full)) {
-        Ok(st) if st.is_dir() => Ok(full),
-        Ok(_) => Err(Error::new(
+    let reply = pipe.call(Request::path(FXP_STAT, full.as_bytes()))?;
+    match reply {
+        Reply::Attrs(a) if a.is_dir() => Ok(full),
+        Reply::Attrs(_) => Err(Error::new(
             ErrorKind::NotADirectory,
             format!("remote root {full} is not a directory"),
         )),
-        Err(e) => {
-            let m = map_err(&e);
+        r => {
+            let m = reply_error(r, "attributes");
             let msg = if m.kind() == ErrorKind::NotFound {
                 format!("remote root {full} does not exist")
             } else {
@@ -585,16 +584,28 @@ mod tests {
 
     #[test]
     fn error_mapping() {
-        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(FX_NO_SUCH_FILE)));
-        assert_eq!(e.kind(), ErrorKind::NotFound);
-        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(
-            FX_PERMISSION_DENIED,
-        )));
-        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(
-            FX_CONNECTION_LOST,
-        )));
-        assert!(e.is_temporary());
+        assert_eq!(
+            status_error(FX_NO_SUCH_FILE, "").kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            status_error(FX_NO_SUCH_PATH, "x").kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            status_error(FX_PERMISSION_DENIED, "").kind(),
+            ErrorKind::PermissionDenied
+        );
+        assert!(status_error(FX_CONNECTION_LOST, "").is_temporary());
+        let e = status_error(FX_FAILURE, "Failure");
+        assert_eq!(e.kind(), ErrorKind::Unexpected);
+        assert!(!e.is_temporary());
+        assert!(e.message().contains("Failure"), "{e}");
+        assert_eq!(
+            status_error(FX_OP_UNSUPPORTED, "").kind(),
+            ErrorKind::Unsupported
+        );
+        // libssh2 errors
         let e = map_err(&ssh2::Error::from_errno(ErrorCode::Session(
             E_SOCKET_DISCONNECT,
         )));
@@ -605,8 +616,7 @@ mod tests {
             E_AUTHENTICATION_FAILED,
         )));
         assert_eq!(e.kind(), ErrorKind::AuthFailed);
-        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(FX_FAILURE)));
-        assert_eq!(e.kind(), ErrorKind::Unexpected);
-        assert!(!e.is_temporary());
+        let e = map_err(&ssh2::Error::from_errno(ErrorCode::SFTP(2)));
+        assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 }

@@ -1,6 +1,11 @@
 //! # peex-sftp: the `sftp` transport of peex
 //!
-//! SFTP over SSH with libssh2 (the `ssh2` crate). What it does, in order, on connect:
+//! SFTP over SSH: libssh2 (the `ssh2` crate) does the SSH part — handshake, host key,
+//! authentication, the channel; this crate speaks the SFTP version 3 packets itself on that
+//! channel (modules `pipe` and `packet`), so that many requests are in
+//! flight at once: many files' opens, writes, times, closes and renames
+//! ([`RemoteFs::upload_stream`]), many directories' listings, batches of MKDIR. What it
+//! does, in order, on connect:
 //!
 //! 1. TCP connect with the site's timeout (default 30 s), which also bounds every later
 //!    blocking SSH operation;
@@ -13,7 +18,9 @@
 //! 3. authentication: the password if the site has one; else `key_file` (with the secret
 //!    option `key_passphrase` or `$PEEX_KEY_PASSPHRASE`); else every ssh-agent identity
 //!    (option `agent`, default true);
-//! 4. the root (`dest`) is resolved (relative to the login directory unless absolute) and
+//! 4. the `sftp` subsystem is started on a channel (version 3; the server's
+//!    `limits@openssh.com` sets the write size, 32 KiB–256 KiB, and the open handles); the
+//!    root (`dest`) is resolved (relative to the login directory unless absolute) and
 //!    must be a directory;
 //! 5. capabilities: times are set natively (SFTP setstat, access time = modification time);
 //!    renaming over an existing file is atomic where the server offers
@@ -26,6 +33,9 @@ mod config;
 mod core;
 mod known_hosts;
 mod lister;
+mod ops;
+mod packet;
+mod pipe;
 mod rename;
 mod writer;
 
@@ -33,7 +43,7 @@ pub use crate::config::{options, SftpConfig, DEFAULT_KNOWN_HOSTS, DEFAULT_PORT, 
 pub use crate::core::SftpFs;
 
 use peex_core::{
-    Capabilities, Entry, OptionSpec, RelPath, RemoteFs, Result, SiteParams, Transport,
+    Capabilities, Entry, OptionSpec, RelPath, RemoteFs, ReplaceJob, Result, SiteParams, Transport,
 };
 use std::io::Read;
 
@@ -80,6 +90,14 @@ impl RemoteFs for SftpFs {
         SftpFs::list(self, dir)
     }
 
+    fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        SftpFs::list_many(self, dirs)
+    }
+
+    fn list_batch(&self) -> usize {
+        lister::DIR_WINDOW
+    }
+
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
         SftpFs::upload(self, path, src, size)
     }
@@ -90,6 +108,36 @@ impl RemoteFs for SftpFs {
 
     fn mkdir(&mut self, path: &RelPath) -> Result<()> {
         SftpFs::mkdir(self, path)
+    }
+
+    fn mkdir_batch(&mut self, paths: &[RelPath]) -> Vec<Result<()>> {
+        SftpFs::mkdir_batch(self, paths)
+    }
+
+    fn upload_replace(
+        &mut self,
+        tmp: &RelPath,
+        path: &RelPath,
+        src: &mut dyn Read,
+        size: u64,
+        mtime: Option<i64>,
+    ) -> Result<()> {
+        self.stream_one(ReplaceJob {
+            id: 0,
+            tmp: Some(tmp.clone()),
+            path: path.clone(),
+            src: Box::new(src),
+            size,
+            mtime,
+        })
+    }
+
+    fn upload_stream<'a>(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        self.stream(next, done)
     }
 
     fn rmdir(&mut self, path: &RelPath) -> Result<()> {
@@ -106,6 +154,13 @@ impl RemoteFs for SftpFs {
 
     fn get_mtime(&mut self, path: &RelPath) -> Result<i64> {
         SftpFs::get_mtime(self, path)
+    }
+
+    fn server_info(&self) -> Vec<(String, String)> {
+        vec![
+            ("SFTP requests".to_owned(), self.limits_line()),
+            ("SFTP extensions".to_owned(), self.extensions_line()),
+        ]
     }
 
     fn quit(&mut self) -> Result<()> {

@@ -1,45 +1,178 @@
-//! `list`: one directory, read with SFTP READDIR, checked entry by entry.
+//! `list`: directories read with SFTP OPENDIR / READDIR, checked entry by entry.
+//!
+//! A listing costs two round trips: OPENDIR, then two READDIRs at once (the second one
+//! usually answers end-of-directory; more are sent while entries keep coming) with the
+//! CLOSE sent behind the last one, its reply not waited for. Several directories are read
+//! at once ([`SftpFs::list_many`], up to [`DIR_WINDOW`]), their requests interleaved on the channel.
 
-use crate::core::{map_err, SftpFs, E_FILE};
+use crate::core::{reply_error, SftpFs, FX_EOF};
+use crate::packet::{Attrs, Reply, Request, FXP_CLOSE, FXP_OPENDIR, FXP_READDIR};
 use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, RelPath, Result};
-use ssh2::{ErrorCode, FileStat, FileType};
-use std::os::unix::ffi::OsStrExt;
+use std::collections::HashMap;
+
+/// Directories open at once in one [`SftpFs::list_many`].
+pub(crate) const DIR_WINDOW: usize = 64;
+/// READDIRs in flight per directory.
+const READ_AHEAD: usize = 2;
+
+/// One directory being read.
+struct Reading {
+    handle: Option<Vec<u8>>,
+    /// READDIRs sent, reply not yet handled.
+    reads: usize,
+    eof: bool,
+    entries: Vec<Entry>,
+    err: Option<Error>,
+}
 
 impl SftpFs {
     pub(crate) fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
-        let path = self.path(dir);
-        let mut handle = self.sftp.opendir(&path).map_err(|e| {
-            let m = map_err(&e);
-            // Opening a file as a directory: OpenSSH answers "no such file" (ENOTDIR).
-            if !m.is_temporary() {
-                if let Ok(Some(st)) = self.stat_opt(&path) {
-                    if !st.is_dir() {
-                        return Error::new(ErrorKind::NotADirectory, "not a directory");
+        self.list_many(std::slice::from_ref(dir))
+            .pop()
+            .unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected, "no listing result")))
+    }
+
+    /// Lists `dirs`, one result each, in order, reading up to [`DIR_WINDOW`] at once. After
+    /// the channel failed, the rest fail with the same temporary error.
+    pub(crate) fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
+        let mut results: Vec<Option<Result<Vec<Entry>>>> = Vec::with_capacity(dirs.len());
+        results.resize_with(dirs.len(), || None);
+        let mut open: HashMap<usize, Reading> = HashMap::new();
+        // request id -> directory index
+        let mut waiting: HashMap<u32, usize> = HashMap::new();
+        let mut next = 0;
+        // Half the server's handles at most: an upload stream may hold the others.
+        let window = usize::try_from(self.pipe.limits.handles / 2)
+            .unwrap_or(DIR_WINDOW)
+            .clamp(1, DIR_WINDOW);
+        loop {
+            while open.len() < window && next < dirs.len() {
+                let i = next;
+                next += 1;
+                let path = self.path(&dirs[i]);
+                match self.pipe.send(Request::path(FXP_OPENDIR, &path)) {
+                    Ok(id) => {
+                        waiting.insert(id, i);
+                        open.insert(
+                            i,
+                            Reading {
+                                handle: None,
+                                reads: 0,
+                                eof: false,
+                                entries: Vec::new(),
+                                err: None,
+                            },
+                        );
+                    }
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            if waiting.is_empty() {
+                break;
+            }
+            let (id, reply) = match self.pipe.recv() {
+                Ok(r) => r,
+                Err(e) => {
+                    // The channel failed: every directory not finished gets the error.
+                    for (i, _) in open.drain() {
+                        results[i] = Some(Err(crate::pipe::copy(&e)));
+                    }
+                    waiting.clear();
+                    continue;
+                }
+            };
+            let Some(i) = waiting.remove(&id) else {
+                continue;
+            };
+            let Some(d) = open.get_mut(&i) else {
+                continue;
+            };
+            match (&d.handle, reply) {
+                (None, Reply::Handle(h)) => d.handle = Some(h),
+                (None, r) => d.err = Some(reply_error(r, "a directory handle")),
+                (Some(_), Reply::Name(names)) => {
+                    d.reads -= 1;
+                    if d.err.is_none() {
+                        for n in names {
+                            if n.name == b"." || n.name == b".." {
+                                continue;
+                            }
+                            match entry(&n.name, &n.attrs) {
+                                Ok(e) => d.entries.push(e),
+                                Err(e) => {
+                                    d.err = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                (Some(_), Reply::Status { code: FX_EOF, .. }) => {
+                    d.reads -= 1;
+                    d.eof = true;
+                }
+                (Some(_), r) => {
+                    d.reads -= 1;
+                    d.err = Some(reply_error(r, "directory entries"));
+                }
+            }
+            // More reads, or the end of this directory.
+            let done = d.eof || d.err.is_some() || d.handle.is_none();
+            if !done {
+                if let Some(h) = d.handle.clone() {
+                    while d.reads < READ_AHEAD {
+                        match self.pipe.send(Request::path(FXP_READDIR, &h)) {
+                            Ok(id) => {
+                                waiting.insert(id, i);
+                                d.reads += 1;
+                            }
+                            Err(e) => {
+                                d.err = Some(e);
+                                break;
+                            }
+                        }
                     }
                 }
             }
-            m
-        })?;
-        let mut out = Vec::new();
-        loop {
-            match handle.readdir() {
-                Ok((name, stat)) => {
-                    let raw = name.as_os_str().as_bytes();
-                    if raw == b"." || raw == b".." {
-                        continue;
+            if (d.eof || d.err.is_some() || d.handle.is_none()) && d.reads == 0 {
+                if let Some(d) = open.remove(&i) {
+                    if let Some(h) = &d.handle {
+                        if let Ok(cid) = self.pipe.send(Request::path(FXP_CLOSE, h)) {
+                            self.pipe.forget(cid);
+                        }
                     }
-                    out.push(entry(raw, &stat)?);
+                    results[i] = Some(match d.err {
+                        Some(e) => Err(e),
+                        None => Ok(d.entries),
+                    });
                 }
-                Err(e) if e.code() == ErrorCode::Session(E_FILE) => break,
-                Err(e) => return Err(map_err(&e)),
             }
         }
-        Ok(out)
+        // Directories that failed to open: tell a file from a missing directory.
+        let mut out = Vec::with_capacity(dirs.len());
+        for (i, r) in results.into_iter().enumerate() {
+            let r =
+                r.unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected, "listing not finished")));
+            out.push(match r {
+                Err(e) if !e.is_temporary() && e.kind() == ErrorKind::NotFound => {
+                    // Opening a file as a directory: OpenSSH answers "no such file" (ENOTDIR).
+                    let path = self.path(&dirs[i]);
+                    match self.stat_opt(&path, true) {
+                        Ok(Some(a)) if !a.is_dir() => {
+                            Err(Error::new(ErrorKind::NotADirectory, "not a directory"))
+                        }
+                        _ => Err(e),
+                    }
+                }
+                r => r,
+            });
+        }
+        out
     }
 }
 
 /// Turns one READDIR name + attributes into an [`Entry`], refusing what the contract refuses.
-pub(crate) fn entry(raw_name: &[u8], stat: &FileStat) -> Result<Entry> {
+pub(crate) fn entry(raw_name: &[u8], stat: &Attrs) -> Result<Entry> {
     let name = std::str::from_utf8(raw_name).map_err(|_| {
         Error::new(
             ErrorKind::Protocol,
@@ -56,12 +189,14 @@ pub(crate) fn entry(raw_name: &[u8], stat: &FileStat) -> Result<Entry> {
             format!("the server listed {name:?} without its type (no permissions attribute)"),
         ));
     }
-    let kind = match stat.file_type() {
-        FileType::RegularFile => EntryKind::File,
-        FileType::Directory => EntryKind::Dir,
-        _ => EntryKind::Other,
+    let kind = if stat.is_file() {
+        EntryKind::File
+    } else if stat.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::Other
     };
-    let mtime = stat.mtime.and_then(|m| i64::try_from(m).ok());
+    let mtime = stat.mtime.map(i64::from);
     let size = match kind {
         EntryKind::Dir => 0,
         _ => stat.size.unwrap_or(0),
@@ -93,11 +228,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn st(perm: u32, size: Option<u64>, mtime: Option<u64>) -> FileStat {
-        FileStat {
+    fn st(perm: u32, size: Option<u64>, mtime: Option<u32>) -> Attrs {
+        Attrs {
             size,
-            uid: None,
-            gid: None,
             perm: Some(perm),
             atime: mtime,
             mtime,

@@ -206,3 +206,110 @@ fn without_posix_rename_the_target_is_removed_first() {
         "{log}"
     );
 }
+
+#[test]
+fn a_lost_channel_fails_every_upload_in_flight_once_and_temporary() {
+    let sshd = common::server();
+    let root = sshd.root().to_path_buf();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    fs.mkdir(&p("d")).unwrap();
+    let n = 60;
+    let data: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8 + 1; 40_000]).collect();
+    let mut taken = 0;
+    let mut next = || {
+        if taken == n {
+            return None;
+        }
+        if taken == 25 {
+            // Many files are in flight now: the connection dies under them.
+            sshd.kill_connections();
+        }
+        let i = taken;
+        taken += 1;
+        Some(peex_core::ReplaceJob {
+            id: i,
+            tmp: Some(p(&format!("d/.tmp{i}"))),
+            path: p(&format!("d/f{i}")),
+            src: Box::new(&data[i][..]),
+            size: data[i].len() as u64,
+            mtime: Some(1_600_000_000),
+        })
+    };
+    let mut reported = vec![0u32; n];
+    let mut failed = Vec::new();
+    let r = fs.upload_stream(&mut next, &mut |id, r| {
+        reported[id] += 1;
+        if let Err(e) = r {
+            assert!(e.is_temporary(), "job {id}: {e:?}");
+            failed.push(id);
+        }
+    });
+    let err = r.unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+    assert!(
+        taken < n,
+        "the stream kept taking jobs after the channel was lost"
+    );
+    assert!(!failed.is_empty());
+    for (id, &count) in reported.iter().enumerate().take(taken) {
+        assert_eq!(count, 1, "job {id} reported {count} times");
+        // At its final name: nothing, or the whole file, never a part.
+        if let Ok(on_disk) = std::fs::read(root.join(format!("d/f{id}"))) {
+            assert_eq!(on_disk, data[id], "f{id} is partial");
+        } else {
+            assert!(failed.contains(&id), "f{id} reported Ok but is missing");
+        }
+    }
+}
+
+#[test]
+fn a_directory_of_many_entries_lists_whole() {
+    // More entries than one READDIR reply holds (OpenSSH sends 100 at most).
+    let sshd = common::server();
+    let big = sshd.root().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..1234 {
+        std::fs::write(
+            big.join(format!("file-with-a-longish-name-{i:05}.txt")),
+            b"x",
+        )
+        .unwrap();
+    }
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let mut names: Vec<String> = fs
+        .list(&p("big"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1234);
+    assert_eq!(names[0], "file-with-a-longish-name-00000.txt");
+    // a file is not a directory
+    let e = fs
+        .list(&p("big/file-with-a-longish-name-00001.txt"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotADirectory, "{e}");
+}
+
+#[test]
+fn mkdir_batch_creates_in_order_and_a_child_of_a_failed_parent_fails() {
+    let sshd = common::server();
+    std::fs::write(sshd.root().join("file"), b"x").unwrap();
+    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    let paths: Vec<RelPath> = ["a", "a/b", "a/b/c", "file", "file/x", "z"]
+        .iter()
+        .map(|s| p(s))
+        .collect();
+    let r = fs.mkdir_batch(&paths);
+    assert_eq!(r.len(), 6);
+    assert!(
+        r[0].is_ok() && r[1].is_ok() && r[2].is_ok() && r[5].is_ok(),
+        "{r:?}"
+    );
+    assert_eq!(r[3].as_ref().unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert!(r[4].is_err());
+    assert!(sshd.root().join("a/b/c").is_dir() && sshd.root().join("z").is_dir());
+    // again: existing directories are success
+    assert!(fs.mkdir_batch(&paths[..3]).iter().all(Result::is_ok));
+}
