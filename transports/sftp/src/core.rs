@@ -10,7 +10,7 @@ use crate::pipe::Pipe;
 use peex_core::{Capabilities, Error, ErrorKind, MtimeMethod, RelPath, RenameOver, Result};
 use ssh2::{ErrorCode, Session};
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 
 // libssh2 session error codes (LIBSSH2_ERROR_*), as in libssh2.h.
 const E_BANNER_RECV: i32 = -2;
@@ -362,42 +362,10 @@ impl SftpFs {
     }
 }
 
-/// Resolves every address of the host and connects to the first that answers.
+/// Resolves every address of the host and connects to the first that answers (the one TCP
+/// connect the network transports share).
 fn tcp_connect(cfg: &SftpConfig) -> Result<TcpStream> {
-    let target = format!("{}:{}", cfg.host, cfg.port);
-    let addrs: Vec<_> = (cfg.host.as_str(), cfg.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("cannot resolve {}: {e}", cfg.host),
-            )
-            .set_temporary(e.kind() == io::ErrorKind::TimedOut)
-        })?
-        .collect();
-    let mut last: Option<io::Error> = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, cfg.timeout) {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    let (msg, temporary) = match &last {
-        Some(e) => (e.to_string(), matches!(e.kind(), io::ErrorKind::TimedOut)),
-        None => ("no address".to_owned(), false),
-    };
-    let err = Error::new(
-        ErrorKind::ConnectionFailed,
-        format!("cannot connect to {target}: {msg}"),
-    )
-    .set_temporary(temporary);
-    Err(match last {
-        Some(e) => err.with_source(e),
-        None => err,
-    })
+    peex_core::net::connect(&cfg.host, cfg.port, cfg.timeout)
 }
 
 /// Password if one is configured; else the key file; else every ssh-agent identity in turn.
