@@ -1,4 +1,4 @@
-//! Exception filters: the ignore/protect decision (DESIGN §1), open to plugins.
+//! Exception filters: the ignore/protect decision (docs/DESIGN.md §1), open to plugins.
 
 use crate::error::Result;
 use crate::fs::Entry;

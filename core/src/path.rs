@@ -3,7 +3,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use std::fmt;
 
-/// Checks that `name` is safe to use as one path component (DESIGN §2.1).
+/// Checks that `name` is safe to use as one path component (docs/DESIGN.md §2.1).
 ///
 /// Refused: the empty string, `.`, `..`, and any name containing `/`, `\` or NUL. Names come
 /// from servers and plugins; a refused name is an error of kind [`ErrorKind::InvalidName`],
@@ -35,7 +35,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// containing `.`, `..`, empty components, `\` or NUL. The root itself is the empty path.
 ///
 /// Because every component is checked on construction, a `RelPath` can never point outside
-/// the root it is joined to (DESIGN §2.1).
+/// the root it is joined to (docs/DESIGN.md §2.1).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct RelPath(String);
 

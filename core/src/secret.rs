@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A secret (password, passphrase). Its `Debug` and `Display` print `***` so that it can
-/// never leak into logs, error messages or `{:?}` dumps (DESIGN §2.5). Use
+/// never leak into logs, error messages or `{:?}` dumps (docs/DESIGN.md §2.5). Use
 /// [`Secret::expose`] at the one place that must send it.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);

@@ -513,7 +513,7 @@ pub fn local_path(root: &Path, rel: &RelPath) -> PathBuf {
 pub use peex_local::system_time_secs as secs;
 
 /// Checks the source before anything is planned: it must exist, be a directory and hold at
-/// least one entry (DESIGN §2.3: a missing or empty source would delete the whole site).
+/// least one entry (docs/DESIGN.md §2.3: a missing or empty source would delete the whole site).
 pub fn check_source(root: &Path) -> std::result::Result<(), String> {
     let meta =
         fs::metadata(root).map_err(|e| format!("source {} cannot be read: {e}", root.display()))?;

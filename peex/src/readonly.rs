@@ -1,7 +1,7 @@
 //! The dry-run guard: a `RemoteFs` wrapper that refuses every modifying call.
 //!
 //! A dry run never schedules a modifying operation in the first place; this wrapper makes
-//! sure that a bug cannot send one either (DESIGN §1: no STOR, DELE, MKD, RMD, RNFR/RNTO,
+//! sure that a bug cannot send one either (docs/DESIGN.md §1: no STOR, DELE, MKD, RMD, RNFR/RNTO,
 //! MFMT or SITE UTIME in a dry run).
 
 use peex_core::{Capabilities, Entry, Error, ErrorKind, HashAlgo, RelPath, RemoteFs, Result};

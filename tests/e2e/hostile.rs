@@ -80,7 +80,7 @@ fn paths_of(cmd: &str) -> Vec<String> {
     }
 }
 
-/// DESIGN §2.1: every path named is `/www` or below it, with no `.`/`..`/empty component.
+/// docs/DESIGN.md §2.1: every path named is `/www` or below it, with no `.`/`..`/empty component.
 fn assert_inside_dest(cmds: &[String]) {
     for c in cmds {
         for p in paths_of(c) {
@@ -135,7 +135,7 @@ fn hostile_sub_listing(raw: &[u8]) -> Case {
 }
 
 /// Runs against a `sub` listing of `raw`: the run must fail (exit 1) with `expect` on
-/// stderr, never delete (`old.txt` stays: DESIGN §2.2), never leave `/www`.
+/// stderr, never delete (`old.txt` stays: docs/DESIGN.md §2.2), never leave `/www`.
 fn refused_listing(raw: &[u8], expect: &[&str]) {
     let c = hostile_sub_listing(raw);
     let r = c.run(&[]);

@@ -1,4 +1,4 @@
-//! Exception rules: `pattern → ignore | protect`, searched in relative paths (DESIGN §1).
+//! Exception rules: `pattern → ignore | protect`, searched in relative paths (docs/DESIGN.md §1).
 
 use regex::Regex;
 use serde::Deserialize;

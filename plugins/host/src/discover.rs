@@ -1,4 +1,4 @@
-//! Where plugins are looked for (DESIGN §4), in order:
+//! Where plugins are looked for (docs/DESIGN.md §4), in order:
 //!
 //! 1. explicit paths (config `plugins:` and `--plugin PATH`), files or directories;
 //! 2. `$PEEX_PLUGIN_PATH`, colon-separated (`;` on Windows) directories or files;
