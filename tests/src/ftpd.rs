@@ -195,33 +195,7 @@ impl Proftpd {
         for _attempt in 0..5 {
             let port = free_port();
             let conf = config(&b, &d, &root, port);
-            write(&d.join("proftpd.conf"), &conf);
-            let check = Command::new(&proftpd)
-                .args(["-t", "-c"])
-                .arg(d.join("proftpd.conf"))
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", proftpd.display()));
-            assert!(
-                check.status.success(),
-                "proftpd rejects the generated config:\n{}\n{}\n--- config ---\n{conf}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr)
-            );
-            let out = fs::File::create(d.join("proftpd.out"))
-                .unwrap_or_else(|e| panic!("create proftpd.out: {e}"));
-            let err = out
-                .try_clone()
-                .unwrap_or_else(|e| panic!("dup proftpd.out: {e}"));
-            let child = Command::new(&proftpd)
-                .args(["-n", "-q", "-c"])
-                .arg(d.join("proftpd.conf"))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", proftpd.display()));
-            let mut child = Some(child);
+            let mut child = Some(start_proftpd(&proftpd, &d, &conf, "config"));
             // An implicit-TLS server says nothing in clear text: it is up when it accepts.
             let up = |port: u16| {
                 if b.implicit_tls {
@@ -398,6 +372,38 @@ pub(crate) fn greets(port: u16) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 3];
     s.read_exact(&mut buf).is_ok() && &buf == b"220"
+}
+
+/// Writes `conf` to `dir/proftpd.conf`, checks it with `proftpd -t` (a rejected config fails
+/// the test with proftpd's words and the config; `what` names it), and starts proftpd in the
+/// foreground in its own process group, its output in `dir/proftpd.out`.
+pub(crate) fn start_proftpd(proftpd: &Path, dir: &Path, conf: &str, what: &str) -> Child {
+    write(&dir.join("proftpd.conf"), conf);
+    let check = Command::new(proftpd)
+        .args(["-t", "-c"])
+        .arg(dir.join("proftpd.conf"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", proftpd.display()));
+    assert!(
+        check.status.success(),
+        "proftpd rejects the generated {what}:\n{}\n{}\n--- config ---\n{conf}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = fs::File::create(dir.join("proftpd.out"))
+        .unwrap_or_else(|e| panic!("create proftpd.out: {e}"));
+    let err = out
+        .try_clone()
+        .unwrap_or_else(|e| panic!("dup proftpd.out: {e}"));
+    Command::new(proftpd)
+        .args(["-n", "-q", "-c"])
+        .arg(dir.join("proftpd.conf"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", proftpd.display()))
 }
 
 /// Kills the process group led by `child` (TERM, then KILL after 3 s) and reaps it.

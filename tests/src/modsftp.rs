@@ -14,13 +14,14 @@
 //! root and Debian's `proftpd-basic` (which ships `/usr/lib/proftpd/mod_sftp.so`); without
 //! them [`ModSftp::start`] panics with the install command.
 
-use crate::ftpd::{chown_tree, kill_group, openssl, FTP_PASSWORD, FTP_UID, FTP_USER};
+use crate::ftpd::{
+    chown_tree, kill_group, openssl, set_mode, start_proftpd, write, FTP_PASSWORD, FTP_UID,
+    FTP_USER,
+};
 use crate::util::{free_port, require_program, wait_for};
 use std::fs;
 use std::io::Read;
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -96,33 +97,7 @@ impl ModSftp {
         for _attempt in 0..5 {
             let port = free_port();
             let conf = config(&d, &root, &key, port);
-            write(&d.join("proftpd.conf"), &conf);
-            let check = Command::new(&proftpd)
-                .args(["-t", "-c"])
-                .arg(d.join("proftpd.conf"))
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", proftpd.display()));
-            assert!(
-                check.status.success(),
-                "proftpd rejects the generated mod_sftp config:\n{}\n{}\n--- config ---\n{conf}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr)
-            );
-            let out = fs::File::create(d.join("proftpd.out"))
-                .unwrap_or_else(|e| panic!("create proftpd.out: {e}"));
-            let err = out
-                .try_clone()
-                .unwrap_or_else(|e| panic!("dup proftpd.out: {e}"));
-            let child = Command::new(&proftpd)
-                .args(["-n", "-q", "-c"])
-                .arg(d.join("proftpd.conf"))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", proftpd.display()));
-            let mut child = Some(child);
+            let mut child = Some(start_proftpd(&proftpd, &d, &conf, "mod_sftp config"));
             if wait_for(Duration::from_secs(10), || ssh_banner(port).then_some(())).is_some() {
                 return ModSftp {
                     child,
@@ -254,13 +229,4 @@ TimeoutNoTransfer     600
         key = key.display(),
         root = root.display(),
     )
-}
-
-fn write(p: &Path, s: &str) {
-    fs::write(p, s).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-}
-
-fn set_mode(p: &Path, mode: u32) {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
 }
