@@ -60,6 +60,14 @@ impl RemoteFs for Checked {
         let entries = self.0.list(dir)?;
         check_listing(dir, entries)
     }
+    fn list_for(
+        &mut self,
+        dir: &RelPath,
+        local_size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<Vec<Entry>> {
+        let entries = self.0.list_for(dir, local_size)?;
+        check_listing(dir, entries)
+    }
     fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
         let results = self.0.list_many(dirs);
         results
@@ -147,6 +155,16 @@ mod tests {
         }
         fn list(&mut self, _dir: &RelPath) -> Result<Vec<Entry>> {
             Ok(self.entries.clone())
+        }
+        fn list_for(
+            &mut self,
+            _dir: &RelPath,
+            local_size: &dyn Fn(&str) -> Option<u64>,
+        ) -> Result<Vec<Entry>> {
+            // Its own listing, told the local sizes: keeps the files whose size matches.
+            let mut v = self.entries.clone();
+            v.retain(|e| local_size(&e.name) == Some(e.size));
+            Ok(v)
         }
         fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
             dirs.iter().map(|_| Ok(self.entries.clone())).collect()
@@ -277,6 +295,20 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Protocol);
             assert_eq!(e.path(), Some(d.as_str()), "{e}");
         }
+    }
+
+    #[test]
+    fn a_listing_told_the_local_sizes_reaches_the_backend_and_is_held_to_the_contract() {
+        let mut fs = Checked(Box::new(Lists {
+            entries: vec![file("a", Some(1)), file("b", None)],
+            mkdirs: Default::default(),
+        }));
+        let dir = RelPath::parse("www").unwrap();
+        // The backend's own `list_for` (not the default, which would call `list`).
+        let v = fs.list_for(&dir, &|n| (n == "a").then_some(1)).unwrap();
+        assert_eq!(v.len(), 1);
+        let e = fs.list_for(&dir, &|_| Some(1)).unwrap_err();
+        assert!(e.to_string().contains("no modification time"), "{e}");
     }
 
     #[test]

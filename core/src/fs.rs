@@ -264,6 +264,26 @@ pub trait RemoteFs: Send {
     /// could delete what it did not see).
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>>;
 
+    /// Lists `dir` as [`RemoteFs::list`] does, told the size of each local file of the same
+    /// name (`local_size(name)`, `None` where the local side has no such file).
+    ///
+    /// For a backend whose listing shows times too coarse to compare with (FTP's `LIST`:
+    /// minutes at best, the year only for older files), which must read each exact time with
+    /// a command of its own: it reads only those of the files whose size equals the local
+    /// one's — the only files whose time decides anything, since a file of another size is
+    /// uploaded and a file with no local counterpart deleted whatever its time. The other
+    /// files may carry the listing's coarse time (still a time, still whole seconds UTC).
+    ///
+    /// The default calls [`RemoteFs::list`]: exact times for every file.
+    fn list_for(
+        &mut self,
+        dir: &RelPath,
+        local_size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<Vec<Entry>> {
+        let _ = local_size;
+        self.list(dir)
+    }
+
     /// Lists the directories `dirs` as [`RemoteFs::list`] would, one result per directory
     /// attempted, in order. The list is shorter than `dirs` only after a temporary error
     /// (the connection may be unusable, so the transport stops there). A transport may read

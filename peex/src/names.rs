@@ -20,6 +20,37 @@ fn nfc(s: &str) -> String {
     s.nfc().collect()
 }
 
+/// The sizes of one local directory's files by name, for [`RemoteFs::list_for`]: a remote
+/// name finds its local file by the exact name, else by its NFC spelling (as [`align`]
+/// matches them).
+pub struct LocalSizes {
+    exact: HashMap<String, u64>,
+    by_nfc: HashMap<String, u64>,
+}
+
+impl LocalSizes {
+    /// The files of `local` (directories and other entries have no size to compare).
+    pub fn new(local: &[Entry]) -> LocalSizes {
+        let files = local.iter().filter(|e| e.kind == EntryKind::File);
+        let exact: HashMap<String, u64> = files.map(|e| (e.name.clone(), e.size)).collect();
+        let by_nfc = exact
+            .iter()
+            .filter(|(n, _)| !n.is_ascii())
+            .map(|(n, &size)| (nfc(n), size))
+            .collect();
+        LocalSizes { exact, by_nfc }
+    }
+
+    /// The size of the local file `remote_name` stands for, if there is one.
+    pub fn get(&self, remote_name: &str) -> Option<u64> {
+        self.exact.get(remote_name).copied().or_else(|| {
+            (!remote_name.is_ascii())
+                .then(|| self.by_nfc.get(&nfc(remote_name)).copied())
+                .flatten()
+        })
+    }
+}
+
 /// Gives each local entry that matches a remote entry only after NFC normalisation the
 /// remote spelling; returns the `(remote name, local name)` pairs so changed.
 pub fn align(local: &mut [Entry], remote: &[Entry]) -> Vec<(String, String)> {
@@ -94,6 +125,31 @@ pub fn probe_folds_case(fs: &mut dyn RemoteFs, dir: &RelPath) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn local_sizes_find_a_file_by_its_exact_name_or_its_nfc_spelling() {
+        let mk = |name: &str, kind, size| Entry {
+            name: name.into(),
+            kind,
+            size,
+            mtime: Some(0),
+        };
+        let local = [
+            mk("cafe\u{301}.txt", EntryKind::File, 7), // NFD, as macOS writes it
+            mk("a.txt", EntryKind::File, 3),
+            mk("d", EntryKind::Dir, 0),
+        ];
+        let sizes = LocalSizes::new(&local);
+        assert_eq!(sizes.get("a.txt"), Some(3));
+        assert_eq!(
+            sizes.get("caf\u{e9}.txt"),
+            Some(7),
+            "the server's NFC spelling"
+        );
+        assert_eq!(sizes.get("cafe\u{301}.txt"), Some(7));
+        assert_eq!(sizes.get("d"), None, "a directory has no size to compare");
+        assert_eq!(sizes.get("b.txt"), None);
+    }
     use super::*;
 
     fn file(name: &str) -> Entry {

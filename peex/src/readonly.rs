@@ -25,6 +25,13 @@ impl RemoteFs for ReadOnly {
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
         self.0.list(dir)
     }
+    fn list_for(
+        &mut self,
+        dir: &RelPath,
+        local_size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<Vec<Entry>> {
+        self.0.list_for(dir, local_size)
+    }
     fn list_many(&mut self, dirs: &[RelPath]) -> Vec<Result<Vec<Entry>>> {
         self.0.list_many(dirs)
     }

@@ -480,24 +480,16 @@ fn scan(
     acc: &Mutex<Acc>,
     skipped: &Mutex<Vec<String>>,
 ) -> peex_core::Result<()> {
-    let listed;
-    let (path, remote, mut below) = match task {
+    let (path, listed_ahead, remote_exists) = match task {
         Scan::Dir {
             path,
             remote_exists,
-        } => {
-            listed = if *remote_exists {
-                fs.list(path).map_err(|e| e.with_op("list", path))?
-            } else {
-                Vec::new()
-            };
-            (path, &listed, HashMap::new())
-        }
+        } => (path, None, *remote_exists),
         Scan::Listed {
             path,
             remote,
             below,
-        } => (path, remote, below.clone()),
+        } => (path, Some((remote, below)), true),
         Scan::Removal { path, why } => {
             return scan_removal(job, out, fs, path, *why, queue, acc, skipped)
         }
@@ -506,6 +498,22 @@ fn scan(
         entries: mut local,
         notes,
     } = tree.read_dir(path)?;
+    let listed;
+    let (remote, mut below) = match listed_ahead {
+        Some((remote, below)) => (remote, below.clone()),
+        None => {
+            listed = if remote_exists {
+                // The local sizes let a backend with coarse listed times (FTP's LIST) read
+                // the exact time of only the files whose time decides anything.
+                let sizes = crate::names::LocalSizes::new(&local);
+                fs.list_for(path, &|name| sizes.get(name))
+                    .map_err(|e| e.with_op("list", path))?
+            } else {
+                Vec::new()
+            };
+            (&listed, HashMap::new())
+        }
+    };
     if let Some(t) = job.git_times {
         t.apply(path, &mut local);
     }
@@ -694,7 +702,8 @@ fn scan_removal(
     acc: &Mutex<Acc>,
     skipped: &Mutex<Vec<String>>,
 ) -> peex_core::Result<()> {
-    let remote = match fs.list(path) {
+    // Nothing here has a local counterpart: no file's time decides anything.
+    let remote = match fs.list_for(path, &|_| None) {
         Ok(r) => r,
         // A stale temporary tree that cannot be listed is left for a later run; it
         // must not hold up this run's deletes.

@@ -191,6 +191,52 @@ fn vsftpd_with_mdtm_write_lists_with_list_and_converges() {
     assert!(r.stdout.contains("LIST -a"), "{}", r.all());
 }
 
+/// The `MDTM` reads (one argument: `MDTM path`) among `cmds`, by the path they read.
+fn mdtm_reads(cmds: &[String]) -> Vec<String> {
+    cmds.iter()
+        .filter_map(|c| c.strip_prefix("MDTM "))
+        .filter(|arg| arg.starts_with('/'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn vsftpd_list_reads_exact_times_only_for_files_whose_size_matches() {
+    let s = Site::new(Vsftpd::start(), "", "");
+    small_tree(&s.src);
+    s.remote_put("alien.txt", b"alien", 1_500_000_000);
+    s.remote_put("index.html", b"<h1>ha</h1>\n", 1_500_000_000); // the local size
+    s.remote_put("empty.txt", b"not empty", 1_500_000_000);
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // No local file is named alien.txt, and empty.txt's size differs: their times decide
+    // nothing; index.html has the local size: only its exact time tells.
+    let first = mdtm_reads(&s.srv.command_lines().unwrap());
+    assert_eq!(first, ["/www/index.html"], "{first:?}");
+    let seen = first.len();
+    // A new size (site.css), the same size one second later (.htaccess: only an exact time
+    // shows it), the rest unchanged.
+    put(&s.src, "css/site.css", b"body{margin:0}\n", 1_600_000_100);
+    put(&s.src, ".htaccess", b"Options +Indexes\n", 1_600_000_051);
+    let r = s.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("(0 new, 2 updated)"), "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    let reads = mdtm_reads(&s.srv.command_lines().unwrap())[seen..].to_vec();
+    let read = |name: &str| reads.iter().any(|p| p.ends_with(name));
+    assert!(!read("/css/site.css"), "its size differs: {reads:?}");
+    for same_size in [
+        "/index.html",
+        "/.htaccess",
+        "/css/deep/er/x.css",
+        "/empty.txt",
+        " file.txt", // vsftpd logs the UTF-8 name as ??n??c??d??
+    ] {
+        assert!(read(same_size), "{same_size} has the local size: {reads:?}");
+    }
+    assert_eq!(reads.len(), 5, "{reads:?}");
+}
+
 #[test]
 fn vsftpd_without_mdtm_write_stops_before_anything_is_deleted_naming_what_it_tried() {
     let s = Site::new(Vsftpd::builder().mdtm_write(false).start(), "", "");

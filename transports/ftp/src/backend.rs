@@ -1,8 +1,7 @@
 //! The [`RemoteFs`] of one FTP or FTPS connection ([`FtpFs`]).
 
 use crate::errors::Op;
-use crate::ftpfs::{FtpFs, TEMP_PREFIX};
-use crate::lister::parse_mlsd;
+use crate::ftpfs::FtpFs;
 use crate::session::Listing;
 use crate::time::{format_ftp_time, parse_ftp_time};
 use peex_core::{
@@ -26,26 +25,17 @@ impl RemoteFs for FtpFs {
     }
 
     fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
-        let abs = self.abs(dir);
-        let entries = match self.s.listing {
-            Listing::Mlsd => {
-                let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
-                self.check_complete(&data, &abs)?;
-                parse_mlsd(&data)?
-            }
-            Listing::List => self.list_with_list(&abs)?,
-        };
-        // The contract's checks (safe names, no duplicates, times on files) are the
-        // engine's `peex_core::Checked`.
-        if self.seen_file.is_none() {
-            let f = entries
-                .iter()
-                .find(|e| e.kind == peex_core::EntryKind::File && !e.name.starts_with(TEMP_PREFIX));
-            if let Some((e, t)) = f.and_then(|e| e.mtime.map(|t| (e, t))) {
-                self.seen_file = dir.join(&e.name).ok().map(|p| (p, t));
-            }
-        }
-        Ok(entries)
+        self.list_needing(dir, &|_| true)
+    }
+
+    /// With `LIST` (no MLSD), `MDTM` only for the files whose size equals the local one's:
+    /// every other file's time decides nothing ([`RemoteFs::list_for`]).
+    fn list_for(
+        &mut self,
+        dir: &RelPath,
+        local_size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<Vec<Entry>> {
+        self.list_needing(dir, &|e: &Entry| local_size(&e.name) == Some(e.size))
     }
 
     fn upload(&mut self, path: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
@@ -141,7 +131,8 @@ impl RemoteFs for FtpFs {
     /// offered as the server refuses them (proftpd lists MFMT in FEAT even when a
     /// `<Limit MFMT>` denies it):
     ///
-    /// - a file this connection listed gets the time it already has (one round trip);
+    /// - a file this connection listed gets the time it already has (one round trip; two
+    ///   when the listing gave only its coarse time, read exactly with `MDTM` first);
     /// - with no file listed, the root directory gets the time it has with the first method
     ///   (one round trip, as peex always did), and only if the server refuses that
     ///   (FileZilla Server 0.9 answers `MFMT` on one with `550 … is not retrievable`,
@@ -152,6 +143,15 @@ impl RemoteFs for FtpFs {
             return Ok(MtimeMethod::Unsupported);
         }
         const WHAT: &str = "check that modification times can be set";
+        if self.seen_file.is_none() {
+            // A listed file whose exact time was not needed: read it (one round trip, still
+            // cheaper than a probe file).
+            if let Some(path) = self.seen_coarse.take() {
+                if let Ok(secs) = self.get_mtime(&path) {
+                    self.seen_file = Some((path, secs));
+                }
+            }
+        }
         if let Some((path, secs)) = self.seen_file.clone() {
             return match self.set_mtime(&path, secs) {
                 Ok(()) => Ok(self.mtime),

@@ -3,10 +3,11 @@
 //! pipelined uploads (`stream.rs`) share.
 
 use crate::errors::Op;
+use crate::lister::parse_mlsd;
 use crate::reply::Reply;
-use crate::session::{is_dir_type, Session};
+use crate::session::{is_dir_type, Listing, Session};
 use crate::time::{format_ftp_time, parse_ftp_time};
-use peex_core::{Entry, Error, ErrorKind, MtimeMethod, RelPath, RenameOver, Result};
+use peex_core::{Entry, EntryKind, Error, ErrorKind, MtimeMethod, RelPath, RenameOver, Result};
 
 /// One logged-in FTP(S) connection rooted at the site's `dest`.
 ///
@@ -32,6 +33,9 @@ pub struct FtpFs {
     /// A file this connection listed, with its exact time: what
     /// [`RemoteFs::verify_set_mtime`] sets to the time it already has.
     pub(crate) seen_file: Option<(RelPath, i64)>,
+    /// A file this connection listed with only a coarse time (`LIST`, no `MDTM` asked for):
+    /// with no [`FtpFs::seen_file`], `verify_set_mtime` reads its exact time first.
+    pub(crate) seen_coarse: Option<RelPath>,
 }
 
 /// How many `MDTM` commands go out in one write when a LIST listing's files need their
@@ -68,6 +72,7 @@ impl FtpFs {
             rename_dirs,
             rename_over: RenameOver::Atomic,
             seen_file: None,
+            seen_coarse: None,
         })
     }
 
@@ -124,9 +129,50 @@ impl FtpFs {
         }
     }
 
-    /// LIST of `abs` (`CWD` there first: LIST's argument is a pattern to some servers), each
-    /// file's exact time read with pipelined `MDTM`s.
-    pub(crate) fn list_with_list(&mut self, abs: &str) -> Result<Vec<Entry>> {
+    /// Lists `dir`: `MLSD`, else `LIST` with the exact time of each file `exact` asks for
+    /// read by `MDTM` ([`FtpFs::list_with_list`]); the other files keep the listing's
+    /// coarse time. Remembers the first file with an exact time for `verify_set_mtime`
+    /// (which sets a file's own time on it: never a coarse one).
+    pub(crate) fn list_needing(
+        &mut self,
+        dir: &RelPath,
+        exact: &dyn Fn(&Entry) -> bool,
+    ) -> Result<Vec<Entry>> {
+        let abs = self.abs(dir);
+        let (entries, timed) = match self.s.listing {
+            Listing::Mlsd => {
+                let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
+                self.check_complete(&data, &abs)?;
+                let entries = parse_mlsd(&data)?;
+                let all = vec![true; entries.len()];
+                (entries, all)
+            }
+            Listing::List => self.list_with_list(&abs, exact)?,
+        };
+        // The contract's checks (safe names, no duplicates, times on files) are the
+        // engine's `peex_core::Checked`.
+        let usable = |e: &Entry| e.kind == EntryKind::File && !e.name.starts_with(TEMP_PREFIX);
+        if self.seen_file.is_none() {
+            let f = entries.iter().zip(&timed).find(|(e, &t)| t && usable(e));
+            if let Some((e, t)) = f.and_then(|(e, _)| e.mtime.map(|t| (e, t))) {
+                self.seen_file = dir.join(&e.name).ok().map(|p| (p, t));
+            }
+        }
+        if self.seen_file.is_none() && self.seen_coarse.is_none() {
+            let f = entries.iter().zip(&timed).find(|(e, &t)| !t && usable(e));
+            self.seen_coarse = f.and_then(|(e, _)| dir.join(&e.name).ok());
+        }
+        Ok(entries)
+    }
+
+    /// LIST of `abs` (`CWD` there first: LIST's argument is a pattern to some servers), the
+    /// exact time of each file `exact` asks for read with pipelined `MDTM`s. Returns the
+    /// entries and, for each, whether its time is exact.
+    pub(crate) fn list_with_list(
+        &mut self,
+        abs: &str,
+        exact: &dyn Fn(&Entry) -> bool,
+    ) -> Result<(Vec<Entry>, Vec<bool>)> {
         let r = self.s.command(&format!("CWD {abs}"))?;
         if r.code != 250 {
             return Err(r.error(Op::List));
@@ -147,8 +193,12 @@ impl FtpFs {
             ));
         }
         let files: Vec<usize> = (0..entries.len())
-            .filter(|&i| entries[i].kind == peex_core::EntryKind::File)
+            .filter(|&i| entries[i].kind == EntryKind::File && exact(&entries[i]))
             .collect();
+        let mut timed = vec![false; entries.len()];
+        for &i in &files {
+            timed[i] = true;
+        }
         let sep = if abs.ends_with('/') { "" } else { "/" };
         for chunk in files.chunks(MDTM_PIPELINE) {
             let lines: Vec<String> = chunk
@@ -171,7 +221,7 @@ impl FtpFs {
                 })?);
             }
         }
-        Ok(entries)
+        Ok((entries, timed))
     }
 
     /// A listing the server cut short is an error: its directory is incomplete, so nothing

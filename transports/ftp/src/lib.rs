@@ -17,8 +17,9 @@
 //!
 //! Listing: `MLSD` where FEAT lists MLST (exact sizes and times; facts read
 //! case-insensitively; `type=dir|cdir|pdir` is a directory, `OS.unix=slink…` a link), else
-//! `LIST -a` (`list_lines.rs`: Unix and MS-DOS lines, suppaftp's parser) with each file's
-//! exact time read by pipelined `MDTM`. A listing the server says it truncated (`226 Output
+//! `LIST -a` (`list_lines.rs`: Unix and MS-DOS lines, suppaftp's parser) with the exact time
+//! read by pipelined `MDTM` of each file whose size equals the local one's (the engine's
+//! `RemoteFs::list_for`; `list` reads every file's). A listing the server says it truncated (`226 Output
 //! truncated…`) is an error: the directory is incomplete. Times are set with the first of
 //! `MFMT`, `SITE UTIME` (2, then 5 arguments), `MFF`, vsftpd's `MDTM time path` the server
 //! offers and takes, checked on a listed file before the run changes anything (see

@@ -3,7 +3,8 @@
 //!
 //! A LIST line gives a file's time to the minute at best (`Dec 02 05:14`, or the day only
 //! for older files: `Sep 09  2001`), and in the server's time zone; peex compares times to
-//! the second, so the backend reads each file's exact time with `MDTM` (UTC). What the
+//! the second, so the backend reads with `MDTM` (UTC) the exact time of each file whose time
+//! decides anything (the files whose size equals the local one's). What the
 //! parser gets wrong on real output is handled here:
 //!
 //! - the name starts after exactly one space in `ls -l` output; suppaftp's pattern eats
@@ -24,8 +25,8 @@ fn bad_line(line: &str, why: &str) -> Error {
 }
 
 /// Parses raw LIST data: one [`Entry`] per file, directory or other entry, `.` and `..`
-/// left out. Files carry their size and **no time** (`mtime: None`): the caller reads it
-/// with MDTM. A line that is not UTF-8 or that neither format parses is an error of kind
+/// left out. Files carry their size and the listing's **coarse** time (minutes at best,
+/// the server's time zone): the caller reads the exact one with MDTM where it matters. A line that is not UTF-8 or that neither format parses is an error of kind
 /// [`ErrorKind::Protocol`] naming the line; unsafe names are errors of kind
 /// [`ErrorKind::InvalidName`].
 pub fn parse_list(data: &[u8]) -> Result<Vec<Entry>> {
@@ -83,8 +84,17 @@ pub fn parse_list_line(line: &str) -> Result<Option<Entry>> {
         } else {
             0
         },
-        mtime: None,
+        mtime: (kind == EntryKind::File).then(|| coarse_time(&file)),
     }))
+}
+
+/// The time the line shows, in whole seconds (to the minute or the day, in the server's
+/// time zone; 0 where it cannot be read): a placeholder the caller replaces with `MDTM`'s
+/// exact time wherever the time decides anything.
+fn coarse_time(file: &File) -> i64 {
+    file.modified()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// A FIFO, socket or device line with its type letter made `-`, so the parser takes it.
@@ -152,7 +162,10 @@ lrwxrwxrwx    1 0        0              11 Dec 02 05:14 link -> /etc/passwd\r\n"
                 ("link", EntryKind::Other, 0),
             ]
         );
-        assert!(v.iter().all(|e| e.mtime.is_none()));
+        // Files carry the line's coarse time (Sep 09 2001: the day only); others none.
+        assert_eq!(v[0].mtime, Some(1_000_000_000 - 1_000_000_000 % 86_400));
+        assert!(v[1].mtime.is_some());
+        assert!(v[2].mtime.is_none() && v[3].mtime.is_none());
     }
 
     #[test]
