@@ -9,9 +9,13 @@ import statistics
 import subprocess
 import time
 
-NS = "pxbench"
-OUTER_IF, INNER_IF = "pxb0", "pxb1"
-HOST_ADDR, NS_ADDR = "169.254.78.1", "169.254.78.2"
+# PEEX_BENCH_LINK=N (1-9) gives a second link beside the first (its own namespace,
+# interfaces and addresses), for trying a build while a long benchmark holds the first.
+_N = os.environ.get("PEEX_BENCH_LINK", "")
+_N = _N if _N.isdigit() and 0 < int(_N) < 10 else ""
+NS = f"pxbench{_N}"
+OUTER_IF, INNER_IF = f"pxb{_N}0", f"pxb{_N}1"
+HOST_ADDR, NS_ADDR = (f"169.254.{78 + int(_N or 0)}.1", f"169.254.{78 + int(_N or 0)}.2")
 
 
 def _ip(*args, check=True):

@@ -32,6 +32,7 @@ pub mod plan;
 pub mod planfile;
 pub mod plugin_test;
 pub mod pool;
+pub mod prelist;
 pub mod readonly;
 pub mod registry;
 pub mod report;

@@ -521,7 +521,7 @@ fn scan(
     let p: DirPlan =
         plan::plan_dir(path, &local, remote, job.decide).map_err(|e| e.with_op("plan", path))?;
     // Before anything is reported: a temporary error here retries this task whole.
-    prelist(fs, job, &p.descend, &mut below)?;
+    crate::prelist::prelist(fs, &job.source, &p.descend, &mut below)?;
     for (remote_name, local_name) in &aligned {
         tree.alias(path.join(remote_name)?, local_name.clone());
     }
@@ -622,60 +622,6 @@ fn scan(
         .map_err(|e| e.with_op("plan", path))?;
     a.mkdirs.extend(p.mkdirs);
     a.stale_temps.extend(p.stale_temps);
-    Ok(())
-}
-
-/// Directories one scan task lists ahead ([`prelist`]), at most.
-const PRELIST_DIRS: usize = 64;
-
-/// When the connection reads several directories at once ([`RemoteFs::list_batch`]):
-/// lists the remote subdirectories of a planned directory together, then theirs, level by
-/// level, up to [`PRELIST_DIRS`] listings in `below` (a subdirectory whose local
-/// counterpart is not a directory is not gone into). The tasks below plan from these
-/// listings wherever they run, and go on from where they end. A temporary error is
-/// returned (the task is retried whole, nothing of it reported yet); a directory whose
-/// listing failed otherwise is left out, and its own task lists it again and reports it.
-fn prelist(
-    fs: &mut dyn RemoteFs,
-    job: &SyncJob<'_>,
-    descend: &[plan::Descend],
-    below: &mut HashMap<RelPath, Vec<Entry>>,
-) -> peex_core::Result<()> {
-    let batch = fs.list_batch();
-    if batch <= 1 {
-        return Ok(());
-    }
-    let mut frontier: Vec<RelPath> = descend
-        .iter()
-        .filter(|d| d.remote_exists && !below.contains_key(&d.path))
-        .map(|d| d.path.clone())
-        .collect();
-    // The first level always (its tasks would list it anyway), deeper ones within budget.
-    let mut budget = PRELIST_DIRS.max(frontier.len());
-    while !frontier.is_empty() && budget > 0 {
-        let n = frontier.len().min(budget);
-        budget -= n;
-        let mut next = Vec::new();
-        for (dir, r) in frontier[..n].iter().zip(fs.list_many(&frontier[..n])) {
-            match r {
-                Ok(entries) => {
-                    for e in &entries {
-                        if e.kind != peex_core::EntryKind::Dir {
-                            continue;
-                        }
-                        let Ok(sub) = dir.join(&e.name) else { continue };
-                        if job.source.join(sub.as_str()).is_dir() && !below.contains_key(&sub) {
-                            next.push(sub);
-                        }
-                    }
-                    below.insert(dir.clone(), entries);
-                }
-                Err(e) if e.is_temporary() => return Err(e.with_op("list", dir)),
-                Err(_) => {}
-            }
-        }
-        frontier = next;
-    }
     Ok(())
 }
 

@@ -361,3 +361,31 @@ fn sftp_an_unlistable_directory_deep_down_is_one_error_naming_it() {
     );
     assert!(s.dest().join("x/y/gone.txt").exists(), "{}", r.all());
 }
+
+#[test]
+fn sftp_a_remote_link_where_the_local_side_has_a_directory_is_replaced_never_read_through() {
+    let s = Site::new(Sshd::start());
+    put(&s.src, "data/k.txt", b"keep", 1_600_000_000);
+    put(&s.src, "a/x.txt", b"x", 1_600_000_100);
+    put(&s.src, "a/sub/y.txt", b"y", 1_600_000_200);
+    s.remote_put("data/k.txt", b"keep", 1_600_000_000);
+    let cfg = s.password_config("");
+    for jobs in ["1", "4"] {
+        // The remote `a` is a link to `data`: read through it, `a/k.txt` would look like a
+        // remote-only file to delete (and delete `data/k.txt`).
+        let _ = fs::remove_dir_all(s.dest().join("a"));
+        std::os::unix::fs::symlink("data", s.dest().join("a")).unwrap();
+        chown_to_root_owner(s.dest());
+        let r = peex(&["-j", jobs, cfg.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "-j {jobs}: {}", r.all());
+        assert!(
+            !fs::symlink_metadata(s.dest().join("a"))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link was replaced by a directory"
+        );
+        assert_same_tree(&s.src, s.dest(), &none);
+        assert_eq!(fs::read(s.dest().join("data/k.txt")).unwrap(), b"keep");
+    }
+}

@@ -11,7 +11,7 @@ use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, RelPath, Resu
 use std::collections::HashMap;
 
 /// Directories open at once in one [`SftpFs::list_many`].
-pub(crate) const DIR_WINDOW: usize = 64;
+pub(crate) const DIR_WINDOW: usize = 128;
 /// READDIRs in flight per directory.
 const READ_AHEAD: usize = 2;
 
