@@ -104,6 +104,8 @@ mod tests {
     struct Tree {
         dirs: HashMap<String, Vec<Entry>>,
         batches: Vec<Vec<String>>,
+        /// Every listing fails as a lost connection does.
+        resets: bool,
     }
 
     fn entry(name: &str, kind: EntryKind) -> Entry {
@@ -120,6 +122,9 @@ mod tests {
             Capabilities::default()
         }
         fn list(&mut self, dir: &RelPath) -> Result<Vec<Entry>> {
+            if self.resets {
+                return Err(Error::new(ErrorKind::ConnectionFailed, "reset").temporary());
+            }
             self.dirs
                 .get(dir.as_str())
                 .cloned()
@@ -186,6 +191,7 @@ mod tests {
             Tree {
                 dirs,
                 batches: Vec::new(),
+                resets: false,
             },
         )
     }
@@ -232,38 +238,8 @@ mod tests {
         assert!(!below.contains_key(&RelPath::parse("a/b/c/d").unwrap()));
         assert!(below.contains_key(&RelPath::parse("a/b/c").unwrap()));
 
-        struct Resets(Tree);
-        impl RemoteFs for Resets {
-            fn capabilities(&self) -> Capabilities {
-                Capabilities::default()
-            }
-            fn list(&mut self, _: &RelPath) -> Result<Vec<Entry>> {
-                Err(Error::new(ErrorKind::ConnectionFailed, "reset").temporary())
-            }
-            fn list_batch(&self) -> usize {
-                64
-            }
-            fn upload(&mut self, p: &RelPath, s: &mut dyn Read, n: u64) -> Result<()> {
-                self.0.upload(p, s, n)
-            }
-            fn delete(&mut self, p: &RelPath) -> Result<()> {
-                self.0.delete(p)
-            }
-            fn mkdir(&mut self, p: &RelPath) -> Result<()> {
-                self.0.mkdir(p)
-            }
-            fn rmdir(&mut self, p: &RelPath) -> Result<()> {
-                self.0.rmdir(p)
-            }
-            fn rename(&mut self, a: &RelPath, b: &RelPath) -> Result<()> {
-                self.0.rename(a, b)
-            }
-            fn set_mtime(&mut self, p: &RelPath, t: i64) -> Result<()> {
-                self.0.set_mtime(p, t)
-            }
-        }
-        let (tmp, fs) = setup();
-        let mut fs = Resets(fs);
+        let (tmp, mut fs) = setup();
+        fs.resets = true;
         let e = prelist(&mut fs, tmp.path(), &[descend("a")], &mut HashMap::new()).unwrap_err();
         assert!(e.is_temporary(), "{e}");
     }
