@@ -15,17 +15,20 @@
 //! - [`plugin_host`]: the `peex-plugin-host` crate, which loads third-party plugins (the
 //!   application itself has no `unsafe`).
 
+pub mod actions;
 pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod connect;
+pub mod delete;
 pub mod events;
 pub mod exceptions;
 pub mod exit;
 pub mod gittime;
 pub mod json;
 pub mod local;
+pub mod locks;
 pub mod names;
 pub mod output;
 pub mod plan;
@@ -35,9 +38,12 @@ pub mod pool;
 pub mod readonly;
 pub mod registry;
 pub mod report;
+pub mod retry;
 pub mod staging;
 pub mod sync;
+pub mod transfer;
 pub mod uploads;
+pub mod walk;
 
 pub use peex_plugin_host as plugin_host;
 
@@ -287,7 +293,7 @@ fn run_site_with(
             ),
         ));
     }
-    let mut retry = pool::RetryPolicy::default();
+    let mut retry = retry::RetryPolicy::default();
     if let Some(r) = flags.retries.or(cfg.retries) {
         retry.retries = r;
     }
