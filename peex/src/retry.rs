@@ -7,6 +7,8 @@
 //! - one operation on the first connection ([`crate::pool::Pool::with_first`]): the same;
 //! - opening a connection ([`RetryPolicy::connect`]): a temporary failure or a connection
 //!   limit ([`RetryPolicy::retries_connect`]) is tried again;
+//! - an operation of `peex check` ([`RetryPolicy::on_fresh_connection`], once, at once: a
+//!   check reports what a sync would meet, it does not wait out a bad server);
 //! - a file of an upload stream ([`crate::transfer::streams`]): handed back to the queue
 //!   while [`RetryPolicy::allows`] says so.
 //!
@@ -70,6 +72,32 @@ impl RetryPolicy {
             }
         }
     }
+
+    /// Runs `op` on `conn`; after a temporary error (a connection the backend dropped,
+    /// say), waits, replaces `conn` by a fresh connection from `reconnect` and runs `op`
+    /// again, as often as the policy allows. If the fresh connection cannot be opened, the
+    /// operation's error is returned.
+    pub fn on_fresh_connection<C, T>(
+        &self,
+        conn: &mut C,
+        reconnect: impl Fn() -> Result<C>,
+        mut op: impl FnMut(&mut C) -> Result<T>,
+    ) -> Result<T> {
+        let mut retry = 0u32;
+        loop {
+            match op(conn) {
+                Err(e) if e.is_temporary() && self.allows(retry + 1) => {
+                    self.wait(retry);
+                    retry += 1;
+                    match reconnect() {
+                        Ok(fresh) => *conn = fresh,
+                        Err(_) => return Err(e),
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +118,35 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(tries.get(), 3, "one try and two retries");
+    }
+
+    #[test]
+    fn on_fresh_connection_reconnects_after_a_temporary_error_only() {
+        let p = RetryPolicy {
+            retries: 1,
+            base_delay: Duration::ZERO,
+        };
+        let reset = || Error::new(ErrorKind::Unexpected, "connection reset").temporary();
+        let mut conn = 0u32;
+        let r = p.on_fresh_connection(
+            &mut conn,
+            || Ok(7),
+            |c| if *c == 0 { Err(reset()) } else { Ok(*c) },
+        );
+        assert_eq!(r.unwrap(), 7, "the second try runs on the fresh connection");
+        let mut conn = 0u32;
+        let r: Result<u32> = p.on_fresh_connection(&mut conn, || Ok(0), |_| Err(reset()));
+        assert!(r.unwrap_err().is_temporary(), "bounded by the policy");
+        let mut calls = 0;
+        let r: Result<()> = p.on_fresh_connection(
+            &mut conn,
+            || Ok(0),
+            |_| {
+                calls += 1;
+                Err(Error::new(ErrorKind::PermissionDenied, "550"))
+            },
+        );
+        assert!(r.is_err());
+        assert_eq!(calls, 1, "a permanent error is not retried");
     }
 }
