@@ -5,8 +5,11 @@
 //! It is not a stable API. [`run`] is the whole program; modules:
 //!
 //! - [`config`]: PEEX INI and RON site configurations;
-//! - [`plan`]: the pure planner; [`sync`]: scan, guards and execution over a [`pool`] of
-//!   connections; [`exceptions`]: ignore/protect rules and filters;
+//! - the engine, by phase: [`sync`] (the orchestrator: connect, walk, guards, transfer,
+//!   delete, summary) over a [`pool`] of connections with one [`retry`] policy; [`walk`]
+//!   (both trees listed, each directory pair planned by [`plan`], the pure planner, asking
+//!   [`exceptions`]: ignore/protect rules and filters); [`actions`] (the run's plan);
+//!   [`transfer`] (mkdirs, upload streams, staged trees, [`staging`]); [`delete`];
 //! - [`events`]: the events interface everything a run reports goes through; [`report`]:
 //!   the reporter the engine calls; [`output`]: PEEX's coloured lines and summary (the human
 //!   implementation); [`json`]: `--json`; [`planfile`]: `peex plan` / `peex apply`;
@@ -332,7 +335,7 @@ fn run_site_with(
         display_dest: site.display_dest,
         git_times: git_times.as_ref(),
         compare: cfg.compare,
-        gate: applier.as_ref().map(|a| a as &dyn sync::PlanGate),
+        gate: applier.as_ref().map(|a| a as &dyn actions::PlanGate),
     };
     out.start(&job.source.display().to_string(), &job.display_dest, jobs);
     let outcome = sync::run(&job, out)?;

@@ -1,7 +1,8 @@
 //! The planner: compares one local directory with one remote listing and says what to do.
 //!
-//! Pure: no I/O, no clock. The executor calls [`plan_dir`] for every directory it walks and
-//! [`plan_removal`] for every remote-only directory it must scan before removing it.
+//! Pure: no I/O, no clock. The walk ([`crate::walk`]) calls [`plan_dir`] for every
+//! directory pair it reads and [`plan_removal`] for every level of a remote-only directory
+//! it must scan before removing it; the rules are one [`Filter`].
 
 use peex_core::{Entry, EntryKind, Filter, RelPath, Result, Side, Verdict};
 use std::collections::BTreeMap;

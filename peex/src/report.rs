@@ -1,6 +1,7 @@
 //! What the engine reports to: [`Reporter`] keeps the summary's counters and hands every
 //! event to each implementation of [`Events`] it was given (the human output, the JSON
-//! stream, the plan recorder).
+//! stream, the plan recorder); [`Failures`] holds the errors of a phase until they are
+//! reported.
 
 use crate::events::{Event, Events, Kept, OpKind, Operation, Progress, Reason, Summary};
 use crate::output::Human;

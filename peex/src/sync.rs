@@ -5,8 +5,7 @@
 //! renamed into place; new trees built under a temporary name and renamed into place
 //! whole, see [`crate::staging`]), and deletes last, only when nothing failed.
 
-use crate::actions::{self, Why};
-pub use crate::actions::{PlanGate, PlanParts};
+use crate::actions::{self, PlanGate, PlanParts, Why};
 use crate::delete::delete_phase;
 use crate::exit::{Status, Stop};
 use crate::local::{self, LocalTree, Symlinks};

@@ -1,6 +1,6 @@
 //! The transfer phase: the new directories, then the uploads, each directory before its
 //! content — the mkdir wave ([`mkdirs`]), the upload streams ([`streams`]), and the staged
-//! trees renamed into place at the end ([`unstage`], see [`crate::staging`]).
+//! trees renamed into place at the end (`unstage`, see [`crate::staging`]).
 
 pub mod mkdirs;
 pub mod streams;
