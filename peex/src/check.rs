@@ -2,9 +2,10 @@
 //! a probe file it creates and removes in dest (`--no-probe` skips the probe).
 
 use crate::exit::{Status, Stop};
+use crate::retry::RetryPolicy;
 use crate::sync::connect_stop;
 use peex_core::{EntryKind, MtimeMethod, RelPath, RemoteFs, RenameOver, SiteParams, Transport};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to check.
 pub struct CheckJob<'a> {
@@ -126,23 +127,24 @@ pub fn run(job: &CheckJob<'_>) -> Result<Status, Stop> {
     Ok(if ok { Status::Ok } else { Status::Incomplete })
 }
 
-/// Runs `op`; after a temporary error (a connection the transport dropped, as a sync's
-/// pool would) once more on a fresh connection.
+/// How `peex check` retries: once, at once, on a fresh connection (as a sync's pool would
+/// after a dropped connection; a check does not wait out a bad server).
+const CHECK_RETRY: RetryPolicy = RetryPolicy {
+    retries: 1,
+    base_delay: Duration::ZERO,
+};
+
+/// Runs `op`; after a temporary error once more on a fresh connection ([`CHECK_RETRY`]).
 fn retrying<T>(
     fs: &mut Box<dyn RemoteFs>,
     job: &CheckJob<'_>,
     mut op: impl FnMut(&mut dyn RemoteFs) -> peex_core::Result<T>,
 ) -> peex_core::Result<T> {
-    match op(fs.as_mut()) {
-        Err(e) if e.is_temporary() => match job.transport.connect(&job.params) {
-            Ok(fresh) => {
-                *fs = fresh;
-                op(fs.as_mut())
-            }
-            Err(_) => Err(e),
-        },
-        r => r,
-    }
+    CHECK_RETRY.on_fresh_connection(
+        fs,
+        || crate::connect::open(job.transport, &job.params, false),
+        |fs| op(fs.as_mut()),
+    )
 }
 
 /// Creates `.peex-check-PID` through a temporary name, renames a second version over it,

@@ -1,10 +1,10 @@
 //! The ignore/protect decision: the site's ordered regex rules, then the plugin filters.
 
 use crate::config::{Action, Rule};
-use crate::plan::Decide;
 use peex_core::{Entry, EntryKind, Filter, RelPath, Result, Side, Verdict};
 
-/// A site's exception rules and filters, consulted in order; the first opinion wins.
+/// A site's exception rules and filters, consulted in order; the first opinion wins. It is
+/// itself a [`Filter`]: the one the planner asks.
 pub struct Exceptions {
     rules: Vec<Rule>,
     filters: Vec<Box<dyn Filter>>,
@@ -17,7 +17,11 @@ impl Exceptions {
     }
 }
 
-impl Decide for Exceptions {
+impl Filter for Exceptions {
+    fn name(&self) -> &str {
+        "exceptions"
+    }
+
     fn decide(&self, path: &RelPath, entry: &Entry, side: Side) -> Result<Verdict> {
         let is_dir = entry.kind == EntryKind::Dir;
         if let Some(rule) = self.rules.iter().find(|r| r.matches(path.as_str(), is_dir)) {

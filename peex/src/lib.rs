@@ -5,8 +5,11 @@
 //! It is not a stable API. [`run`] is the whole program; modules:
 //!
 //! - [`config`]: PEEX INI and RON site configurations;
-//! - [`plan`]: the pure planner; [`sync`]: scan, guards and execution over a [`pool`] of
-//!   connections; [`exceptions`]: ignore/protect rules and filters;
+//! - the engine, by phase: [`sync`] (the orchestrator: connect, walk, guards, transfer,
+//!   delete, summary) over a [`pool`] of connections with one [`retry`] policy; [`walk`]
+//!   (both trees listed, each directory pair planned by [`plan`], the pure planner, asking
+//!   [`exceptions`]: ignore/protect rules and filters); [`actions`] (the run's plan);
+//!   [`transfer`] (mkdirs, upload streams, staged trees, [`staging`]); [`delete`];
 //! - [`events`]: the events interface everything a run reports goes through; [`report`]:
 //!   the reporter the engine calls; [`output`]: PEEX's coloured lines and summary (the human
 //!   implementation); [`json`]: `--json`; [`planfile`]: `peex plan` / `peex apply`;
@@ -15,17 +18,20 @@
 //! - [`plugin_host`]: the `peex-plugin-host` crate, which loads third-party plugins (the
 //!   application itself has no `unsafe`).
 
+pub mod actions;
 pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod connect;
+pub mod delete;
 pub mod events;
 pub mod exceptions;
 pub mod exit;
 pub mod gittime;
 pub mod json;
 pub mod local;
+pub mod locks;
 pub mod names;
 pub mod output;
 pub mod plan;
@@ -36,9 +42,12 @@ pub mod prelist;
 pub mod readonly;
 pub mod registry;
 pub mod report;
+pub mod retry;
 pub mod staging;
 pub mod sync;
+pub mod transfer;
 pub mod uploads;
+pub mod walk;
 
 pub use peex_plugin_host as plugin_host;
 
@@ -288,7 +297,7 @@ fn run_site_with(
             ),
         ));
     }
-    let mut retry = pool::RetryPolicy::default();
+    let mut retry = retry::RetryPolicy::default();
     if let Some(r) = flags.retries.or(cfg.retries) {
         retry.retries = r;
     }
@@ -327,7 +336,7 @@ fn run_site_with(
         display_dest: site.display_dest,
         git_times: git_times.as_ref(),
         compare: cfg.compare,
-        gate: applier.as_ref().map(|a| a as &dyn sync::PlanGate),
+        gate: applier.as_ref().map(|a| a as &dyn actions::PlanGate),
     };
     out.start(&job.source.display().to_string(), &job.display_dest, jobs);
     let outcome = sync::run(&job, out)?;

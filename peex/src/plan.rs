@@ -1,25 +1,27 @@
 //! The planner: compares one local directory with one remote listing and says what to do.
 //!
-//! Pure: no I/O, no clock. The executor calls [`plan_dir`] for every directory it walks and
-//! [`plan_removal`] for every remote-only directory it must scan before removing it.
+//! Pure: no I/O, no clock. The walk ([`crate::walk`]) calls [`plan_dir`] for every
+//! directory pair it reads and [`plan_removal`] for every level of a remote-only directory
+//! it must scan before removing it; the rules are one [`Filter`].
 
-use peex_core::{Entry, EntryKind, RelPath, Result, Side, Verdict};
+use peex_core::{Entry, EntryKind, Filter, RelPath, Result, Side, Verdict};
 use std::collections::BTreeMap;
 
 /// Prefix of the temporary names uploads are written to before being renamed into place.
 pub const TEMP_PREFIX: &str = ".peex-tmp.";
 
-/// Decides ignore/protect for one entry (the site's rules, then the plugin filters).
-pub trait Decide {
-    /// The verdict for `entry` at `path` on `side`.
-    fn decide(&self, path: &RelPath, entry: &Entry, side: Side) -> Result<Verdict>;
-}
-
 /// No rules at all: every entry [`Verdict::NoOpinion`] (for stale temporary trees, which
 /// peex made and removes whatever the site's rules say about names inside them).
+///
+/// The planner asks one [`Filter`] (the contract's notion of "rules decide"): a site's is
+/// [`crate::exceptions::Exceptions`], its regex rules and then its plugin filters.
 pub struct NoRules;
 
-impl Decide for NoRules {
+impl Filter for NoRules {
+    fn name(&self) -> &str {
+        "no rules"
+    }
+
     fn decide(&self, _path: &RelPath, _entry: &Entry, _side: Side) -> Result<Verdict> {
         Ok(Verdict::NoOpinion)
     }
@@ -114,7 +116,7 @@ pub fn plan_dir(
     dir: &RelPath,
     local: &[Entry],
     remote: &[Entry],
-    rules: &dyn Decide,
+    rules: &dyn Filter,
 ) -> Result<DirPlan> {
     let mut plan = DirPlan::default();
     let mut remote_by_name: BTreeMap<&str, &Entry> = BTreeMap::new();
@@ -267,7 +269,7 @@ pub struct RemovalPlan {
 
 /// Plans the removal of one level of a remote-only directory `dir` whose entries are
 /// `remote`.
-pub fn plan_removal(dir: &RelPath, remote: &[Entry], rules: &dyn Decide) -> Result<RemovalPlan> {
+pub fn plan_removal(dir: &RelPath, remote: &[Entry], rules: &dyn Filter) -> Result<RemovalPlan> {
     let mut plan = RemovalPlan::default();
     let mut sorted: Vec<&Entry> = remote.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -304,7 +306,10 @@ mod tests {
 
     /// Rules for tests: (substring, side-independent verdict), first match wins.
     struct Rules(Vec<(&'static str, Verdict)>);
-    impl Decide for Rules {
+    impl Filter for Rules {
+        fn name(&self) -> &str {
+            "test rules"
+        }
         fn decide(&self, path: &RelPath, _e: &Entry, _s: Side) -> Result<Verdict> {
             Ok(self
                 .0

@@ -10,10 +10,10 @@
 //! Otherwise the run is restricted to the saved operations; operations the new scan would
 //! add are left for the next plan (with a warning).
 
+use crate::actions::{PlanGate, PlanParts, Why};
 use crate::events::{Event, Events, OpKind, Operation};
 use crate::exit::{Status, Stop};
 use crate::report::Reporter;
-use crate::sync::{PlanGate, PlanParts};
 use peex_core::{Entry, RelPath};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -318,18 +318,17 @@ impl Applier {
 
 fn keys(parts: &PlanParts) -> BTreeSet<(&'static str, String)> {
     let mut k = BTreeSet::new();
-    let paths = |v: &[RelPath], op: OpKind, k: &mut BTreeSet<(&'static str, String)>| {
-        for p in v {
-            k.insert((op.name(), p.as_str().to_owned()));
+    for a in &parts.actions {
+        // Stale temporary entries are not part of a plan; deletes only when they run.
+        let listed = match a.why() {
+            None => true,
+            Some(Why::Stale) => false,
+            Some(Why::Replaced | Why::Gone) => parts.deletes_run,
+        };
+        if listed {
+            k.insert((a.op().name(), a.path().as_str().to_owned()));
         }
-    };
-    if parts.deletes_run {
-        paths(&parts.conflict_files, OpKind::Delete, &mut k);
-        paths(&parts.conflict_rmdirs, OpKind::Rmdir, &mut k);
-        paths(&parts.delete_files, OpKind::Delete, &mut k);
-        paths(&parts.rmdirs, OpKind::Rmdir, &mut k);
     }
-    paths(&parts.mkdirs, OpKind::Mkdir, &mut k);
     for i in 0..parts.uploads.len() {
         if let Ok(p) = parts.uploads.path(i) {
             k.insert((OpKind::Upload.name(), p.as_str().to_owned()));
@@ -382,11 +381,10 @@ impl PlanGate for Applier {
             wanted.contains(&(op.name().to_owned(), p.as_str().to_owned()))
         };
         let before = now.len();
-        parts.conflict_files.retain(|p| has(OpKind::Delete, p));
-        parts.conflict_rmdirs.retain(|p| has(OpKind::Rmdir, p));
-        parts.delete_files.retain(|p| has(OpKind::Delete, p));
-        parts.rmdirs.retain(|p| has(OpKind::Rmdir, p));
-        parts.mkdirs.retain(|p| has(OpKind::Mkdir, p));
+        // Stale temporary entries are removed whatever the plan (it never names them).
+        parts
+            .actions
+            .retain(|a| a.why() == Some(Why::Stale) || has(a.op(), a.path()));
         parts
             .uploads
             .retain(|l, i| l.path(i).is_ok_and(|p| has(OpKind::Upload, &p)));

@@ -2,6 +2,9 @@
 //! (`peex-conformance`, the checks every built-in transport passes) against a plugin
 //! transport, each check reported by name — a plugin author's whole test loop, no Rust needed.
 //!
+//! Connections are opened as the engine opens them ([`crate::connect::open`]): the listing
+//! contract is held by [`peex_core::Checked`] there too.
+//!
 //! The suite needs an empty root, so it works in a new directory `peex-conformance-PID`
 //! below `--root`, created and (whatever the outcome) removed through the transport.
 
@@ -143,8 +146,9 @@ pub fn run(args: &TestArgs) -> Result<Status, Stop> {
     let scratch = format!("peex-conformance-{}", std::process::id());
     let scratch_rel =
         RelPath::parse(&scratch).map_err(|e| Stop::new(Status::Usage, e.to_string()))?;
-    let mut base = transport
-        .connect(&site)
+    // Every connection is wrapped as the engine wraps its own (the listing contract is
+    // `Checked`'s, not the bridge's), so the suite sees what a sync would.
+    let mut base = crate::connect::open(transport.as_ref(), &site, false)
         .map_err(|e| Stop::new(Status::Connect, format!("connect to --root: {e}")))?;
     base.mkdir(&scratch_rel)
         .map_err(|e| Stop::new(Status::Connect, format!("mkdir {scratch}: {e}")))?;
@@ -165,7 +169,7 @@ pub fn run(args: &TestArgs) -> Result<Status, Stop> {
             .and_then(|d| std::fs::read(d.join(rel)).ok())
     };
     let connect = || -> Box<dyn RemoteFs> {
-        match transport.connect(&inner) {
+        match crate::connect::open(transport.as_ref(), &inner, false) {
             Ok(c) => c,
             Err(e) => panic!("connect failed: {e}"),
         }

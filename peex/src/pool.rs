@@ -1,12 +1,15 @@
 //! A pool of connections, one per worker thread, running waves of tasks.
 //!
 //! Each worker owns one [`RemoteFs`]. A wave starts from a list of tasks; a task may queue
-//! more tasks (a directory listing queues its subdirectories, a `mkdir` queues the uploads
-//! into the new directory). The wave ends when the queue is empty and no task is running.
+//! more tasks (a directory listing queues its subdirectories and the remote trees to scan
+//! for removal, see [`crate::walk`]). The wave ends when the queue is empty and no task is
+//! running. The run's phases are waves of their own, one after the other: the walk, the
+//! mkdirs (one task), the upload streams (one task per connection), the deletes (one wave
+//! per directory depth).
 //!
 //! Temporary errors (connection reset, 421/425/426/450, timeouts) drop the worker's
-//! connection, wait, reconnect and retry the task, a bounded number of times
-//! ([`RetryPolicy`]); permanent errors (550, 553, …) fail the task at once. When a worker
+//! connection, wait, reconnect and retry the task, as the one [`RetryPolicy`] says
+//! ([`crate::retry`]); permanent errors (550, 553, …) fail the task at once. When a worker
 //! cannot (re)connect because the server limits connections, it hands its task back and
 //! retires, so the pool shrinks instead of failing — but the last worker never retires, so
 //! the pool cannot deadlock with work left.
@@ -18,6 +21,7 @@
 //! timeouts. So a server that stops answering ends the run after a few rounds of
 //! `(retries + 1)` timeouts, never after one round per queued task.
 
+use crate::retry::RetryPolicy;
 use peex_core::{Error, ErrorKind, RemoteFs, Result};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,24 +90,6 @@ impl Arrivals {
 
     fn pending(&self) -> usize {
         lock(&self.state).pending
-    }
-}
-
-/// How often and how patiently temporary errors are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per task after the first one.
-    pub retries: u32,
-    /// Delay before the first retry; doubled each time.
-    pub base_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            retries: 3,
-            base_delay: Duration::from_millis(200),
-        }
     }
 }
 
@@ -388,7 +374,7 @@ impl<'a> Pool<'a> {
             let slot = match self.slots.iter().position(Option::is_some) {
                 Some(i) => i,
                 None => {
-                    let c = connect_retrying(self.connect, self.retry)?;
+                    let c = self.retry.connect(self.connect)?;
                     let Some(first) = self.slots.first_mut() else {
                         return Err(Error::new(ErrorKind::Unexpected, "the pool has no slots"));
                     };
@@ -403,9 +389,9 @@ impl<'a> Pool<'a> {
                 ));
             };
             match f(c.as_mut()) {
-                Err(e) if e.is_temporary() && attempt < self.retry.retries => {
+                Err(e) if e.is_temporary() && self.retry.allows(attempt + 1) => {
                     self.slots[slot] = None;
-                    backoff(self.retry, attempt);
+                    self.retry.wait(attempt);
                     attempt += 1;
                     self.retried.fetch_add(1, Ordering::Relaxed);
                 }
@@ -463,10 +449,8 @@ fn worker<T, F>(
                                 Some(back) => item = back,
                             }
                         }
-                        if (e.is_temporary() || e.kind() == ErrorKind::RateLimited)
-                            && attempt < retry.retries
-                        {
-                            backoff(retry, attempt);
+                        if RetryPolicy::retries_connect(&e) && retry.allows(attempt + 1) {
+                            retry.wait(attempt);
                             attempt += 1;
                             retried();
                             continue;
@@ -489,10 +473,10 @@ fn worker<T, F>(
                     shared.failed_in_a_row.store(0, Ordering::Relaxed);
                     break;
                 }
-                Err(e) if e.is_temporary() && attempt < retry.retries => {
+                Err(e) if e.is_temporary() && retry.allows(attempt + 1) => {
                     // Drop the (probably broken) connection; reconnect on the next attempt.
                     *slot = None;
-                    backoff(retry, attempt);
+                    retry.wait(attempt);
                     attempt += 1;
                     retried();
                 }
@@ -513,25 +497,6 @@ fn worker<T, F>(
     }
 }
 
-/// Opens a connection, retrying temporary failures (resets, timeouts, 421, too many
-/// connections) with backoff as `retry` says; other failures are returned at once.
-pub fn connect_retrying(connect: &Connector<'_>, retry: RetryPolicy) -> Result<Box<dyn RemoteFs>> {
-    let mut attempt = 0u32;
-    loop {
-        match connect() {
-            Ok(c) => return Ok(c),
-            Err(e)
-                if (e.is_temporary() || e.kind() == ErrorKind::RateLimited)
-                    && attempt < retry.retries =>
-            {
-                backoff(retry, attempt);
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// The one error for the tasks skipped because the server is down.
 fn not_attempted(n: u64) -> Error {
     Error::new(
@@ -541,11 +506,6 @@ fn not_attempted(n: u64) -> Error {
             if n == 1 { "" } else { "s" }
         ),
     )
-}
-
-fn backoff(retry: RetryPolicy, attempt: u32) {
-    let factor = 1u32 << attempt.min(6);
-    std::thread::sleep(retry.base_delay * factor);
 }
 
 #[cfg(test)]
@@ -699,7 +659,7 @@ mod tests {
             retries: 2,
             base_delay: Duration::from_millis(1),
         };
-        let first = connect_retrying(&connector, policy).unwrap();
+        let first = policy.connect(connector).unwrap();
         assert_eq!(connects.load(Ordering::SeqCst), 3);
         let mut pool = Pool::new(first, 2, &connector, policy);
         let p = RelPath::parse("x").unwrap();
@@ -709,7 +669,7 @@ mod tests {
         let refused = || -> Result<Box<dyn RemoteFs>> {
             Err(Error::new(ErrorKind::AuthFailed, "530 Login incorrect"))
         };
-        assert!(connect_retrying(&refused, policy).is_err());
+        assert!(policy.connect(refused).is_err());
     }
 
     #[test]

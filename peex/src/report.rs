@@ -1,11 +1,12 @@
 //! What the engine reports to: [`Reporter`] keeps the summary's counters and hands every
 //! event to each implementation of [`Events`] it was given (the human output, the JSON
-//! stream, the plan recorder).
+//! stream, the plan recorder); [`Failures`] holds the errors of a phase until they are
+//! reported.
 
 use crate::events::{Event, Events, Kept, OpKind, Operation, Progress, Reason, Summary};
 use crate::output::Human;
 use crate::plan::Upload;
-use peex_core::{Entry, EntryKind, RelPath};
+use peex_core::{Entry, EntryKind, Error, RelPath};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -271,6 +272,50 @@ impl Reporter {
             elapsed,
         };
         self.emit(&Event::Summary(&s));
+    }
+}
+
+/// The errors of a phase: the first ones in full, the rest only counted, so that a site
+/// where every upload fails does not hold (nor print) one message per file.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// The errors kept in full.
+    pub kept: Vec<Error>,
+    /// How many more there were.
+    pub more: u64,
+}
+
+impl Failures {
+    /// Errors kept in full; the reporter shows fewer still (see [`Reporter::error`]).
+    pub const KEPT: usize = 100;
+
+    /// Keeps `e`, or counts it once [`Failures::KEPT`] are kept.
+    pub fn push(&mut self, e: Error) {
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// Keeps (or counts) each of `errors`.
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = Error>) {
+        for e in errors {
+            self.push(e);
+        }
+    }
+
+    /// True if there was no error.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.more == 0
+    }
+
+    /// Reports the errors kept, and how many were not shown.
+    pub fn report(self, out: &Reporter) {
+        for e in self.kept {
+            out.error(&e.to_string());
+        }
+        out.errors_not_shown(self.more);
     }
 }
 

@@ -2,7 +2,7 @@
  * peex_plugin.h - the peex plugin C ABI, version 2.1.
  *
  * Mirrors the Rust crate `peex-plugin-abi` (plugins/abi/src/lib.rs) field for field; a test
- * (tests/e2e/plugins.rs, header_matches_the_rust_definitions) compiles a C program against
+ * (peex/tests/e2e_plugins.rs, header_matches_the_rust_definitions) compiles a C program against
  * this header and compares every size, offset and constant with the Rust side.
  *
  * A plugin is a shared library exporting

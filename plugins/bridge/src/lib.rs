@@ -12,8 +12,7 @@ mod options;
 pub use options::{check_options, closest};
 
 use peex_core::{
-    validate_name, Capabilities, Entry, EntryKind, Error, ErrorKind, MtimeMethod, RenameOver,
-    Secret, SiteParams,
+    Capabilities, Entry, EntryKind, Error, ErrorKind, MtimeMethod, RenameOver, Secret, SiteParams,
 };
 use peex_plugin_abi::*;
 use std::collections::BTreeMap;
@@ -144,11 +143,13 @@ pub fn entry_to_c(e: &Entry) -> PeexEntry {
     }
 }
 
-/// Converts a C entry whose name was already read. The rules of the listing contract: a
-/// safe name, a known kind, a time on every file; a directory's size and time are ignored
-/// (0 and none).
+/// Converts a C entry whose name was already read: a known kind (a C integer may hold any
+/// value); a directory's size and time are ignored (0 and none). The listing contract (safe
+/// names, no duplicates, a time on every file) is not checked here but by
+/// [`peex_core::Checked`], which wraps every connection to a plugin transport (the engine's,
+/// and those of `peex plugins test`); entries a filter plugin receives come from the host,
+/// which took them from checked listings and the local walk.
 pub fn entry_from_c(e: &PeexEntry, name: String) -> Result<Entry, Error> {
-    validate_name(&name)?;
     let kind = match e.kind {
         PEEX_KIND_FILE => EntryKind::File,
         PEEX_KIND_DIR => EntryKind::Dir,
@@ -160,12 +161,6 @@ pub fn entry_from_c(e: &PeexEntry, name: String) -> Result<Entry, Error> {
             ))
         }
     };
-    if kind == EntryKind::File && e.has_mtime == 0 {
-        return Err(Error::new(
-            ErrorKind::Protocol,
-            format!("file {name:?} listed without a modification time"),
-        ));
-    }
     let is_dir = kind == EntryKind::Dir;
     Ok(Entry {
         name,
@@ -317,10 +312,17 @@ mod tests {
             entry_from_c(&e, "d".to_owned()).unwrap_err().kind(),
             ErrorKind::Protocol
         );
+        // The listing contract is Checked's: an entry goes through it as in a listing.
+        let listed = |e: &PeexEntry, name: &str| {
+            peex_core::check_listing(
+                &peex_core::RelPath::root(),
+                vec![entry_from_c(e, name.to_owned())?],
+            )
+        };
         e.kind = PEEX_KIND_FILE;
         e.has_mtime = 0;
-        assert!(entry_from_c(&e, "f".to_owned()).is_err());
+        assert!(listed(&e, "f").is_err());
         e.has_mtime = 1;
-        assert!(entry_from_c(&e, "..".to_owned()).is_err());
+        assert!(listed(&e, "..").is_err());
     }
 }

@@ -146,7 +146,8 @@ impl RemoteFs for LocalFs {
                     format!("name is not valid UTF-8: {}", raw.to_string_lossy()),
                 )
             })?;
-            peex_core::validate_name(&name)?;
+            // Safe names are the listing contract's ([`peex_core::Checked`]), as for every
+            // backend.
             let meta = item.path().symlink_metadata().map_err(map_io)?;
             out.push(entry_of(name, &meta));
         }

@@ -1,4 +1,8 @@
-//! `list`: directories read with SFTP OPENDIR / READDIR, checked entry by entry.
+//! `list`: directories read with SFTP OPENDIR / READDIR, converted entry by entry.
+//!
+//! What is SFTP's own is checked here (a UTF-8 name, the attributes a listing needs); the
+//! listing contract (safe names, no duplicates, a time on every file) is
+//! `peex_core::Checked`'s, which wraps every connection the engine opens.
 //!
 //! A listing costs two round trips: OPENDIR, then two READDIRs at once (the second one
 //! usually answers end-of-directory; more are sent while entries keep coming) with the
@@ -7,7 +11,7 @@
 
 use crate::core::{reply_error, SftpFs, FX_EOF};
 use crate::packet::{Attrs, Reply, Request, FXP_CLOSE, FXP_OPENDIR, FXP_READDIR};
-use peex_core::{validate_name, Entry, EntryKind, Error, ErrorKind, RelPath, Result};
+use peex_core::{Entry, EntryKind, Error, ErrorKind, RelPath, Result};
 use std::collections::HashMap;
 
 /// Directories open at once in one [`SftpFs::list_many`].
@@ -171,7 +175,10 @@ impl SftpFs {
     }
 }
 
-/// Turns one READDIR name + attributes into an [`Entry`], refusing what the contract refuses.
+/// Turns one READDIR name + attributes into an [`Entry`], refusing what SFTP cannot give
+/// peex (a name that is not UTF-8, an entry without its type, a file without its size).
+/// The listing contract is [`peex_core::Checked`]'s (a file without a time, say, is left
+/// for it to refuse).
 pub(crate) fn entry(raw_name: &[u8], stat: &Attrs) -> Result<Entry> {
     let name = std::str::from_utf8(raw_name).map_err(|_| {
         Error::new(
@@ -182,7 +189,6 @@ pub(crate) fn entry(raw_name: &[u8], stat: &Attrs) -> Result<Entry> {
             ),
         )
     })?;
-    validate_name(name)?;
     if stat.perm.is_none() {
         return Err(Error::new(
             ErrorKind::Protocol,
@@ -201,19 +207,11 @@ pub(crate) fn entry(raw_name: &[u8], stat: &Attrs) -> Result<Entry> {
         EntryKind::Dir => 0,
         _ => stat.size.unwrap_or(0),
     };
-    if kind == EntryKind::File {
-        if mtime.is_none() {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                format!("the server listed file {name:?} without a modification time"),
-            ));
-        }
-        if stat.size.is_none() {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                format!("the server listed file {name:?} without a size"),
-            ));
-        }
+    if kind == EntryKind::File && stat.size.is_none() {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!("the server listed file {name:?} without a size"),
+        ));
     }
     Ok(Entry {
         name: name.to_owned(),
@@ -253,14 +251,18 @@ mod tests {
         assert_eq!((d.kind, d.size), (EntryKind::Dir, 0));
         let l = entry(b"l", &st(0o120777, Some(1), None)).unwrap();
         assert_eq!(l.kind, EntryKind::Other);
+        // The listing contract is Checked's: an entry goes through it as in a listing.
+        let listed = |raw: &[u8], stat: &Attrs| {
+            peex_core::check_listing(&RelPath::root(), vec![entry(raw, stat)?])
+        };
         assert_eq!(
-            entry(b"a/b", &st(0o100644, Some(1), Some(1)))
+            listed(b"a/b", &st(0o100644, Some(1), Some(1)))
                 .unwrap_err()
                 .kind(),
             ErrorKind::InvalidName
         );
         assert_eq!(
-            entry(b"..", &st(0o040755, Some(1), Some(1)))
+            listed(b"..", &st(0o040755, Some(1), Some(1)))
                 .unwrap_err()
                 .kind(),
             ErrorKind::InvalidName
@@ -272,7 +274,7 @@ mod tests {
             ErrorKind::Protocol
         );
         assert_eq!(
-            entry(b"f", &st(0o100644, Some(1), None))
+            listed(b"f", &st(0o100644, Some(1), None))
                 .unwrap_err()
                 .kind(),
             ErrorKind::Protocol

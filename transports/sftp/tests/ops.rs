@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use peex_core::{EntryKind, ErrorKind, MtimeMethod, RelPath, RenameOver};
+use peex_core::{EntryKind, ErrorKind, MtimeMethod, RelPath, RemoteFs as _, RenameOver};
 use std::time::{Duration, UNIX_EPOCH};
 
 fn p(s: &str) -> RelPath {
@@ -160,7 +160,8 @@ fn non_utf8_name_is_a_protocol_error() {
 fn backslash_name_is_invalid_name() {
     let sshd = common::server();
     std::fs::write(sshd.root().join("a\\b"), b"x").unwrap();
-    let mut fs = common::connect(&common::trusted_site(&sshd)).unwrap();
+    // The listing contract is held by Checked, which wraps every connection the engine opens.
+    let mut fs = peex_core::Checked(common::connect(&common::trusted_site(&sshd)).unwrap());
     let err = fs.list(&RelPath::root()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidName, "{err}");
 }
