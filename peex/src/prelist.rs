@@ -31,15 +31,27 @@ pub fn prelist(
     if fs.list_batch() <= 1 {
         return Ok(());
     }
-    let want: Vec<RelPath> = descend
+    let mut want: Vec<RelPath> = descend
         .iter()
         .filter(|d| d.remote_exists && !below.contains_key(&d.path))
         .map(|d| d.path.clone())
         .collect();
     let first = want.len();
-    let want = below_locally(source, want, PRELIST_DIRS.max(first), |d| {
-        !below.contains_key(d)
-    });
+    let cap = PRELIST_DIRS.max(first);
+    // Breadth first, so that a parent always comes before its subdirectories.
+    let mut i = 0;
+    while i < want.len() && want.len() < cap {
+        let subs = local_subdirs(&source.join(want[i].as_str()));
+        for name in subs {
+            let Ok(sub) = want[i].join(&name) else {
+                continue;
+            };
+            if want.len() < cap && !below.contains_key(&sub) {
+                want.push(sub);
+            }
+        }
+        i += 1;
+    }
     if want.is_empty() {
         return Ok(());
     }
@@ -64,50 +76,6 @@ pub fn prelist(
         }
     }
     Ok(())
-}
-
-/// Directories to read ahead on a backend that lists one directory a command (FTP): the
-/// local directories two levels and more below the root, under a first-level directory the
-/// remote has (`descend` of the root's plan), breadth first, at most [`GUESS_DIRS`]. The
-/// walk lists them on connections that would otherwise wait for the levels above to be
-/// planned; a directory's own task takes the listing only if it is reached (its parent's
-/// listing showed a directory of that name), so a wrong guess costs one dropped listing.
-pub fn guesses(source: &Path, descend: &[Descend]) -> Vec<RelPath> {
-    let first: Vec<RelPath> = descend
-        .iter()
-        .filter(|d| d.remote_exists)
-        .map(|d| d.path.clone())
-        .collect();
-    let n = first.len();
-    let mut all = below_locally(source, first, n + GUESS_DIRS, |_| true);
-    all.drain(..n);
-    all
-}
-
-/// Listings [`guesses`] reads ahead, at most.
-pub const GUESS_DIRS: usize = 256;
-
-/// `start`, then the local directories below them, breadth first (a parent always before
-/// its subdirectories), those `wanted` only, up to `cap` in all.
-fn below_locally(
-    source: &Path,
-    mut want: Vec<RelPath>,
-    cap: usize,
-    wanted: impl Fn(&RelPath) -> bool,
-) -> Vec<RelPath> {
-    let mut i = 0;
-    while i < want.len() && want.len() < cap {
-        for name in local_subdirs(&source.join(want[i].as_str())) {
-            let Ok(sub) = want[i].join(&name) else {
-                continue;
-            };
-            if want.len() < cap && wanted(&sub) {
-                want.push(sub);
-            }
-        }
-        i += 1;
-    }
-    want
 }
 
 /// The names of the real directories (not links) directly in `dir`, sorted; none when it

@@ -84,14 +84,7 @@ enum Scan {
     },
     /// One level of a remote tree to remove.
     Removal { path: RelPath, why: Why },
-    /// A remote directory to read ahead, guessed from the local tree
-    /// ([`crate::prelist::guesses`]): its listing waits in `ahead` for the directory's own
-    /// task, which takes it if the walk reaches it.
-    Guess { path: RelPath },
 }
-
-/// Listings read ahead by [`Scan::Guess`] tasks, by directory.
-type Ahead = Mutex<HashMap<RelPath, Vec<Entry>>>;
 
 impl Walker<'_> {
     /// Walks both trees from the root, over the pool.
@@ -101,9 +94,8 @@ impl Walker<'_> {
             path: RelPath::root(),
             remote_exists: true,
         };
-        let ahead = Ahead::default();
         let errors = pool.run(vec![root], |fs, task, queue| {
-            self.scan(fs, task, queue, &found, &ahead)
+            self.scan(fs, task, queue, &found)
         });
         let mut walked = into_inner(found);
         walked.errors = errors;
@@ -116,7 +108,6 @@ impl Walker<'_> {
         task: &Scan,
         queue: &Queue<Scan>,
         found: &Mutex<Walked>,
-        ahead: &Ahead,
     ) -> peex_core::Result<()> {
         let (tree, out) = (self.tree, self.out);
         let (path, listed_ahead, remote_exists) = match task {
@@ -130,10 +121,6 @@ impl Walker<'_> {
                 below,
             } => (path, Some((remote, below)), true),
             Scan::Removal { path, why } => return self.scan_removal(fs, path, *why, queue, found),
-            Scan::Guess { path } => {
-                self.read_ahead(fs, path, ahead);
-                return Ok(());
-            }
         };
         let local::LocalDir {
             entries: mut local,
@@ -143,10 +130,7 @@ impl Walker<'_> {
         let (remote, mut below) = match listed_ahead {
             Some((remote, below)) => (remote, below.clone()),
             None => {
-                let read_ahead = lock(ahead).remove(path);
-                listed = if let Some(l) = read_ahead.filter(|_| remote_exists) {
-                    l
-                } else if remote_exists {
+                listed = if remote_exists {
                     // The local sizes let a backend with coarse listed times (FTP's LIST)
                     // read the exact time of only the files whose time decides anything.
                     let sizes = crate::names::LocalSizes::new(&local);
@@ -166,13 +150,6 @@ impl Walker<'_> {
             .map_err(|e| e.with_op("plan", path))?;
         // Before anything is reported: a temporary error here retries this task whole.
         crate::prelist::prelist(fs, self.source, &p.descend, &mut below)?;
-        // A backend that lists one directory a command: the connections waiting for the
-        // first levels to be planned read the deeper ones ahead.
-        let guesses = if path.is_root() && fs.list_batch() <= 1 {
-            crate::prelist::guesses(self.source, &p.descend)
-        } else {
-            Vec::new()
-        };
         for (remote_name, local_name) in &aligned {
             tree.alias(path.join(remote_name)?, local_name.clone());
         }
@@ -233,9 +210,6 @@ impl Walker<'_> {
                 },
             });
         }
-        for path in guesses {
-            queue.push(Scan::Guess { path });
-        }
         let conflict_trees: BTreeSet<RelPath> = p
             .uploads
             .iter()
@@ -282,19 +256,6 @@ impl Walker<'_> {
     }
 
     /// A remote tree to remove: lists one directory of it and plans what goes.
-    /// Lists `path` ahead of its task ([`Scan::Guess`]). Nothing is reported and nothing
-    /// fails: a guess that cannot be read is left to the directory's own task, which lists
-    /// it (and reports what goes wrong), the same as without guessing.
-    fn read_ahead(&self, fs: &mut dyn RemoteFs, path: &RelPath, ahead: &Ahead) {
-        let Ok(local) = self.tree.read_dir(path) else {
-            return;
-        };
-        let sizes = crate::names::LocalSizes::new(&local.entries);
-        if let Ok(listed) = fs.list_for(path, &|name| sizes.get(name)) {
-            lock(ahead).insert(path.clone(), listed);
-        }
-    }
-
     fn scan_removal(
         &self,
         fs: &mut dyn RemoteFs,
