@@ -333,6 +333,39 @@ fn pure_ftpd_remote_symlinks_are_links_never_followed_or_written_through() {
     assert_same_tree(&s.src, &s.dest(), &none);
 }
 
+#[test]
+fn pure_ftpd_a_link_below_the_first_level_is_never_read_ahead_as_a_directory() {
+    let s = Site::new(PureFtpd::start(), "", "");
+    // The remote `a/b` is a link to `outside`, which holds `c/`; the local side has a real
+    // `a/b/c/`: a directory read ahead from the local tree (`a/b/c`, through the link) must
+    // not be what plans `a/b/c` — else `outside/c/precious.txt` looks remote-only and goes.
+    let outside = s.srv.root().join("outside");
+    fs::create_dir_all(outside.join("c")).unwrap();
+    fs::write(outside.join("c/precious.txt"), b"precious").unwrap();
+    chown_tree(&outside);
+    put(&s.src, "a/b/c/x.txt", b"x", 1_600_000_000);
+    put(&s.src, "a/y.txt", b"y", 1_600_000_000);
+    for jobs in ["1", "4"] {
+        let _ = fs::remove_dir_all(s.dest().join("a"));
+        s.remote_put("a/y.txt", b"y", 1_600_000_000);
+        std::os::unix::fs::symlink(&outside, s.dest().join("a/b")).unwrap();
+        let r = s.run(&["-j", jobs]);
+        assert_eq!(r.code, 0, "-j {jobs}: {}", r.all());
+        assert_eq!(
+            fs::read(outside.join("c/precious.txt")).unwrap(),
+            b"precious"
+        );
+        assert!(
+            !outside.join("c/x.txt").exists(),
+            "nothing written through the link"
+        );
+        assert!(!fs::symlink_metadata(s.dest().join("a/b"))
+            .unwrap()
+            .is_symlink());
+        assert_same_tree(&s.src, &s.dest(), &none);
+    }
+}
+
 // ---- Windows servers: their behaviours, scenarios of the fake server ----
 
 mod windows {
