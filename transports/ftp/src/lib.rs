@@ -120,7 +120,7 @@ impl Transport for FtpTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, false)?;
-        let s = Session::open(&cfg, None)?;
+        let s = Session::open(&cfg)?;
         Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }
@@ -144,14 +144,7 @@ impl Transport for FtpsTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, true)?;
-        let config = crate::session::tls_config(&cfg)?;
-        let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
-            peex_core::Error::new(
-                peex_core::ErrorKind::ConfigInvalid,
-                format!("{:?} is not a valid TLS server name: {e}", cfg.host),
-            )
-        })?;
-        let s = Session::open(&cfg, Some(crate::data::DataTls { config, name }))?;
+        let s = Session::open(&cfg)?;
         Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }
