@@ -686,7 +686,7 @@ fn ftps_sync_verifies_the_certificate_and_reuses_the_tls_session() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("TLSv1_2"), "{}", r.all());
     assert!(
-        r.stdout.contains("resume the control connection's session"),
+        r.stdout.contains("session resumed by data connections"),
         "{}",
         r.all()
     );

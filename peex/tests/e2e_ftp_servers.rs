@@ -57,6 +57,29 @@ impl Site {
         }
     }
 
+    /// Like [`Site::new`], in the native format, which takes transport options: `fields`
+    /// are more of its fields (`options: { "tls13": "on" }, retries: 0`).
+    fn with_options(srv: impl FtpServer + 'static, fields: &str) -> Site {
+        let mut s = Site::new(srv, "", "");
+        let tls = match s.srv.ca_file() {
+            Some(ca) => format!(
+                "  transport: \"ftps\",\n  tls: (ca_file: {:?}),\n",
+                ca.display().to_string()
+            ),
+            None => String::new(),
+        };
+        let text = format!(
+            "(\n  host: \"127.0.0.1\",\n  port: {},\n  user: {:?},\n  password: {:?},\n  \
+             source: {:?},\n  dest: \"/www/\",\n{tls}  {fields},\n)\n",
+            s.srv.port(),
+            s.srv.user(),
+            s.srv.password(),
+            format!("{}/", s.src.display()),
+        );
+        s.cfg = write_config(s._tmp.path(), "site.ron", &text);
+        s
+    }
+
     fn dest(&self) -> PathBuf {
         self.srv.root().join("www")
     }
@@ -164,12 +187,16 @@ fn pure_ftpd_initial_sync_rerun_change_and_delete_converge() {
 
 #[test]
 fn pure_ftpd_over_ftps_resumes_the_tls_session_and_converges() {
-    let s = Site::new(PureFtpd::builder().tls(true).start(), "", "");
+    // TLS 1.2 (under TLS 1.3, Pure-FTPd sends no tickets: the next tests)
+    let s = Site::with_options(
+        PureFtpd::builder().tls(true).start(),
+        "options: { \"tls13\": \"off\" }",
+    );
     converges(&s);
     let r = s.check();
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        r.stdout.contains("resume the control connection's session"),
+        r.stdout.contains("session resumed by data connections"),
         "{}",
         r.all()
     );
@@ -270,7 +297,7 @@ fn vsftpd_over_ftps_with_require_ssl_reuse_converges() {
     let r = s.check();
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        r.stdout.contains("resume the control connection's session"),
+        r.stdout.contains("session resumed by data connections"),
         "{}",
         r.all()
     );
@@ -586,4 +613,180 @@ fn pure_ftpd_is_pipelined_safely_nothing_sent_during_a_transfer() {
     let r = s.run(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_same_tree(&s.src, &s.dest(), &none);
+}
+
+// ---- FTPS with TLS 1.3: many uploads, each data connection resuming the session ----
+
+/// More files than the tickets any server hands out at once (OpenSSL: two after the
+/// control connection's handshake), in a few directories.
+const MANY: usize = 60;
+
+/// `MANY` files in four directories, all at `mtime`.
+fn many_files(src: &Path, tag: &str, mtime: i64) {
+    for i in 0..MANY {
+        put(
+            src,
+            &format!("d{}/f{i:02}.txt", i % 4),
+            format!("{tag} {i}\n").as_bytes(),
+            mtime,
+        );
+    }
+}
+
+/// Over FTPS: `MANY` uploads at `-j 1`, then `MANY` replacements at `-j 4`, converge with
+/// nothing retried; `peex check` says `expected` of the TLS session (`TLS 1.3, session
+/// resumed by data connections`, …).
+fn many_uploads_over_ftps_converge(s: &Site, expected: &str) {
+    let name = s.srv.name().to_owned();
+    many_files(&s.src, "one", 1_600_000_000);
+    let r = s.run(&["-j", "1"]);
+    assert_eq!(r.code, 0, "{name} -j 1: {}", r.all());
+    assert!(!r.stderr.contains("retried"), "{name} -j 1: {}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    many_files(&s.src, "four connections", 1_700_000_000);
+    let r = s.run(&["-j", "4"]);
+    assert_eq!(r.code, 0, "{name} -j 4: {}", r.all());
+    assert!(!r.stderr.contains("retried"), "{name} -j 4: {}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    s.assert_rerun_changes_nothing();
+    let r = s.check();
+    assert_eq!(r.code, 0, "{name}: {}", r.all());
+    assert!(r.stdout.contains(expected), "{name}: {}", r.all());
+}
+
+/// The TLS log of the proftpd whose directory is `dir` (`mod_tls`'s `TLSLog`).
+fn tls_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("tls.log")).unwrap_or_default()
+}
+
+#[test]
+fn vsftpd_over_ftps_with_tls13_resumes_the_session_on_every_upload() {
+    // vsftpd (OpenSSL's defaults: two tickets after a full handshake, one more after each
+    // resumed one) refuses a data connection that does not resume a session
+    // (require_ssl_reuse, "522 SSL connection failed: session reuse required"): each
+    // upload's data connection must bring in the ticket sent on it.
+    let s = Site::new(
+        Vsftpd::builder().tls(true).require_ssl_reuse(true).start(),
+        "",
+        "",
+    );
+    many_uploads_over_ftps_converge(&s, "TLS 1.3, session resumed by data connections");
+}
+
+#[test]
+fn pure_ftpd_over_ftps_with_tls13_makes_full_handshakes_it_sends_no_tickets() {
+    // Pure-FTPd 1.0.50 sends no TLS 1.3 ticket (SSL_CTX_set_num_tickets(ctx, 0)) and does
+    // not check resumption: data connections make full handshakes, and TLS 1.3 stays.
+    let s = Site::new(PureFtpd::builder().tls(true).start(), "", "");
+    many_uploads_over_ftps_converge(
+        &s,
+        "TLS 1.3, no session resumption: the server sends no session tickets",
+    );
+}
+
+#[test]
+fn proftpd_over_ftps_keeps_to_tls12_as_its_greeting_names_it_and_resumes_on_every_upload() {
+    // proftpd sends two TLS 1.3 tickets after the control connection's handshake and none
+    // on data connections: with TLS 1.3 the third data connection would be refused (the
+    // next test), so its greeting keeps peex to TLS 1.2 from the start.
+    let srv = ProftpdBuilder::new().tls(true).start();
+    let dir = srv.dir().to_path_buf();
+    let s = Site::new(srv, "", "");
+    many_uploads_over_ftps_converge(&s, "TLS 1.2, session resumed by data connections");
+    let r = s.check();
+    assert!(
+        r.stdout
+            .contains("not used: proftpd sends TLS 1.3 session tickets"),
+        "{}",
+        r.all()
+    );
+    let log = tls_log(&dir);
+    assert!(log.contains("TLSv1.2 connection accepted"), "{log}");
+    assert!(!log.contains("TLSv1.3"), "{log}");
+    assert!(!log.contains("did not reuse"), "{log}");
+}
+
+#[test]
+fn proftpd_over_tls13_refuses_the_third_data_connection_naming_session_reuse_and_the_options() {
+    // The proof that proftpd cannot serve a rustls client's data connections under TLS 1.3:
+    // tls13=on forces it; the two tickets of the control connection's handshake resume
+    // two data connections (a listing and an upload), proftpd sends no more, and refuses
+    // the third: "client did not reuse TLS session". peex's message names session reuse,
+    // the server's options and its own.
+    let srv = ProftpdBuilder::new().tls(true).start();
+    let dir = srv.dir().to_path_buf();
+    let s = Site::with_options(srv, "options: { \"tls13\": \"on\" }, retries: 0");
+    many_files(&s.src, "one", 1_600_000_000);
+    let r = s.run(&["-j", "1"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    let log = tls_log(&dir);
+    assert!(
+        log.contains("TLSv1.3 connection accepted"),
+        "{log}\n{}",
+        r.all()
+    );
+    assert!(
+        log.contains("client reused TLS session for data connection"),
+        "{log}"
+    );
+    assert!(
+        log.contains("client did not reuse TLS session, rejecting data connection"),
+        "{log}"
+    );
+    for part in [
+        "425",
+        "TLS session reuse",
+        "TLS 1.3, each data connection with a session ticket of its own: the server sent ",
+        "it did not resume it",
+        "proftpd's TLSOptions NoSessionReuseRequired",
+        "vsftpd's require_ssl_reuse=NO",
+        "tls13=off",
+    ] {
+        assert!(r.stderr.contains(part), "{part:?}: {}", r.all());
+    }
+}
+
+#[test]
+fn proftpd_hiding_its_name_over_tls13_falls_back_to_tls12_once_its_tickets_run_out() {
+    // A greeting that does not say proftpd: TLS 1.3 until a connection holds no ticket
+    // for its next data connection (before any data connection is refused); then TLS 1.2
+    // for the rest of the run, and the sync converges.
+    let srv = ProftpdBuilder::new()
+        .tls(true)
+        .config_line("ServerIdent on \"FTP server ready\"")
+        .start();
+    let dir = srv.dir().to_path_buf();
+    let s = Site::new(srv, "", "");
+    many_files(&s.src, "one", 1_600_000_000);
+    let r = s.run(&["-j", "4"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_same_tree(&s.src, &s.dest(), &none);
+    let log = tls_log(&dir);
+    assert!(log.contains("TLSv1.3 connection accepted"), "{log}");
+    assert!(log.contains("TLSv1.2 connection accepted"), "{log}");
+    assert!(
+        !log.contains("did not reuse"),
+        "no data connection refused: {log}"
+    );
+    s.assert_rerun_changes_nothing();
+}
+
+#[test]
+fn proftpd_with_allow_overwrite_off_over_ftps_converges() {
+    let s = Site::new(
+        ProftpdBuilder::new()
+            .tls(true)
+            .stock_overwrite(true)
+            .start(),
+        "",
+        "",
+    );
+    converges(&s);
+    many_uploads_over_ftps_converge(&s, "TLS 1.2, session resumed by data connections");
+    let r = s.check();
+    assert!(
+        r.stdout.contains("peex removes the old file, then renames"),
+        "{}",
+        r.all()
+    );
 }

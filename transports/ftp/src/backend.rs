@@ -267,16 +267,50 @@ impl RemoteFs for FtpFs {
         }
         if let Some(t) = &self.s.wire.tls_summary {
             v.push(("TLS".to_owned(), t.clone()));
+            let tls13 = self.s.wire.tls_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+            let version = if tls13 { "TLS 1.3" } else { "TLS 1.2" };
+            let tickets = match self.s.wire.data_tls() {
+                Some(d) if tls13 => format!(
+                    " ({} session tickets received, {} left)",
+                    d.store.received(),
+                    d.store.tickets()
+                ),
+                _ => String::new(),
+            };
             v.push((
                 "TLS session reuse".to_owned(),
                 match self.s.wire.last_data_handshake {
                     Some(rustls::HandshakeKind::Resumed) => {
-                        "data connections resume the control connection's session".to_owned()
+                        format!("{version}, session resumed by data connections{tickets}")
                     }
-                    Some(k) => format!("data connection handshake: {k:?} (not resumed)"),
-                    None => "no data connection made yet".to_owned(),
+                    Some(_)
+                        if tls13
+                            && self
+                                .s
+                                .wire
+                                .data_tls()
+                                .is_some_and(|d| d.store.received() == 0) =>
+                    {
+                        format!(
+                            "{version}, no session resumption: the server sends no session \
+                             tickets, data connections make full handshakes"
+                        )
+                    }
+                    Some(k) => {
+                        format!("{version}, data connection handshake: {k:?} (not resumed)")
+                    }
+                    None => format!("{version}, no data connection made yet"),
                 },
             ));
+            let given_up = self
+                .s
+                .wire
+                .tls13_fallback
+                .as_deref()
+                .and_then(crate::session::tls13_given_up);
+            if let (false, Some(why)) = (tls13, given_up) {
+                v.push(("TLS 1.3".to_owned(), format!("not used: {why}")));
+            }
         }
         v
     }

@@ -31,6 +31,14 @@ pub fn options(tls: bool) -> Vec<OptionSpec> {
                 "TLS from the first byte (no AUTH TLS); default port 990",
             )
             .default_value("false"),
+            OptionSpec::new(
+                "tls13",
+                choice(&["auto", "on", "off"]),
+                "TLS 1.3 (auto: when the server offers it and keeps sending the session tickets \
+                 its data connections need to resume the session, else TLS 1.2; on: always \
+                 where offered; off: TLS 1.2 only)",
+            )
+            .default_value("auto"),
         ]);
     }
     v.extend([
@@ -108,6 +116,22 @@ pub struct FtpConfig {
     /// place whole (option `rename_dirs`, default true; turn off for a server that refuses
     /// to rename directories: every file then gets its own temporary name).
     pub rename_dirs: bool,
+    /// Whether TLS 1.3 may be used (option `tls13`, ftps only; default auto).
+    pub tls13: Tls13,
+}
+
+/// When TLS 1.3 is used (option `tls13`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls13 {
+    /// Where the server offers it, unless the server is known (proftpd, by its greeting) or
+    /// found (a connection left with no session ticket for its next data connection, or a
+    /// data connection refused under TLS 1.3) not to let every data connection resume the
+    /// session: then TLS 1.2, for the rest of the run.
+    Auto,
+    /// Where the server offers it, whatever happens.
+    On,
+    /// Never: TLS 1.2 only.
+    Off,
 }
 
 impl FtpConfig {
@@ -123,14 +147,20 @@ impl FtpConfig {
         if site.host.trim().is_empty() {
             return Err(Error::new(ErrorKind::ConfigInvalid, "ftp: no host given"));
         }
-        let (implicit_tls, tls_verify, ca_file) = if tls {
+        let (implicit_tls, tls_verify, ca_file, tls13) = if tls {
+            let tls13 = match o.word("tls13")?.as_deref() {
+                Some("on") => Tls13::On,
+                Some("off") => Tls13::Off,
+                _ => Tls13::Auto,
+            };
             (
                 o.bool("implicit_tls")?,
                 o.bool("tls_verify")?,
                 o.text("ca_file")?.map(PathBuf::from),
+                tls13,
             )
         } else {
-            (false, true, None)
+            (false, true, None, Tls13::Off)
         };
         let mtime_method = o
             .word("mtime_method")?
@@ -165,6 +195,7 @@ impl FtpConfig {
             mtime_method,
             implicit_tls,
             rename_dirs: o.bool("rename_dirs")?,
+            tls13,
         })
     }
 }
@@ -248,6 +279,12 @@ mod tests {
         let c = FtpConfig::from_site(&s, true).unwrap();
         assert!(c.implicit_tls);
         assert_eq!(c.port, 990);
+        assert_eq!(c.tls13, Tls13::Auto);
+        let mut s = site();
+        s.options.insert("tls13".into(), "off".into());
+        assert_eq!(FtpConfig::from_site(&s, true).unwrap().tls13, Tls13::Off);
+        s.options.insert("tls13".into(), "maybe".into());
+        assert!(FtpConfig::from_site(&s, true).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! reads it, so the conversation never gets out of step. A prefetched passive address that
 //! no longer answers is replaced by a fresh `EPSV`.
 
-use crate::data::{copy_exact, data_stream, tcp_connect, DataTls, Stream};
+use crate::data::{copy_exact, data_stream, drain_tickets, tcp_connect, DataTls, Stream};
 use crate::errors::{map_io, Op};
 use crate::pipelining::{Level, Policy};
 use crate::reply::{self, known_command, reply_fits, Framed, Reply};
@@ -142,6 +142,14 @@ pub struct Wire {
     pub tls_summary: Option<String>,
     /// Whether the last TLS data connection resumed the control connection's session.
     pub last_data_handshake: Option<rustls::HandshakeKind>,
+    /// The TLS version of the control connection, once secured.
+    tls_version: Option<rustls::ProtocolVersion>,
+    /// Under `tls13=auto`, the server (`host:port`): TLS 1.3 is given up for it when a data
+    /// connection could not resume the session ([`Wire::can_resume`], [`Wire::data_error`]).
+    pub tls13_fallback: Option<String>,
+    /// An upload's TLS 1.3 data connection, to read its session tickets from once the
+    /// transfer's reply is in ([`drain_tickets`]).
+    draining: Option<Stream>,
     /// The final reply (`226 …`) of the last [`Wire::read_data`]: Pure-FTPd says there
     /// when it cut a listing short (`226 Output truncated to 10000 matches`).
     pub last_data_final: Option<Reply>,
@@ -173,6 +181,9 @@ impl Wire {
             data_tls: None,
             tls_summary: None,
             last_data_handshake: None,
+            tls_version: None,
+            tls13_fallback: None,
+            draining: None,
             last_data_final: None,
             timing: None,
             rtt_min: None,
@@ -243,6 +254,7 @@ impl Wire {
                 .complete_io(&mut s.sock)
                 .map_err(|e| map_io(e, Op::Connect))?;
         }
+        self.tls_version = s.conn.protocol_version();
         self.tls_summary = Some(format!(
             "{} {}",
             s.conn
@@ -256,6 +268,59 @@ impl Wire {
         ));
         self.reader = BufReader::new(Stream::Tls(Box::new(s)));
         Ok(())
+    }
+
+    /// The TLS version of the control connection, once secured.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls_version
+    }
+
+    /// The TLS settings of data connections, once `PROT P` is on.
+    pub fn data_tls(&self) -> Option<&DataTls> {
+        self.data_tls.as_ref()
+    }
+
+    /// True when data connections are TLS and the control connection speaks TLS 1.3.
+    fn tls13(&self) -> bool {
+        self.data_tls.is_some() && self.tls_version == Some(rustls::ProtocolVersion::TLSv1_3)
+    }
+
+    /// Before a data connection under TLS 1.3: whether a session ticket is left for it to
+    /// resume the session with, when the server sends tickets at all. Without one its
+    /// handshake would be a full one, which a server that hands out tickets for data
+    /// connections to resume the session with most likely refuses (proftpd does); under
+    /// `tls13=auto` TLS 1.3 is given up for the server, for the rest of the run, and this
+    /// connection is dropped (a temporary error: what it was doing is redone on a fresh
+    /// connection, with TLS 1.2). A server that sends no ticket (Pure-FTPd) cannot want
+    /// data connections to resume a TLS 1.3 session: they make full handshakes. With
+    /// `tls13=on` the data connection goes ahead.
+    fn can_resume(&mut self) -> Result<()> {
+        let (Some(tls), Some(server)) = (&self.data_tls, &self.tls13_fallback) else {
+            return Ok(());
+        };
+        if !self.tls13() || tls.store.tickets() > 0 || tls.store.received() == 0 {
+            return Ok(());
+        }
+        let why = format!(
+            "no TLS 1.3 session ticket left for a data connection to resume the control \
+             connection's session with (the server sent {} in all, and each resumes once)",
+            tls.store.received()
+        );
+        crate::session::give_up_tls13(server, &why);
+        let msg = format!("{why}; TLS 1.2 from now on, on a fresh connection");
+        self.broken = Some(msg.clone());
+        Err(Error::new(ErrorKind::Protocol, msg).temporary())
+    }
+
+    /// How long [`drain_tickets`] waits for the end of an upload's data connection whose
+    /// transfer the server has confirmed (it has closed it, or is about to).
+    fn drain_wait(&self) -> Duration {
+        self.rtt_min
+            .map_or(Duration::from_millis(100), |r| {
+                (r * 4).max(Duration::from_millis(50))
+            })
+            .min(Duration::from_secs(1))
+            .min(self.timeout)
     }
 
     fn write_lines(&mut self, lines: &[String]) -> Result<()> {
@@ -505,10 +570,15 @@ impl Wire {
 
     /// The error for `r`, a refusal of a data transfer. With TLS data connections, `522`,
     /// `425` and `450` usually mean the server wanted the data connection to resume the
-    /// control connection's TLS session and it did not: the message says so.
+    /// control connection's TLS session and it did not: the message says so, and names the
+    /// options that change it. Under TLS 1.3 with `tls13=auto`, TLS 1.3 is given up for the
+    /// server and the error made temporary (redone on a fresh connection, with TLS 1.2).
     fn data_error(&self, r: &Reply, op: Op) -> Error {
         let e = r.error(op);
-        if self.data_tls.is_none() || !matches!(r.code, 425 | 450 | 522) {
+        let Some(tls) = &self.data_tls else {
+            return e;
+        };
+        if !matches!(r.code, 425 | 450 | 522) {
             return e;
         }
         let hint = match self.last_data_handshake {
@@ -516,23 +586,49 @@ impl Wire {
             Some(_) => "it did not resume it",
             None => "it may not have resumed it",
         };
+        let version = if self.tls13() {
+            format!(
+                "TLS 1.3, each data connection with a session ticket of its own: the server \
+                 sent {} in all, {} left",
+                tls.store.received(),
+                tls.store.tickets()
+            )
+        } else {
+            "TLS 1.2".to_owned()
+        };
+        let fallback = match (&self.tls13_fallback, self.tls13()) {
+            (Some(server), true) => {
+                crate::session::give_up_tls13(
+                    server,
+                    &format!(
+                        "a data connection under TLS 1.3 was refused: {}",
+                        r.one_line()
+                    ),
+                );
+                "; peex now uses TLS 1.2 for this server"
+            }
+            _ => "",
+        };
         Error::new(
             e.kind(),
             format!(
                 "{} (FTPS: the server may require each data connection to resume the control \
-                 connection's TLS session (peex resumes it, with TLS 1.2), and {hint}; on the \
-                 server, vsftpd's require_ssl_reuse=NO or proftpd's TLSOptions \
-                 NoSessionReuseRequired turns that requirement off)",
+                 connection's TLS session (TLS session reuse; peex resumes it, with {version}), \
+                 and {hint}{fallback}; on the server, vsftpd's require_ssl_reuse=NO or \
+                 proftpd's TLSOptions NoSessionReuseRequired turns that requirement off; in \
+                 peex, tls13=off keeps to TLS 1.2, whose session every data connection resumes)",
                 e.message()
             ),
         )
-        .set_temporary(e.is_temporary())
+        .set_temporary(e.is_temporary() || !fallback.is_empty())
     }
 
     /// Opens a data connection: the prefetched passive address if it still answers, else a
     /// fresh one.
     pub fn open_data(&mut self) -> Result<Stream> {
         self.settle()?;
+        self.draining = None;
+        self.can_resume()?;
         let tcp = match self.prefetched.take() {
             Some(addr) => match self.connect_data(&addr) {
                 Ok(t) => t,
@@ -556,6 +652,8 @@ impl Wire {
     /// (we never send on it), so the server's lingering close does not wait for us.
     pub fn read_data(&mut self, line: &str, op: Op) -> Result<Vec<u8>> {
         self.settle()?;
+        self.draining = None;
+        self.can_resume()?;
         let addr = match self.prefetched.take() {
             Some(a) => a,
             None => self.fresh_passive()?,
@@ -741,7 +839,16 @@ impl Wire {
             Err(e) => Err(map_io(e, Op::Upload)),
         };
         let finished = data.finish_write();
-        drop(data);
+        // Under TLS 1.3 the server sent session tickets on this connection, which only a
+        // read brings in: read once the transfer's reply is (store_replies).
+        if let Stream::Tls(t) = &data {
+            if copied.is_ok()
+                && finished.is_ok()
+                && t.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
+            {
+                self.draining = Some(data);
+            }
+        }
         Ok((
             StoreSent {
                 got_150,
@@ -795,15 +902,27 @@ impl Wire {
                     } else if passive_pending {
                         self.early.accepted();
                     }
-                    sent.copied
-                        .and_then(|()| sent.finished.map_err(|e| map_io(e, Op::Upload)))
-                        .and_then(|()| {
-                            if matches!(last.code, 226 | 250) {
-                                Ok(())
-                            } else {
-                                Err(self.data_error(&last, Op::Upload))
-                            }
-                        })
+                    let local = sent
+                        .copied
+                        .and_then(|()| sent.finished.map_err(|e| map_io(e, Op::Upload)));
+                    match (local, matches!(last.code, 226 | 250)) {
+                        (local, true) => local,
+                        (Ok(()), false) => Err(self.data_error(&last, Op::Upload)),
+                        // The server's verdict says why (a refused TLS handshake shows
+                        // here as a broken pipe), and the data connection's error follows.
+                        (Err(local), false) => {
+                            let e = self.data_error(&last, Op::Upload);
+                            Err(Error::new(
+                                e.kind(),
+                                format!(
+                                    "{}; the data connection: {}",
+                                    e.message(),
+                                    local.message()
+                                ),
+                            )
+                            .set_temporary(e.is_temporary()))
+                        }
+                    }
                 }
             }
         };
@@ -811,6 +930,11 @@ impl Wire {
             let cmd = self.passive_command();
             let r = self.read_reply_to(cmd, Op::Upload)?;
             self.prefetched = self.parse_passive(&r).ok();
+        }
+        if let Some(data) = self.draining.take() {
+            if verdict.is_ok() {
+                drain_tickets(data, self.drain_wait());
+            }
         }
         Ok(verdict)
     }

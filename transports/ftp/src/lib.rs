@@ -6,14 +6,21 @@
 //! - `ftp` (port 21): plain FTP.
 //! - `ftps` (port 21): explicit TLS (`AUTH TLS`, then `PBSZ 0` and `PROT P`, so data
 //!   connections are encrypted too). Certificates are verified against the system roots, plus
-//!   `ca_file` (PEM) if given; `tls_verify=false` turns verification off. TLS 1.2 is used:
-//!   data connections must resume the control connection's TLS session (proftpd's default,
-//!   vsftpd's `require_ssl_reuse`), and a TLS 1.3 ticket resumes once only: OpenSSL servers
-//!   send two with the control connection's handshake and new ones on each data connection,
-//!   but an upload's data connection never reads them, so after a few transfers there is
-//!   none left, the data connection makes a full handshake, and proftpd refuses it (`425`;
-//!   its log: `client did not reuse TLS session, rejecting data connection`). rustls cannot
-//!   reuse a ticket (its session value cannot be copied).
+//!   `ca_file` (PEM) if given; `tls_verify=false` turns verification off. Data connections
+//!   resume the control connection's TLS session (proftpd and vsftpd refuse them otherwise),
+//!   with the same config and its session store (`data.rs`, `TicketStore`, which counts
+//!   TLS 1.3 tickets). TLS 1.2 and 1.3 are offered (option `tls13`, default `auto`). Under
+//!   TLS 1.3 each data connection resumes with a ticket of its own (rustls uses a ticket
+//!   once; its value cannot be copied): vsftpd sends two with the control connection's
+//!   handshake and one on each data connection, which an upload reads once its `226` is in
+//!   (`drain_tickets`: no round trip, nothing serialised); Pure-FTPd sends none and checks
+//!   nothing (full handshakes); proftpd sends two and never renews them on data connections,
+//!   so the third would be refused (`425`; its log: `client did not reuse TLS session,
+//!   rejecting data connection`). Under `auto`, TLS 1.2 is used for the rest of the run with
+//!   a server whose greeting names proftpd, or once a connection that received tickets has
+//!   none left for its next data connection (that connection is dropped, what it did redone
+//!   on a fresh one), or once a data connection is refused under TLS 1.3. A refusal (`425`,
+//!   `450`, `522`) under TLS names session reuse and the options that turn it off.
 //!
 //! Listing: `MLSD` where FEAT lists MLST (exact sizes and times; facts read
 //! case-insensitively; `type=dir|cdir|pdir` is a directory, `OS.unix=slink…` a link), else
@@ -121,7 +128,7 @@ impl Transport for FtpTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, false)?;
-        let s = Session::open(&cfg, None)?;
+        let s = Session::open(&cfg)?;
         Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }
@@ -145,14 +152,7 @@ impl Transport for FtpsTransport {
 
     fn connect(&self, site: &SiteParams) -> Result<Box<dyn RemoteFs>> {
         let cfg = FtpConfig::from_site(site, true)?;
-        let config = crate::session::tls_config(&cfg)?;
-        let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
-            peex_core::Error::new(
-                peex_core::ErrorKind::ConfigInvalid,
-                format!("{:?} is not a valid TLS server name: {e}", cfg.host),
-            )
-        })?;
-        let s = Session::open(&cfg, Some(crate::data::DataTls { config, name }))?;
+        let s = Session::open(&cfg)?;
         Ok(Box::new(FtpFs::new(s, cfg.mtime_method, cfg.rename_dirs)?))
     }
 }

@@ -1,14 +1,14 @@
 //! Session setup: connect, TLS, login, FEAT probing and the root directory; raw commands on
 //! the open session.
 
-use crate::config::FtpConfig;
+use crate::config::{FtpConfig, Tls13};
 use crate::control::Wire;
-use crate::data::DataTls;
+use crate::data::{DataTls, TicketStore};
 use crate::errors::Op;
 use crate::reply::Reply;
 use peex_core::{Error, ErrorKind, MtimeMethod, Result};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What FEAT (and SITE HELP) said the server can do.
@@ -103,7 +103,25 @@ impl Session {
     /// Connects, optionally secures (`tls`), logs in, switches to binary mode, probes FEAT
     /// and checks the root — in as few round trips as the protocol allows: after the
     /// greeting, `USER`, `PASS`, `TYPE I` and `FEAT` go out in one write.
-    pub fn open(cfg: &FtpConfig, tls: Option<DataTls>) -> Result<Session> {
+    ///
+    /// With `cfg.tls`: TLS 1.3 is offered as `cfg.tls13` says; under `auto`, not to a server
+    /// on which this run gave it up ([`give_up_tls13`]) nor to one whose greeting says it
+    /// cannot resume TLS 1.3 sessions on every data connection ([`tls13_unfit_greeting`];
+    /// with implicit TLS the greeting comes after the handshake: the connection is then
+    /// made again, with TLS 1.2).
+    pub fn open(cfg: &FtpConfig) -> Result<Session> {
+        let server = format!("{}:{}", cfg.host, cfg.port);
+        let auto = cfg.tls13 == Tls13::Auto;
+        let tls13 = match cfg.tls13 {
+            Tls13::Off => false,
+            Tls13::On => true,
+            Tls13::Auto => tls13_given_up(&server).is_none(),
+        };
+        let mut tls = if cfg.tls {
+            Some(data_tls(cfg, tls13)?)
+        } else {
+            None
+        };
         let tcp = tcp_connect(&cfg.host, cfg.port, cfg.timeout)?;
         let (mut wire, greeting) = match (&tls, cfg.implicit_tls) {
             (Some(t), true) => Wire::new_implicit(tcp, cfg.timeout, t.clone())?,
@@ -112,12 +130,20 @@ impl Session {
         if greeting.code != 220 {
             return Err(greeting.error(Op::Connect));
         }
+        if let (Some(why), true, true) = (tls13_unfit_greeting(&greeting.text), auto, tls13) {
+            give_up_tls13(&server, why);
+            if cfg.implicit_tls {
+                if wire.tls_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                    let _ = wire.quit();
+                    return Session::open(cfg);
+                }
+            } else {
+                tls = Some(data_tls(cfg, false)?);
+            }
+        }
         wire.nat_workaround = cfg.passive_nat_workaround;
-        wire.pipelining = crate::pipelining::Policy::new(
-            &format!("{}:{}", cfg.host, cfg.port),
-            &greeting.text,
-            cfg.pipelining,
-        );
+        wire.tls13_fallback = auto.then(|| server.clone());
+        wire.pipelining = crate::pipelining::Policy::new(&server, &greeting.text, cfg.pipelining);
         if let (Some(tls), false) = (tls, cfg.implicit_tls) {
             wire.start_tls(tls)?;
         }
@@ -383,17 +409,78 @@ impl Session {
     }
 }
 
-/// Builds the rustls client configuration for FTPS: system roots (plus `ca_file`), or no
-/// verification at all when `tls_verify` is off. The same `Arc` is used for the control and
-/// every data connection, so data connections resume the control connection's TLS session
-/// (servers such as proftpd require that by default).
-pub fn tls_config(cfg: &FtpConfig) -> Result<Arc<rustls::ClientConfig>> {
+/// Servers (`host:port`) on which TLS 1.3 was given up during this run
+/// ([`give_up_tls13`]): later connections to them offer TLS 1.2 only.
+static TLS13_GIVEN_UP: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+fn given_up() -> std::sync::MutexGuard<'static, Vec<(String, String)>> {
+    TLS13_GIVEN_UP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remembers, for the rest of the run, that TLS 1.3 does not work for `server`
+/// (`host:port`): why, for `peex check`.
+pub fn give_up_tls13(server: &str, why: &str) {
+    let mut v = given_up();
+    if !v.iter().any(|(s, _)| s == server) {
+        v.push((server.to_owned(), why.to_owned()));
+    }
+}
+
+/// Why TLS 1.3 was given up for `server` during this run, if it was.
+pub fn tls13_given_up(server: &str) -> Option<String> {
+    given_up()
+        .iter()
+        .find(|(s, _)| s == server)
+        .map(|(_, why)| why.clone())
+}
+
+/// Why TLS 1.3 is not tried on a server with this greeting, under `tls13=auto`: proftpd's
+/// `mod_tls` sends session tickets after the control connection's handshake only (two,
+/// OpenSSL's default) and never renews them on data connections (its ticket callbacks
+/// answer `SSL_TICKET_RETURN_USE`: "we do not want to renew (or issue) new tickets"), so a
+/// client that uses each ticket once (rustls) resumes the session on two data connections,
+/// and proftpd refuses the third ("client did not reuse TLS session").
+pub fn tls13_unfit_greeting(greeting: &str) -> Option<&'static str> {
+    greeting.to_ascii_lowercase().contains("proftpd").then_some(
+        "proftpd sends TLS 1.3 session tickets with the control connection's handshake only, \
+         two, and data connections must resume the session",
+    )
+}
+
+/// The TLS settings of one FTPS connection: its rustls client configuration, used for the
+/// control and every data connection (so data connections resume the control connection's
+/// session, which servers such as proftpd require by default), with its own session store.
+/// TLS 1.2 and 1.3 are offered when `tls13`, else TLS 1.2 only. Certificates: system roots
+/// (plus `ca_file`), or no verification at all when `tls_verify` is off.
+pub fn data_tls(cfg: &FtpConfig, tls13: bool) -> Result<DataTls> {
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).map_err(|e| {
+        Error::new(
+            ErrorKind::ConfigInvalid,
+            format!("{:?} is not a valid TLS server name: {e}", cfg.host),
+        )
+    })?;
+    let store = Arc::new(TicketStore::default());
+    let mut config = tls_config(cfg, tls13)?;
+    config.resumption = rustls::client::Resumption::store(store.clone());
+    Ok(DataTls {
+        config: Arc::new(config),
+        name,
+        store,
+    })
+}
+
+/// The rustls client configuration (see [`data_tls`]).
+fn tls_config(cfg: &FtpConfig, tls13: bool) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // TLS 1.2 only: data connections must resume the control connection's session, and TLS
-    // 1.3 tickets are single-use, so after a few transfers a data connection would need a
-    // full handshake, which proftpd refuses ("425 … Operation not permitted").
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls13 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS12]
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS12])
+        .with_protocol_versions(versions)
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("TLS setup: {e}")))?;
     let config = if cfg.tls_verify {
         let mut roots = rustls::RootCertStore::empty();
@@ -430,7 +517,7 @@ pub fn tls_config(cfg: &FtpConfig) -> Result<Arc<rustls::ClientConfig>> {
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
             .with_no_client_auth()
     };
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 /// The verifier used with `tls_verify=false`: accepts any certificate (handshake signatures
