@@ -400,15 +400,22 @@ impl<'a> Pool<'a> {
         }
     }
 
-    /// Closes every connection politely (those still being opened are dropped when they
-    /// arrive, or when the process ends).
+    /// Closes every connection politely, all at once: one round trip in all, not one per
+    /// connection (FTP's `QUIT` waits for its `221`). Those still being opened are dropped
+    /// when they arrive, or when the process ends.
     pub fn quit(&mut self) {
-        for c in self.slots.iter_mut().flatten() {
-            let _ = c.quit();
+        let mut open: Vec<Box<dyn RemoteFs>> =
+            self.slots.iter_mut().filter_map(Option::take).collect();
+        while let Some(c) = self.arrivals.try_take() {
+            open.push(c);
         }
-        while let Some(mut c) = self.arrivals.try_take() {
-            let _ = c.quit();
-        }
+        std::thread::scope(|s| {
+            for mut c in open {
+                s.spawn(move || {
+                    let _ = c.quit();
+                });
+            }
+        });
     }
 }
 
@@ -523,6 +530,17 @@ mod tests {
     struct Fake {
         calls: Arc<AtomicU32>,
         fail: Arc<FailFn>,
+        quits: Option<Arc<QuitGate>>,
+    }
+
+    /// Where quitting connections meet: each `quit` waits (5 s at most) until `expected`
+    /// have arrived, and counts in `met` if they all did.
+    #[derive(Default)]
+    struct QuitGate {
+        expected: AtomicU32,
+        arrived: Mutex<u32>,
+        cv: std::sync::Condvar,
+        met: AtomicU32,
     }
 
     impl RemoteFs for Fake {
@@ -554,6 +572,54 @@ mod tests {
         fn set_mtime(&mut self, _: &RelPath, _: i64) -> Result<()> {
             Ok(())
         }
+        fn quit(&mut self) -> Result<()> {
+            if let Some(g) = &self.quits {
+                let mut arrived = g.arrived.lock().unwrap();
+                *arrived += 1;
+                g.cv.notify_all();
+                let expected = g.expected.load(Ordering::SeqCst);
+                let (arrived, _) =
+                    g.cv.wait_timeout_while(arrived, Duration::from_secs(5), |a| *a < expected)
+                        .unwrap();
+                if *arrived >= expected {
+                    g.met.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_connection_quits_at_once_not_one_after_the_other() {
+        let gate = Arc::new(QuitGate::default());
+        let calls = Arc::new(AtomicU32::new(0));
+        let slow: Arc<FailFn> = Arc::new(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            None
+        });
+        let fake = || -> Box<dyn RemoteFs> {
+            Box::new(Fake {
+                calls: calls.clone(),
+                fail: slow.clone(),
+                quits: Some(gate.clone()),
+            })
+        };
+        let connects = AtomicU32::new(0);
+        let connector = || -> Result<Box<dyn RemoteFs>> {
+            connects.fetch_add(1, Ordering::SeqCst);
+            Ok(fake())
+        };
+        let mut pool = Pool::new(fake(), 4, &connector, RetryPolicy::default());
+        let items: Vec<RelPath> = (0..40)
+            .map(|i| RelPath::parse(&format!("f{i}")).unwrap())
+            .collect();
+        assert!(pool.run(items, |fs, p, _| fs.delete(p)).is_empty());
+        let open = connects.load(Ordering::SeqCst) + 1;
+        assert!(open > 1, "the pool opened more connections");
+        gate.expected.store(open, Ordering::SeqCst);
+        pool.quit();
+        // One after the other, the first would wait alone for the others and give up.
+        assert_eq!(gate.met.load(Ordering::SeqCst), open);
     }
 
     struct Outcome {
@@ -578,6 +644,7 @@ mod tests {
             Box::new(Fake {
                 calls: calls.clone(),
                 fail: fail.clone(),
+                quits: None,
             })
         };
         let connector = || -> Result<Box<dyn RemoteFs>> {
@@ -653,6 +720,7 @@ mod tests {
             Ok(Box::new(Fake {
                 calls: calls.clone(),
                 fail: fail.clone(),
+                quits: None,
             }))
         };
         let policy = RetryPolicy {
@@ -718,6 +786,7 @@ mod tests {
                 Box::new(Fake {
                     calls: calls.clone(),
                     fail: never_fails(),
+                    quits: None,
                 })
             }
         };
@@ -755,6 +824,7 @@ mod tests {
             Ok(Box::new(Fake {
                 calls: Arc::new(AtomicU32::new(0)),
                 fail: never_fails(),
+                quits: None,
             }))
         };
         let first = connector().unwrap();
