@@ -110,8 +110,19 @@ pub(crate) fn store_mtimes(
 mod tests {
     use super::*;
 
+    /// The cache is one per process: tests that mutate it run one at a time (a `mutated`
+    /// of one test between another's `store_tree` and `listing` made that one stale).
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[test]
     fn a_time_read_before_a_later_upload_is_not_used_and_each_is_handed_out_once() {
+        let _alone = alone();
         let e = start();
         mutated(&["/t/a"]);
         let t0 = Instant::now();
@@ -136,6 +147,7 @@ mod tests {
 
     #[test]
     fn the_tree_listing_dies_with_any_mutation_and_is_handed_out_once() {
+        let _alone = alone();
         let mut m = HashMap::new();
         m.insert("/x".to_owned(), Vec::new());
         m.insert("/y".to_owned(), Vec::new());
