@@ -474,6 +474,29 @@ pub fn mkdir_one_by_one<F: RemoteFs + ?Sized>(fs: &mut F, paths: &[RelPath]) -> 
     results
 }
 
+/// Runs one job through a backend's upload stream (`stream(next, done)`, the arguments of
+/// [`RemoteFs::upload_stream`]) and returns that job's result: how a backend whose stream is
+/// its fast path implements [`RemoteFs::upload_replace`] and [`RemoteFs::upload`] with it.
+pub fn stream_of_one<'a>(
+    job: ReplaceJob<'a>,
+    stream: impl FnOnce(
+        &mut dyn FnMut() -> Option<ReplaceJob<'a>>,
+        &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()>,
+) -> Result<()> {
+    let mut job = Some(job);
+    let mut result = None;
+    let streamed = stream(&mut || job.take(), &mut |_, r| result = Some(r));
+    match (result, streamed) {
+        (Some(r), _) => r,
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => Err(Error::new(
+            ErrorKind::Unexpected,
+            "the upload stream reported no result",
+        )),
+    }
+}
+
 /// The default [`RemoteFs::upload_stream`]: [`RemoteFs::upload_replace`] (or, for a direct
 /// job, upload and set_mtime) for each job in turn (for wrappers that fall back to it).
 pub fn upload_stream_one_by_one<'a, F: RemoteFs + ?Sized>(
@@ -566,4 +589,44 @@ pub fn transports() -> impl Iterator<Item = &'static dyn Transport> {
     inventory::iter::<TransportRegistration>
         .into_iter()
         .map(|r| r.transport)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job() -> ReplaceJob<'static> {
+        ReplaceJob {
+            id: 7,
+            tmp: None,
+            path: RelPath::parse("a").unwrap(),
+            src: Box::new(std::io::empty()),
+            size: 0,
+            mtime: None,
+        }
+    }
+
+    #[test]
+    fn a_stream_of_one_returns_the_jobs_result_else_the_streams_error() {
+        let ok = stream_of_one(job(), |next, done| {
+            let j = next().unwrap();
+            assert!(next().is_none(), "one job only");
+            done(j.id, Ok(()));
+            Ok(())
+        });
+        assert!(ok.is_ok());
+        let refused = stream_of_one(job(), |next, done| {
+            let j = next().unwrap();
+            done(j.id, Err(Error::new(ErrorKind::PermissionDenied, "550")));
+            Err(Error::new(ErrorKind::ConnectionFailed, "later").temporary())
+        });
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::PermissionDenied);
+        let lost = stream_of_one(job(), |_, _| {
+            Err(Error::new(ErrorKind::ConnectionFailed, "reset").temporary())
+        });
+        assert!(lost.unwrap_err().is_temporary());
+        let silent = stream_of_one(job(), |_, _| Ok(()));
+        assert_eq!(silent.unwrap_err().kind(), ErrorKind::Unexpected);
+    }
 }

@@ -30,8 +30,8 @@ pub use checked::{check_listing, Checked};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, Side, Verdict};
 pub use fs::{
-    mkdir_one_by_one, transports, upload_stream_one_by_one, Capabilities, Entry, EntryKind,
-    HashAlgo, MtimeMethod, RemoteFs, RenameOver, ReplaceJob, SiteParams, Transport,
+    mkdir_one_by_one, stream_of_one, transports, upload_stream_one_by_one, Capabilities, Entry,
+    EntryKind, HashAlgo, MtimeMethod, RemoteFs, RenameOver, ReplaceJob, SiteParams, Transport,
     TransportRegistration, DEFAULT_TIMEOUT,
 };
 pub use options::{OptionSpec, OptionType};

@@ -199,21 +199,15 @@ impl RemoteFs for FtpFs {
         size: u64,
         mtime: Option<i64>,
     ) -> Result<()> {
-        let mut job = Some(ReplaceJob {
+        let job = ReplaceJob {
             id: 0,
             tmp: Some(tmp.clone()),
             path: path.clone(),
             src: Box::new(src),
             size,
             mtime,
-        });
-        let mut result = None;
-        let streamed = self.pipelined_stream(&mut || job.take(), &mut |_, r| result = Some(r));
-        match (result, streamed) {
-            (Some(r), _) => r,
-            (None, Err(e)) => Err(e),
-            (None, Ok(())) => Err(Error::new(ErrorKind::Unexpected, "no upload result")),
-        }
+        };
+        peex_core::stream_of_one(job, |next, done| self.pipelined_stream(next, done))
     }
 
     /// Two round trips per file on a slow link, three on a fast one: see the `stream` module.

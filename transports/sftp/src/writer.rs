@@ -411,14 +411,7 @@ impl SftpFs {
 
     /// Uploads one job as a stream of one; its result.
     pub(crate) fn stream_one(&mut self, job: ReplaceJob<'_>) -> Result<()> {
-        let mut job = Some(job);
-        let mut result: Option<Result<()>> = None;
-        let streamed = self.stream(&mut || job.take(), &mut |_, r| result = Some(r));
-        match (result, streamed) {
-            (Some(r), _) => r,
-            (None, Err(e)) => Err(e),
-            (None, Ok(())) => Err(Error::new(ErrorKind::Unexpected, "upload not reported")),
-        }
+        peex_core::stream_of_one(job, |next, done| self.stream(next, done))
     }
 
     pub(crate) fn upload(&mut self, p: &RelPath, src: &mut dyn Read, size: u64) -> Result<()> {
