@@ -58,7 +58,12 @@
 //! - `passive.rs`: passive-mode replies (a pure function);
 //! - `data.rs`: data connections (plain or TLS), exact-size copies;
 //! - `pipelining.rs`: the levels of pipelining, a server's profile and how it is lowered;
-//! - `control.rs`: the control connection, pipelining as its level allows, transfers;
+//! - `control.rs`: the control connection (`Wire`): commands and their replies, pipelined
+//!   as its level allows; its children add to it, in this order: `control/tls.rs` (TLS,
+//!   session resumption by data connections, refusals under TLS), `control/data_conn.rs`
+//!   (passive addresses, data connections, listings), `control/early_passive.rs` (an
+//!   upload's next `EPSV` before its `226`), `control/upload_round.rs` (uploads, the rounds
+//!   of a pipelined upload);
 //! - `session.rs`: session setup (connect, TLS, login, FEAT, the root);
 //! - `lister.rs`, `list_lines.rs` (MLSD and LIST parsers), `time.rs` (FTP timestamps),
 //!   `writer.rs` (single upload, size check),
