@@ -41,7 +41,7 @@
 //! Options: declared once, with types, defaults and help, in [`options`] (`peex transports`
 //! prints them).
 //!
-//! Round trips dominate a deploy, so the protocol is spoken by `wire.rs`, which pipelines
+//! Round trips dominate a deploy, so the protocol is spoken by `control.rs`, which pipelines
 //! commands whose replies do not decide the next one. Uploads stream (`stream.rs`): a file
 //! goes to a temporary name with `STOR`; its size check (`SIZE`, else `MLST`: a cut data
 //! connection can still earn a `226`) and `MFMT` ride in front of the next file's `STOR`,
