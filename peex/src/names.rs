@@ -13,6 +13,7 @@
 
 use crate::plan::TEMP_PREFIX;
 use peex_core::{Entry, EntryKind, RelPath, RemoteFs, Result};
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use unicode_normalization::UnicodeNormalization;
 
@@ -22,30 +23,39 @@ fn nfc(s: &str) -> String {
 
 /// The sizes of one local directory's files by name, for [`RemoteFs::list_for`]: a remote
 /// name finds its local file by the exact name, else by its NFC spelling (as [`align`]
-/// matches them).
-pub struct LocalSizes {
-    exact: HashMap<String, u64>,
-    by_nfc: HashMap<String, u64>,
+/// matches them). Indexed on the first question only: most backends never ask.
+pub struct LocalSizes<'a> {
+    local: &'a [Entry],
+    index: OnceCell<SizeIndex<'a>>,
 }
 
-impl LocalSizes {
+/// File sizes by exact name, and (non-ASCII names) by NFC spelling.
+type SizeIndex<'a> = (HashMap<&'a str, u64>, HashMap<String, u64>);
+
+impl<'a> LocalSizes<'a> {
     /// The files of `local` (directories and other entries have no size to compare).
-    pub fn new(local: &[Entry]) -> LocalSizes {
-        let files = local.iter().filter(|e| e.kind == EntryKind::File);
-        let exact: HashMap<String, u64> = files.map(|e| (e.name.clone(), e.size)).collect();
-        let by_nfc = exact
-            .iter()
-            .filter(|(n, _)| !n.is_ascii())
-            .map(|(n, &size)| (nfc(n), size))
-            .collect();
-        LocalSizes { exact, by_nfc }
+    pub fn new(local: &'a [Entry]) -> LocalSizes<'a> {
+        LocalSizes {
+            local,
+            index: OnceCell::new(),
+        }
     }
 
     /// The size of the local file `remote_name` stands for, if there is one.
     pub fn get(&self, remote_name: &str) -> Option<u64> {
-        self.exact.get(remote_name).copied().or_else(|| {
+        let (exact, by_nfc) = self.index.get_or_init(|| {
+            let files = self.local.iter().filter(|e| e.kind == EntryKind::File);
+            let exact: HashMap<&str, u64> = files.map(|e| (e.name.as_str(), e.size)).collect();
+            let by_nfc = exact
+                .iter()
+                .filter(|(n, _)| !n.is_ascii())
+                .map(|(n, &size)| (nfc(n), size))
+                .collect();
+            (exact, by_nfc)
+        });
+        exact.get(remote_name).copied().or_else(|| {
             (!remote_name.is_ascii())
-                .then(|| self.by_nfc.get(&nfc(remote_name)).copied())
+                .then(|| by_nfc.get(&nfc(remote_name)).copied())
                 .flatten()
         })
     }
@@ -125,6 +135,7 @@ pub fn probe_folds_case(fs: &mut dyn RemoteFs, dir: &RelPath) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn local_sizes_find_a_file_by_its_exact_name_or_its_nfc_spelling() {
@@ -150,7 +161,6 @@ mod tests {
         assert_eq!(sizes.get("d"), None, "a directory has no size to compare");
         assert_eq!(sizes.get("b.txt"), None);
     }
-    use super::*;
 
     fn file(name: &str) -> Entry {
         Entry {

@@ -139,40 +139,40 @@ impl FtpFs {
         exact: &dyn Fn(&Entry) -> bool,
     ) -> Result<Vec<Entry>> {
         let abs = self.abs(dir);
-        let (entries, timed) = match self.s.listing {
-            Listing::Mlsd => {
-                let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
-                self.check_complete(&data, &abs)?;
-                let entries = parse_mlsd(&data)?;
-                let all = vec![true; entries.len()];
-                (entries, all)
-            }
-            Listing::List => self.list_with_list(&abs, exact)?,
+        let mlsd = self.s.listing == Listing::Mlsd;
+        let entries = if mlsd {
+            let data = self.s.read_data(&format!("MLSD {abs}"), Op::List)?;
+            self.check_complete(&data, &abs)?;
+            parse_mlsd(&data)?
+        } else {
+            self.list_with_list(&abs, exact)?
         };
         // The contract's checks (safe names, no duplicates, times on files) are the
         // engine's `peex_core::Checked`.
         let usable = |e: &Entry| e.kind == EntryKind::File && !e.name.starts_with(TEMP_PREFIX);
+        // What `list_with_list` read by MDTM (name and size are as they were asked about).
+        let timed = |e: &Entry| mlsd || exact(e);
         if self.seen_file.is_none() {
-            let f = entries.iter().zip(&timed).find(|(e, &t)| t && usable(e));
-            if let Some((e, t)) = f.and_then(|(e, _)| e.mtime.map(|t| (e, t))) {
+            let f = entries.iter().find(|e| usable(e) && timed(e));
+            if let Some((e, t)) = f.and_then(|e| e.mtime.map(|t| (e, t))) {
                 self.seen_file = dir.join(&e.name).ok().map(|p| (p, t));
             }
         }
         if self.seen_file.is_none() && self.seen_coarse.is_none() {
-            let f = entries.iter().zip(&timed).find(|(e, &t)| !t && usable(e));
-            self.seen_coarse = f.and_then(|(e, _)| dir.join(&e.name).ok());
+            let f = entries.iter().find(|e| usable(e) && !timed(e));
+            self.seen_coarse = f.and_then(|e| dir.join(&e.name).ok());
         }
         Ok(entries)
     }
 
     /// LIST of `abs` (`CWD` there first: LIST's argument is a pattern to some servers), the
-    /// exact time of each file `exact` asks for read with pipelined `MDTM`s. Returns the
-    /// entries and, for each, whether its time is exact.
+    /// exact time of each file `exact` asks for read with pipelined `MDTM`s; the other files
+    /// keep the listing's coarse time.
     pub(crate) fn list_with_list(
         &mut self,
         abs: &str,
         exact: &dyn Fn(&Entry) -> bool,
-    ) -> Result<(Vec<Entry>, Vec<bool>)> {
+    ) -> Result<Vec<Entry>> {
         let r = self.s.command(&format!("CWD {abs}"))?;
         if r.code != 250 {
             return Err(r.error(Op::List));
@@ -195,10 +195,6 @@ impl FtpFs {
         let files: Vec<usize> = (0..entries.len())
             .filter(|&i| entries[i].kind == EntryKind::File && exact(&entries[i]))
             .collect();
-        let mut timed = vec![false; entries.len()];
-        for &i in &files {
-            timed[i] = true;
-        }
         let sep = if abs.ends_with('/') { "" } else { "/" };
         for chunk in files.chunks(MDTM_PIPELINE) {
             let lines: Vec<String> = chunk
@@ -221,7 +217,7 @@ impl FtpFs {
                 })?);
             }
         }
-        Ok((entries, timed))
+        Ok(entries)
     }
 
     /// A listing the server cut short is an error: its directory is incomplete, so nothing
